@@ -1,0 +1,82 @@
+"""``python -m fastact``: check fastact against the seed on this machine, then time both.
+
+    python -m fastact            check every layer and dtype, then a short timing table
+    python -m fastact check      only the checks
+    python -m fastact bench      the full benchmark report (--quick for a short run)
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numba
+import numpy as np
+
+from . import __version__, bench, selfcheck
+from ._threads import get_num_threads
+
+MAIN_SIZES = ("100", "book", "1M")
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, numba {numba.__version__} "
+            f"({get_num_threads()} threads, {numba.threading_layer() if _used_parallel() else 'threading layer not started'}), "
+            f"NumPy {np.__version__}, Python {platform.python_version()}")
+
+
+def _used_parallel():
+    try:
+        numba.threading_layer()
+        return True
+    except ValueError:
+        return False
+
+
+def check():
+    print("Checking fastact against the seed (fastact.reference) on this machine:")
+    failed = 0
+    for layer, dtype, build, ok, detail in selfcheck.run_checks():
+        failed += not ok
+        print(f"  {'PASS' if ok else 'FAIL'}  {layer:<8}{dtype:<9}{build:<10}{detail}")
+    return failed
+
+
+def timing_table(sizes=MAIN_SIZES, budget=0.1):
+    print("\nMedian time per call (µs), as a user calls the layers; speedup = seed / fastact:")
+    print(f"  {'op':<18}{'dtype':<9}{'size':<7}{'fastact':>10}{'seed':>10}{'speedup':>9}")
+    for case in bench.cases(sizes=sizes):
+        t = bench.measure(case, budget=budget, engine_names=("fastact", "seed"))
+        print(f"  {case.op:<18}{case.dtype:<9}{case.size:<7}{t['fastact'] * 1e6:>10.1f}"
+              f"{t['seed'] * 1e6:>10.1f}{t['seed'] / t['fastact']:>8.1f}x", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastact", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="main", choices=("main", "check", "bench"))
+    parser.add_argument("--quick", action="store_true", help="bench: a short run")
+    args = parser.parse_args(argv)
+
+    print(f"fastact {__version__}")
+    start = time.perf_counter()
+    if args.command == "bench":
+        from .report import run_report
+        return run_report(quick=args.quick)
+    failed = check()
+    if args.command == "main":
+        timing_table()
+    print(f"\n{machine()}\n{'all checks passed' if not failed else f'{failed} checks FAILED'} "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Run an activation's kernels over arrays of any shape and memory layout.
+
+Dense arrays whose elements line up go straight to the flat kernels. Anything else is
+handed to NumPy's iterator: forward stages a strided input into its (dense) output with one
+strided copy and then runs in place; backward runs the backward ufunc, which writes through
+any view, in place if asked.
+"""
+
+import numpy as np
+
+from ._kernels import KERNEL_DTYPES
+from ._layout import flat, same_order
+from ._threads import run
+
+
+def served(a):
+    """Whether the compiled kernels take ``a`` as it is (else a NumPy path does the work)."""
+    return type(a) is np.ndarray and a.dtype in KERNEL_DTYPES and a.flags.aligned
+
+
+def forward(kernels, x, out, *saved):
+    """Fill ``out`` (and ``saved``) from ``x``; they are laid out like ``x`` (``np.empty_like``)."""
+    dst = [flat(a) for a in (out, *saved)]
+    src = flat(x)
+    if src is None or not same_order(x, out):
+        np.copyto(out, x)
+        src = dst[0]
+    run(kernels.forward, x.size, src, *dst)
+
+
+def backward(kernels, dout, saved, dx):
+    """``dx = backward(dout, saved)`` element by element; ``dx`` may be ``dout`` itself."""
+    d, s, o = flat(dout), flat(saved), flat(dx)
+    if (
+        d is not None and s is not None and o is not None
+        and same_order(dout, saved) and same_order(dout, dx)
+    ):
+        run(kernels.backward, dout.size, d, s, o)
+    else:
+        kernels.backward_ufunc(dout, saved, out=dx)

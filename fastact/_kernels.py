@@ -1,0 +1,118 @@
+"""Compiled kernels, built from the activation registry on first use.
+
+Each activation gets flat kernels (one pass over 1-D arrays: forward, backward), each in a
+serial and a ``parallel=True`` build, and NumPy ufuncs of its element formulas for the
+functional API and for layouts the flat kernels don't cover. Nothing is compiled before it is
+called; ``cache=True`` makes later processes load instead of compile.
+"""
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from numba import njit, prange, vectorize
+
+from .activations import REGISTRY
+
+#: The dtypes the compiled kernels serve; everything else takes a NumPy path.
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# numba's cache is keyed on the kernel's own file and name, not on the formulas it inlines
+# from other modules: the sources of everything compiled go into each cached name, so an
+# edited formula can never be served stale from an old cache.
+_SOURCE_TAG = hashlib.sha256(
+    b"".join((Path(__file__).parent / f).read_bytes() for f in ("_math.py", "activations.py", "_kernels.py"))
+).hexdigest()[:12]
+
+
+def ufunc_signatures(*args):
+    """One signature per kernel dtype; "T" stands for it: ("T", "boolean") gives
+    ``["float32(float32, boolean)", "float64(float64, boolean)"]``."""
+    return [
+        f"{dt.name}({', '.join(dt.name if a == 'T' else a for a in args)})" for dt in KERNEL_DTYPES
+    ]
+
+
+def _forward_saving_mask(f, m):
+    def kernel(x, out, mask):
+        for i in prange(x.shape[0]):
+            v = x[i]
+            out[i] = f(v)
+            mask[i] = m(v)
+
+    return kernel
+
+
+def _forward(f):
+    def kernel(x, out):
+        for i in prange(x.shape[0]):
+            out[i] = f(x[i])
+
+    return kernel
+
+
+def _backward(g):
+    def kernel(dout, saved, dx):
+        for i in prange(dout.shape[0]):
+            dx[i] = g(dout[i], saved[i])
+
+    return kernel
+
+
+class Pair:
+    """The serial and the parallel build of one kernel."""
+
+    def __init__(self, name, make):
+        self.serial = self._jit(make(), f"{name}_serial", parallel=False)
+        self.parallel = self._jit(make(), f"{name}_parallel", parallel=True)
+
+    @staticmethod
+    def _jit(fn, qualname, parallel):
+        # A distinct name per build: numba keys its cache file on the function's qualified
+        # name but not on parallel=..., so two builds of one function would collide (#6845).
+        # error_model="numpy": Python's ZeroDivisionError check is an early loop exit that
+        # stops LLVM from vectorizing any loop with a division in it.
+        fn.__name__ = qualname
+        fn.__qualname__ = f"{qualname}_{_SOURCE_TAG}"
+        return njit(parallel=parallel, cache=True, nogil=True, error_model="numpy")(fn)
+
+
+class Kernels:
+    """Everything compiled for one activation."""
+
+    def __init__(self, act):
+        self.act = act
+
+    @cached_property
+    def forward(self):
+        act = self.act
+        if act.saves == "mask":
+            return Pair(f"{act.name}_forward", lambda: _forward_saving_mask(act.forward, act.mask))
+        return Pair(f"{act.name}_forward", lambda: _forward(act.forward))
+
+    @cached_property
+    def backward(self):
+        return Pair(f"{self.act.name}_backward", lambda: _backward(self.act.backward))
+
+    @cached_property
+    def ufunc(self):
+        """The element formula as a NumPy ufunc: broadcasting, ``out=``, NumPy's dtype rules."""
+        f = self.act.forward
+        return _ufunc(lambda x: f(x), self.act.name, ufunc_signatures("T"))
+
+    @cached_property
+    def backward_ufunc(self):
+        """dx = backward(dout, saved) as a ufunc: serves any pair of layouts NumPy can iterate."""
+        g = self.act.backward
+        saved = "boolean" if self.act.saves == "mask" else "T"
+        return _ufunc(lambda d, s: g(d, s), f"{self.act.name}_backward", ufunc_signatures("T", saved))
+
+
+def _ufunc(element, name, signatures):
+    element.__name__ = name
+    element.__qualname__ = f"{name}_{_SOURCE_TAG}"
+    return vectorize(signatures, cache=True)(element).ufunc
+
+
+KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}

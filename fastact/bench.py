@@ -1,0 +1,170 @@
+"""What is measured, and how: one registry for ``python -m fastact``, its ``bench`` report and
+the asv suite in ``benchmarks/``, so they always mean the same thing by "relu forward at 1M".
+
+A case is an op (``relu.forward`` ...), a dtype and a size/layout. For each case the engines
+are the ways to do it: ``fastact`` and ``seed`` (the layers as a user calls them), ``torch``
+(PyTorch's CPU kernels on the same memory, when importable) and ``copy`` (a parallel copy of the
+same bytes into an existing buffer: the bandwidth floor).
+"""
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from . import reference
+from .layers import Relu, Sigmoid
+
+OPS = ("relu.forward", "relu.backward", "sigmoid.forward", "sigmoid.backward")
+DTYPES = ("float32", "float64")
+#: name -> (shape, how the array is laid out)
+SIZES = {
+    "100": ((100,), "contiguous"),
+    "book": ((100, 50), "contiguous"),
+    "1M": ((1_000_000,), "contiguous"),
+    "conv": ((100, 30, 24, 24), "transposed"),
+    "10M": ((10_000_000,), "contiguous"),
+}
+LAYERS = {"relu": (Relu, reference.Relu), "sigmoid": (Sigmoid, reference.Sigmoid)}
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    dtype: str
+    size: str
+
+    @property
+    def layer(self):
+        return self.op.split(".")[0]
+
+    @property
+    def direction(self):
+        return self.op.split(".")[1]
+
+    @property
+    def shape(self):
+        return SIZES[self.size][0]
+
+    @property
+    def n(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def bytes_moved(self):
+        """Bytes a single pass must read and write (see NOTES.md): the bandwidth floor."""
+        s = np.dtype(self.dtype).itemsize
+        per_element = {
+            "relu.forward": 2 * s + 1,   # read x, write out and the bool mask
+            "relu.backward": 2 * s + 1,  # read dout and mask, write dout
+            "sigmoid.forward": 2 * s,
+            "sigmoid.backward": 3 * s,
+        }[self.op]
+        return per_element * self.n
+
+    def __str__(self):
+        return f"{self.op} {self.dtype} {self.size}"
+
+
+def cases(ops=OPS, dtypes=DTYPES, sizes=tuple(SIZES)):
+    return [Case(op, dt, size) for op in ops for dt in dtypes for size in sizes]
+
+
+def make_input(case, seed=0):
+    """x for the case, in its layout: the conv case is the book's transposed view."""
+    rng = np.random.default_rng(seed)
+    shape, layout = SIZES[case.size]
+    if layout == "transposed":  # reshape(N, H, W, C).transpose(0, 3, 1, 2), as im2col leaves it
+        n, c, h, w = shape
+        return rng.standard_normal((n, h, w, c)).astype(case.dtype).transpose(0, 3, 1, 2)
+    return rng.standard_normal(shape).astype(case.dtype)
+
+
+def engines(case):
+    """name -> zero-argument callable doing the case's work once, ready to time (warmed up)."""
+    x = make_input(case)
+    dout = make_input(case, seed=1)
+    made = {}
+    for name, cls in zip(("fastact", "seed"), LAYERS[case.layer]):
+        layer = cls()
+        if case.direction == "forward":
+            made[name] = lambda layer=layer: layer.forward(x)
+        else:
+            layer.forward(x)
+            d = dout.copy()  # Relu.backward writes into dout; each engine gets its own
+            made[name] = lambda layer=layer, d=d: layer.backward(d)
+    torch_call = _torch_engine(case, x, dout)
+    if torch_call is not None:
+        made["torch"] = torch_call
+    made["copy"] = _copy_engine(x)
+    for call in made.values():
+        call()
+    return made
+
+
+def _copy_engine(x):
+    src = np.ascontiguousarray(x).reshape(-1)
+    dst = np.empty_like(src)
+    return lambda: _parallel_copy(src, dst)
+
+
+@njit(parallel=True, cache=True)
+def _parallel_copy(src, dst):
+    for i in prange(src.shape[0]):
+        dst[i] = src[i]
+
+
+def torch_module():
+    """PyTorch limited to 2 threads like numba here, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    return torch
+
+
+def _torch_engine(case, x, dout):
+    torch = torch_module()
+    if torch is None:
+        return None
+    tx, td = torch.from_numpy(x), torch.from_numpy(dout.copy())
+    aten = torch.ops.aten
+    if case.op == "relu.forward":
+        return lambda: torch.relu(tx)
+    if case.op == "sigmoid.forward":
+        return lambda: torch.sigmoid(tx)
+    if case.op == "relu.backward":
+        out = torch.relu(tx)
+        return lambda: aten.threshold_backward(td, out, 0)
+    y = torch.sigmoid(tx)
+    return lambda: aten.sigmoid_backward(td, y)
+
+
+def median_time(call, budget=0.25, min_samples=5):
+    """Median seconds per call over about ``budget`` seconds, after a warm-up."""
+    call()
+    start = time.perf_counter()
+    call()
+    once = max(time.perf_counter() - start, 1e-7)
+    inner = max(1, int(2e-4 / once))  # batch tiny calls so the clock's resolution is not timed
+    samples = []
+    deadline = time.perf_counter() + budget
+    while len(samples) < min_samples or time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            call()
+        samples.append((time.perf_counter() - t0) / inner)
+    return statistics.median(samples)
+
+
+def measure(case, budget=0.25, engine_names=None):
+    """Median seconds per call of each engine for ``case``, measured side by side."""
+    made = engines(case)
+    return {
+        name: median_time(call, budget)
+        for name, call in made.items()
+        if engine_names is None or name in engine_names
+    }

@@ -1,0 +1,40 @@
+"""Sigmoid accuracy over the whole float range, on every path, against the true sigmoid."""
+
+import numpy as np
+import pytest
+
+import fastact
+
+from test_sigmoid import assert_within_ulp
+
+
+def float32_sweep():
+    """Every 251st float32 bit pattern (17 million values, all exponents), finite ones."""
+    x = np.arange(0, 2**32, 251, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    return x[np.isfinite(x)]
+
+
+def float64_sweep(rng):
+    """Random bit patterns (all exponents) plus dense coverage of where sigmoid moves."""
+    parts = [
+        rng.integers(0, 2**64, 2_000_000, dtype=np.uint64).view(np.float64),
+        rng.uniform(-750, 40, 2_000_000),
+        rng.standard_normal(1_000_000),
+        np.linspace(-746, -700, 100_000),
+    ]
+    x = np.concatenate(parts)
+    return x[np.isfinite(x)]
+
+
+@pytest.mark.parametrize("api", ["layer", "ufunc"])
+def test_float32_within_2_ulp_everywhere(api, path):
+    x = float32_sweep()
+    out = fastact.Sigmoid().forward(x) if api == "layer" else fastact.sigmoid(x)
+    assert_within_ulp(out, x, maxulp=2)
+
+
+@pytest.mark.parametrize("api", ["layer", "ufunc"])
+def test_float64_within_2_ulp_everywhere(api, path, rng):
+    x = float64_sweep(rng)
+    out = fastact.Sigmoid().forward(x) if api == "layer" else fastact.sigmoid(x)
+    assert_within_ulp(out, x, maxulp=2)

@@ -1,0 +1,31 @@
+"""``python -m fastact``: the main job a new user runs first."""
+
+import subprocess
+import sys
+
+
+def test_check_command_passes_and_reports_every_layer_and_dtype():
+    result = subprocess.run([sys.executable, "-m", "fastact", "check"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
+    assert len(lines) == 8 and all(line.strip().startswith("PASS") for line in lines)
+    assert "all checks passed" in result.stdout
+
+
+def test_check_command_fails_when_a_kernel_is_wrong(tmp_path):
+    """The check must be able to fail: break the ReLU formula and run it again."""
+    code = (
+        "import sys, numpy as np, fastact.layers as L\n"
+        "real = L.Relu.forward\n"
+        "def broken(self, x):\n"
+        "    out = real(self, x)\n"
+        "    if isinstance(out, np.ndarray) and out.size: out.reshape(-1)[0] = -0.0\n"
+        "    return out\n"
+        "L.Relu.forward = broken\n"
+        "from fastact.__main__ import main\n"
+        "sys.exit(main(['check']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "FAIL  Relu" in result.stdout
