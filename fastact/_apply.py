@@ -35,6 +35,9 @@ def backward(kernels, dout, saved, dx):
         d is not None and s is not None and o is not None
         and same_order(dout, saved) and same_order(dout, dx)
     ):
-        run(kernels.backward, dout.size, d, s, o)
+        if dx is dout:
+            run(kernels.backward, dout.size, d, s)
+        else:
+            run(kernels.backward, dout.size, d, s, o)
     else:
         kernels.backward_ufunc(dout, saved, out=dx)

@@ -11,7 +11,8 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from numba import njit, prange, vectorize
+from numba import njit, prange, types, vectorize
+from numba.extending import intrinsic
 
 from .activations import REGISTRY
 
@@ -34,9 +35,27 @@ def ufunc_signatures(*args):
     ]
 
 
+@intrinsic
+def wide_vectors(typingctx):
+    """Let LLVM vectorize the enclosing loop with 512-bit vectors where the CPU has them.
+
+    LLVM's default for AVX-512 CPUs prefers 256-bit vectors; the compute-bound sigmoid runs
+    about 1.5x faster at 512. A no-op call: it only sets the function attribute. It sits in
+    the loop body so that it lands in the function numba outlines for a prange loop.
+    """
+
+    def codegen(context, builder, signature, args):
+        # llvmlite only validates attribute names it knows; this one is passed through as is.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 def _forward_saving_mask(f, m):
     def kernel(x, out, mask):
         for i in prange(x.shape[0]):
+            wide_vectors()
             v = x[i]
             out[i] = f(v)
             mask[i] = m(v)
@@ -47,6 +66,7 @@ def _forward_saving_mask(f, m):
 def _forward(f):
     def kernel(x, out):
         for i in prange(x.shape[0]):
+            wide_vectors()
             out[i] = f(x[i])
 
     return kernel
@@ -55,7 +75,19 @@ def _forward(f):
 def _backward(g):
     def kernel(dout, saved, dx):
         for i in prange(dout.shape[0]):
+            wide_vectors()
             dx[i] = g(dout[i], saved[i])
+
+    return kernel
+
+
+def _backward_in_place(g):
+    # Its own kernel, not _backward with dx = dout: LLVM checks at run time that dx and dout
+    # don't overlap before it takes the vector loop, so passing one array twice runs scalar.
+    def kernel(dout, saved):
+        for i in prange(dout.shape[0]):
+            wide_vectors()
+            dout[i] = g(dout[i], saved[i])
 
     return kernel
 
@@ -93,7 +125,9 @@ class Kernels:
 
     @cached_property
     def backward(self):
-        return Pair(f"{self.act.name}_backward", lambda: _backward(self.act.backward))
+        """``(dout, saved, dx)``, or ``(dout, saved)`` writing dx into dout when in place."""
+        make = _backward_in_place if self.act.backward_in_place else _backward
+        return Pair(f"{self.act.name}_backward", lambda: make(self.act.backward))
 
     @cached_property
     def ufunc(self):

@@ -30,6 +30,8 @@ def kernel_args(name, direction, dtype):
     if direction == "forward":
         return (x, out, np.empty(x.shape, np.bool_)) if name == "relu" else (x, out)
     saved = np.zeros(x.shape, np.bool_) if name == "relu" else out
+    if KERNELS[name].act.backward_in_place:
+        return (x, saved)
     return (x, saved, np.empty_like(x))
 
 
