@@ -96,6 +96,7 @@ class Pair:
     """The serial and the parallel build of one kernel."""
 
     def __init__(self, name, make):
+        self.name = name
         self.serial = self._jit(make(), f"{name}_serial", parallel=False)
         self.parallel = self._jit(make(), f"{name}_parallel", parallel=True)
 

@@ -5,17 +5,13 @@ or a transposed view such as the book's conv activations) is a 1-D buffer in mem
 two arrays can share a flat kernel when their elements line up in that order.
 """
 
-import numpy as np
-
 
 def flat(a):
     """``a``'s elements as a 1-D view in memory order, or None if ``a`` is not one dense block."""
     if a.flags.c_contiguous:
-        return a.reshape(-1)
-    if a.flags.f_contiguous:
-        return a.T.reshape(-1)
-    t = a.transpose(np.argsort(a.strides)[::-1])
-    return t.reshape(-1) if t.flags.c_contiguous else None
+        return a.ravel()
+    r = a.ravel("K")  # a view exactly when a is dense with positive strides, else a copy
+    return None if r.flags.owndata else r
 
 
 def same_order(a, b):

@@ -1,6 +1,8 @@
-"""Which build of a kernel runs a call, and on how many threads.
+"""Which code runs a call, by size, and on how many threads: the one place this is decided.
 
-Serial below a size threshold, parallel above it, and never parallel where that is unsafe:
+Tiny arrays go through NumPy ufunc calls (the least call overhead), then the serial build
+of a kernel, then the parallel build above a per-kernel threshold; never parallel where
+that is unsafe:
 in a forked child (GNU OpenMP aborts a child that enters a parallel region its parent
 started) or while another Python thread is inside a parallel region (numba's workqueue layer
 aborts on concurrent use, and two OpenMP teams on two cores only oversubscribe).
@@ -12,8 +14,21 @@ import threading
 
 import numba
 
-#: Fewest elements for which a call runs the parallel build; the one place this is decided.
-PARALLEL_MIN_SIZE = 32768
+#: Up to this many elements the layers call NumPy ufuncs: a numba call costs ~0.5 us in
+#: argument checks, a ufunc call ~0.3 us, and at this size the work itself is smaller still.
+UFUNC_MAX_SIZE = 1024
+
+#: Fewest elements for which a kernel runs its parallel build, measured on the 2-core machine
+#: kind (serial / parallel time crosses 1 there). Memory-bound kernels gain little until the
+#: data outgrows one core's cache; the sigmoid's exponential pays off sooner. "default" serves
+#: kernels not measured yet (PyTorch's grain size).
+PARALLEL_MIN_SIZE = {
+    "relu_forward": 65536,
+    "relu_backward": 65536,
+    "sigmoid_forward": 16384,
+    "sigmoid_backward": 65536,
+    "default": 32768,
+}
 
 _parallel_lock = threading.Lock()
 _forked = False
@@ -31,7 +46,8 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def run(pair, size, *args):
     """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``."""
-    if size < PARALLEL_MIN_SIZE or _forked or _num_threads == 1:
+    threshold = PARALLEL_MIN_SIZE.get(pair.name, PARALLEL_MIN_SIZE["default"])
+    if size < threshold or _forked or _num_threads == 1:
         pair.serial(*args)
     elif _parallel_lock.acquire(blocking=False):
         try:
@@ -43,6 +59,22 @@ def run(pair, size, *args):
             _parallel_lock.release()
     else:
         pair.serial(*args)
+
+
+@contextlib.contextmanager
+def forced(path):
+    """Send every call in the block down one path: "ufunc", "serial" or "parallel".
+
+    For checks and tests, which must cover each path whatever the array size.
+    """
+    global UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE
+    saved = UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE
+    UFUNC_MAX_SIZE = 10**18 if path == "ufunc" else -1
+    PARALLEL_MIN_SIZE = {"default": 0 if path == "parallel" else 10**18}
+    try:
+        yield
+    finally:
+        UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE = saved
 
 
 def get_num_threads():

@@ -10,8 +10,11 @@ import numbers
 
 import numpy as np
 
-from . import _apply
-from ._kernels import KERNELS
+from . import _apply, _threads
+from ._kernels import KERNEL_DTYPES, KERNELS
+
+_RELU = KERNELS["relu"]
+_SIGMOID = KERNELS["sigmoid"]
 
 
 class ForwardNotCalledError(RuntimeError):
@@ -50,6 +53,10 @@ class Relu:
         self.inplace = inplace
 
     def forward(self, x):
+        if (type(x) is np.ndarray and x.dtype in KERNEL_DTYPES and x.ndim
+                and x.size <= _threads.UFUNC_MAX_SIZE and not self.inplace):
+            self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
+            return _RELU.ufunc(x)
         _require_array(x, "Relu.forward", "x")
         _require_numeric(x, "Relu.forward")
         if self.inplace and not x.flags.writeable:
@@ -58,7 +65,7 @@ class Relu:
             return self._forward_numpy(x)
         out = x if self.inplace else np.empty_like(x)
         mask = np.empty_like(x, dtype=np.bool_)
-        _apply.forward(KERNELS["relu"], x, out, mask)
+        _apply.forward(_RELU, x, out, mask)
         self.mask = mask
         return out
 
@@ -72,6 +79,15 @@ class Relu:
 
     def backward(self, dout):
         mask = self.mask
+        if (type(dout) is np.ndarray and dout.dtype in KERNEL_DTYPES and type(mask) is np.ndarray
+                and dout.shape == mask.shape and dout.size <= _threads.UFUNC_MAX_SIZE):
+            try:
+                _RELU.backward_ufunc(dout, mask, dout)
+                return dout
+            except ValueError:
+                if dout.flags.writeable:
+                    raise
+                # read-only: the checks below say so
         if mask is None:
             raise _not_called("Relu", "mask")
         _require_array(dout, "Relu.backward", "dout (it is written in place, as in the book)")
@@ -86,7 +102,7 @@ class Relu:
                 "but dout is read-only"
             )
         if _apply.served(dout) and type(mask) is np.ndarray and mask.dtype == np.bool_:
-            _apply.backward(KERNELS["relu"], dout, mask, dout)
+            _apply.backward(_RELU, dout, mask, dout)
         else:
             _require_numeric(dout, "Relu.backward")
             dout[mask] = 0
@@ -135,13 +151,16 @@ class Sigmoid:
         self.grads = []
 
     def forward(self, x):
+        if type(x) is np.ndarray and x.dtype in KERNEL_DTYPES and x.size <= _threads.UFUNC_MAX_SIZE:
+            self.out = out = _SIGMOID.ufunc(x)  # a NumPy scalar for 0-d x, as the seed gives
+            return out
         xk, result = _sigmoid_input(x)
         if xk is None:
             with np.errstate(over="ignore"):  # exp(-x) -> inf makes the right 0, quietly
                 out = 1 / (1 + np.exp(-x))
         else:
             out = np.empty_like(xk)
-            _apply.forward(KERNELS["sigmoid"], xk, out)
+            _apply.forward(_SIGMOID, xk, out)
             if out.dtype != result:
                 out = out.astype(result)
             if out.ndim == 0:
@@ -151,15 +170,16 @@ class Sigmoid:
 
     def backward(self, dout):
         out = self.out
+        if (type(dout) is np.ndarray and type(out) is np.ndarray and dout.dtype in KERNEL_DTYPES
+                and dout.dtype == out.dtype and dout.shape == out.shape):
+            if dout.size <= _threads.UFUNC_MAX_SIZE:
+                return _SIGMOID.backward_ufunc(dout, out)
+            if dout.flags.aligned and out.flags.aligned:
+                dx = np.empty_like(out)
+                _apply.backward(_SIGMOID, dout, out, dx)
+                return dx
         if out is None:
             raise _not_called("Sigmoid", "out")
-        if (
-            _apply.served(dout) and _apply.served(out)
-            and dout.dtype == out.dtype and dout.shape == out.shape
-        ):
-            dx = np.empty_like(out)
-            _apply.backward(KERNELS["sigmoid"], dout, out, dx)
-            return dx
         # Broadcasting, mixed dtypes, scalars: the seed's expression is the definition.
         return dout * (1.0 - out) * out
 

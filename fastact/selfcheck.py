@@ -81,12 +81,10 @@ def _check_sigmoid(x):
 def run_checks(seed=0):
     """Yield (layer, dtype, build, ok, detail) for every combination."""
     rng = np.random.default_rng(seed)
-    saved = _threads.PARALLEL_MIN_SIZE
-    try:
-        for dtype in ("float32", "float64"):
-            inputs = _inputs(dtype, rng)
-            for build, threshold in (("serial", 10**18), ("parallel", 0)):
-                _threads.PARALLEL_MIN_SIZE = threshold
+    for dtype in ("float32", "float64"):
+        inputs = _inputs(dtype, rng)
+        for build in ("ufunc", "serial", "parallel"):
+            with _threads.forced(build):
                 for layer, check in (("Relu", _check_relu), ("Sigmoid", _check_sigmoid)):
                     results = [check(x) for x in inputs.values()]
                     ok = all(r[0] for r in results)
@@ -97,5 +95,3 @@ def run_checks(seed=0):
                         detail = (f"forward max {worst:.2f} ULP (bound {ULP_BOUND[dtype]}), "
                                   "backward bit-exact" if ok else f"max {worst:.2f} ULP or bits differ")
                     yield layer, dtype, build, ok, detail
-    finally:
-        _threads.PARALLEL_MIN_SIZE = saved

@@ -78,11 +78,11 @@ def assert_same_bits(actual, expected, context="", nan_payloads=True):
         )
 
 
-@pytest.fixture(params=["serial", "parallel"])
-def path(request, monkeypatch):
-    """Force every kernel call through the serial or the parallel build."""
-    monkeypatch.setattr(threads, "PARALLEL_MIN_SIZE", 10**18 if request.param == "serial" else 0)
-    return request.param
+@pytest.fixture(params=["ufunc", "serial", "parallel"])
+def path(request):
+    """Send every call through the tiny-array ufunc path, the serial or the parallel build."""
+    with threads.forced(request.param):
+        yield request.param
 
 
 @pytest.fixture

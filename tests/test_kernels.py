@@ -67,7 +67,8 @@ def test_parallel_build_runs_above_the_threshold(name, monkeypatch, rng):
     """Forcing the threshold to 0 must make the parallel build compile and run."""
     import fastact._threads as threads
 
-    monkeypatch.setattr(threads, "PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(threads, "PARALLEL_MIN_SIZE", {"default": 0})
+    monkeypatch.setattr(threads, "UFUNC_MAX_SIZE", -1)
     calls = []
     pair = KERNELS[name].forward
     original = pair.parallel
@@ -82,4 +83,5 @@ def test_serial_below_the_threshold(monkeypatch, rng):
 
     pair = KERNELS["relu"].forward
     monkeypatch.setattr(pair, "parallel", lambda *a: pytest.fail("parallel build used"))
-    fastact.Relu().forward(sample(np.float64, (threads.PARALLEL_MIN_SIZE - 1,), rng))
+    n = threads.PARALLEL_MIN_SIZE["relu_forward"] - 1
+    fastact.Relu().forward(sample(np.float64, (n,), rng))
