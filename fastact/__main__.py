@@ -63,13 +63,14 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="main", choices=("main", "check", "bench"))
     parser.add_argument("--quick", action="store_true", help="bench: a short run")
+    parser.add_argument("--plot", metavar="FILE.png", help="bench: also draw speedup vs size")
     args = parser.parse_args(argv)
 
     print(f"fastact {__version__}")
     start = time.perf_counter()
     if args.command == "bench":
         from .report import run_report
-        return run_report(quick=args.quick)
+        return run_report(quick=args.quick, plot=args.plot)
     failed = check()
     if args.command == "main":
         timing_table()

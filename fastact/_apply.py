@@ -1,15 +1,15 @@
 """Run an activation's kernels over arrays of any shape and memory layout.
 
-Dense arrays whose elements line up go straight to the flat kernels. Anything else is
-handed to NumPy's iterator: forward stages a strided input into its (dense) output with one
-strided copy and then runs in place; backward runs the backward ufunc, which writes through
-any view, in place if asked.
+Dense arrays whose elements line up go straight to the flat kernels. Forward stages any other
+input into its (dense) output with one strided copy and then runs in place. Backward walks
+mismatched layouts with the 4-D strided kernels, and whatever has more than 4 uneven axes
+with the backward ufunc, which NumPy's iterator drives through any view.
 """
 
 import numpy as np
 
 from ._kernels import KERNEL_DTYPES
-from ._layout import flat, same_order
+from ._layout import as_4d, flat, same_order
 from ._threads import run
 
 
@@ -39,5 +39,12 @@ def backward(kernels, dout, saved, dx):
             run(kernels.backward, dout.size, d, s)
         else:
             run(kernels.backward, dout.size, d, s, o)
-    else:
+        return
+    views = as_4d(dout, saved) if dx is dout else as_4d(dx, dout, saved)
+    if views is None:
         kernels.backward_ufunc(dout, saved, out=dx)
+    elif dx is dout:
+        run(kernels.backward_4d, dout.size, *views)
+    else:
+        dx4, dout4, saved4 = views
+        run(kernels.backward_4d, dout.size, dout4, saved4, dx4)

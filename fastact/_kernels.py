@@ -81,6 +81,31 @@ def _backward(g):
     return kernel
 
 
+def _backward_4d(g):
+    # Strided 4-D arrays (see _layout.as_4d); the last axis is dx's fastest.
+    def kernel(dout, saved, dx):
+        n0, n1, n2, n3 = dx.shape
+        for ij in prange(n0 * n1):
+            i, j = ij // n1, ij % n1
+            for k in range(n2):
+                for m in range(n3):
+                    dx[i, j, k, m] = g(dout[i, j, k, m], saved[i, j, k, m])
+
+    return kernel
+
+
+def _backward_4d_in_place(g):
+    def kernel(dout, saved):
+        n0, n1, n2, n3 = dout.shape
+        for ij in prange(n0 * n1):
+            i, j = ij // n1, ij % n1
+            for k in range(n2):
+                for m in range(n3):
+                    dout[i, j, k, m] = g(dout[i, j, k, m], saved[i, j, k, m])
+
+    return kernel
+
+
 def _backward_in_place(g):
     # Its own kernel, not _backward with dx = dout: LLVM checks at run time that dx and dout
     # don't overlap before it takes the vector loop, so passing one array twice runs scalar.
@@ -129,6 +154,12 @@ class Kernels:
         """``(dout, saved, dx)``, or ``(dout, saved)`` writing dx into dout when in place."""
         make = _backward_in_place if self.act.backward_in_place else _backward
         return Pair(f"{self.act.name}_backward", lambda: make(self.act.backward))
+
+    @cached_property
+    def backward_4d(self):
+        """The backward kernel over strided 4-D views, for dout and saved laid out differently."""
+        make = _backward_4d_in_place if self.act.backward_in_place else _backward_4d
+        return Pair(f"{self.act.name}_backward_4d", lambda: make(self.act.backward))
 
     @cached_property
     def ufunc(self):

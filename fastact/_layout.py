@@ -1,17 +1,24 @@
-"""Memory layouts: when can an N-D array be treated as one flat run of elements?
+"""Memory layouts: how the kernels walk arrays of any shape and strides.
 
 The flat kernels walk 1-D buffers. Any array that is one dense block (C order, Fortran order,
 or a transposed view such as the book's conv activations) is a 1-D buffer in memory order;
 two arrays can share a flat kernel when their elements line up in that order.
+
+Arrays that don't line up (the book's conv backward: a padded buffer's slice against a
+transposed mask) are walked by 4-D strided kernels: their axes are put in the first array's
+memory order, axes that both step over evenly are merged, and what is left is padded to 4-D.
 """
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 
 def flat(a):
     """``a``'s elements as a 1-D view in memory order, or None if ``a`` is not one dense block."""
     if a.flags.c_contiguous:
         return a.ravel()
-    r = a.ravel("K")  # a view exactly when a is dense with positive strides, else a copy
-    return None if r.flags.owndata else r
+    t = a.transpose(np.argsort(a.strides)[::-1])
+    return t.ravel() if t.flags.c_contiguous else None
 
 
 def same_order(a, b):
@@ -22,3 +29,27 @@ def same_order(a, b):
         n == 1 or sa * b.itemsize == sb * a.itemsize
         for n, sa, sb in zip(a.shape, a.strides, b.strides)
     )
+
+
+def as_4d(*arrays):
+    """4-D views of equal-shaped arrays with the same elements at the same indices, the last
+    axis being the first array's fastest; None if more than 4 axes remain after merging."""
+    first = arrays[0]
+    axes = [i for i in np.argsort([-abs(s) for s in first.strides], kind="stable")
+            if first.shape[i] != 1]
+    shape = [first.shape[i] for i in axes]
+    strides = [[a.strides[i] for i in axes] for a in arrays]
+    k = len(shape) - 1
+    while k > 0:  # merge axis k into k-1 where every array steps evenly over both
+        if all(s[k - 1] == s[k] * shape[k] for s in strides):
+            shape[k - 1] *= shape.pop(k)
+            for s in strides:
+                s.pop(k - 1)
+        k -= 1
+    if len(shape) > 4:
+        return None
+    pad = 4 - len(shape)
+    return [
+        as_strided(a, shape=(1,) * pad + tuple(shape), strides=(0,) * pad + tuple(s), writeable=a.flags.writeable)
+        for a, s in zip(arrays, strides)
+    ]

@@ -6,7 +6,7 @@ import pytest
 import fastact._threads as threads
 
 FLOATS = [np.float32, np.float64]
-SHAPES = [(), (0,), (1,), (7,), (100, 50), (3, 0, 2), (2, 3, 4, 5), (4, 30, 24, 24)]
+SHAPES = [(), (0,), (1,), (7,), (100, 50), (3, 0, 2), (2, 3, 4, 5), (2, 3, 2, 3, 2), (4, 30, 24, 24)]
 UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
 
 

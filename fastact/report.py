@@ -1,0 +1,113 @@
+"""``python -m fastact bench``: fastact against the seed, PyTorch and the copy floor.
+
+Every case of ``fastact.bench`` is timed side by side in this process (medians after a
+warm-up), as a user calls the layers. The columns: medians in µs, speedups over the seed and
+over torch, and the fraction of a parallel copy's bandwidth the fastact call achieves for the
+bytes it must move. The last column checks the performance targets (issue 3).
+"""
+
+import time
+
+import numpy as np
+
+from . import bench
+
+#: Minimum speedup over the seed per (op prefix, size); "dtype" entries override.
+_SEED_TARGETS = {
+    ("relu", "book"): 4.0,
+    ("sigmoid", "book"): 1.5,
+    ("relu", "1M"): 20.0,
+    ("relu", "conv"): 20.0,
+    ("sigmoid.forward", "1M"): {"float64": 5.0, "float32": 3.0},
+    ("sigmoid.forward", "conv"): {"float64": 5.0, "float32": 3.0},
+    ("sigmoid.backward", "1M"): 2.0,
+    ("sigmoid.backward", "conv"): 2.0,
+}
+_BANDWIDTH_TARGET = 0.70  # of the copy's, at 1M, for ops with no arithmetic to speak of
+_BANDWIDTH_OPS = ("relu.forward", "relu.backward", "sigmoid.backward")
+
+
+def targets(case):
+    """What the case must reach: (min speedup over the seed, must beat torch, min copy fraction)."""
+    if case.size == "100":
+        return 1.0, False, None
+    if case.size == "10M":
+        return None, False, None
+    seed = None
+    for (prefix, size), want in _SEED_TARGETS.items():
+        if size == case.size and case.op.startswith(prefix):
+            seed = want[case.dtype] if isinstance(want, dict) else want
+    beat_torch = case.size in ("1M", "conv")
+    bandwidth = _BANDWIDTH_TARGET if case.size == "1M" and case.op in _BANDWIDTH_OPS else None
+    return seed, beat_torch, bandwidth
+
+
+def copy_fraction(case, times):
+    """Achieved bandwidth of fastact for the case's bytes, as a fraction of the copy's."""
+    copy_bytes = 2 * case.n * np.dtype(case.dtype).itemsize
+    return (case.bytes_moved / times["fastact"]) / (copy_bytes / times["copy"])
+
+
+def verdict(case, times):
+    seed_target, beat_torch, bandwidth = targets(case)
+    misses = []
+    if seed_target is not None and times["seed"] / times["fastact"] < seed_target:
+        misses.append(f"<{seed_target:g}x seed")
+    if beat_torch and "torch" in times and times["torch"] < times["fastact"]:
+        misses.append("slower than torch")
+    if bandwidth is not None and copy_fraction(case, times) < bandwidth:
+        misses.append(f"<{bandwidth:.0%} copy")
+    if seed_target is None and not beat_torch and bandwidth is None:
+        return "report"
+    return "MET" if not misses else "MISSED " + ", ".join(misses)
+
+
+def allocation_cost(dtype, n=10_000_000, budget=0.3):
+    """Seconds to fill a fresh n-element output (page faults on first touch) minus the same
+    fill into an existing buffer: what allocating an output costs at this size."""
+    x = np.ones(n, dtype)
+    existing = np.empty_like(x)
+    fresh = bench.median_time(lambda: np.copyto(np.empty_like(x), x), budget)
+    reused = bench.median_time(lambda: np.copyto(existing, x), budget)
+    return fresh - reused
+
+
+def run_report(quick=False, plot=None):
+    sizes = ("100", "book", "1M", "conv") if quick else tuple(bench.SIZES)
+    budget = 0.05 if quick else 0.3
+    torch = bench.torch_module()
+    print("Median µs per call, side by side in one process; speedup = other / fastact;")
+    print("copy = achieved fraction of a 2-thread copy's bandwidth for the bytes the op must move.")
+    if torch is None:
+        print("(torch is not installed: its columns are empty; pip install torch to compare)")
+    header = (f"{'op':<17}{'dtype':<8}{'size':<5}{'fastact':>9}{'seed':>10}{'torch':>9}"
+              f"{'vs seed':>9}{'vs torch':>9}{'copy':>6}  target")
+    print(header)
+    print("-" * len(header))
+    rows = []
+    start = time.perf_counter()
+    for case in bench.cases(sizes=sizes):
+        times = bench.measure(case, budget=budget)
+        rows.append((case, times))
+        torch_t = times.get("torch")
+        print(f"{case.op:<17}{case.dtype:<8}{case.size:<5}{times['fastact'] * 1e6:>9.1f}"
+              f"{times['seed'] * 1e6:>10.1f}"
+              f"{torch_t * 1e6 if torch_t else float('nan'):>9.1f}"
+              f"{times['seed'] / times['fastact']:>8.1f}x"
+              f"{(torch_t / times['fastact']) if torch_t else float('nan'):>8.2f}x"
+              f"{copy_fraction(case, times):>6.0%}  {verdict(case, times)}", flush=True)
+    if not quick:
+        for dtype in bench.DTYPES:
+            cost = allocation_cost(dtype)
+            print(f"allocating a fresh 10M {dtype} output (first-touch page faults): "
+                  f"{cost * 1e3:.2f} ms per call")
+    verdicts = [verdict(c, t) for c, t in rows]
+    judged = sum(v != "report" for v in verdicts)
+    met = verdicts.count("MET")
+    print(f"\n{met} of {judged} cases with targets meet them "
+          f"({time.perf_counter() - start:.0f} s){'' if torch else '; torch not installed'}.")
+    if plot:
+        from .plot import plot_speedups
+
+        plot_speedups(rows, plot)
+    return 0
