@@ -43,8 +43,10 @@ def backward(kernels, dout, saved, dx):
     views = as_4d(dout, saved) if dx is dout else as_4d(dx, dout, saved)
     if views is None:
         kernels.backward_ufunc(dout, saved, out=dx)
-    elif dx is dout:
-        run(kernels.backward_4d, dout.size, *views)
     else:
-        dx4, dout4, saved4 = views
-        run(kernels.backward_4d, dout.size, dout4, saved4, dx4)
+        rows = views[0].shape[2] * views[0].shape[3]  # elements per iteration of the prange
+        if dx is dout:
+            run(kernels.backward_4d, dout.size, *views, per_iteration=rows)
+        else:
+            dx4, dout4, saved4 = views
+            run(kernels.backward_4d, dout.size, dout4, saved4, dx4, per_iteration=rows)

@@ -7,6 +7,7 @@ called; ``cache=True`` makes later processes load instead of compile.
 """
 
 import hashlib
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -133,7 +134,7 @@ class Pair:
         # stops LLVM from vectorizing any loop with a division in it.
         fn.__name__ = qualname
         fn.__qualname__ = f"{qualname}_{_SOURCE_TAG}"
-        return njit(parallel=parallel, cache=True, nogil=True, error_model="numpy")(fn)
+        return _cached(njit, fn, parallel=parallel, nogil=True, error_model="numpy")
 
 
 class Kernels:
@@ -178,7 +179,25 @@ class Kernels:
 def _ufunc(element, name, signatures):
     element.__name__ = name
     element.__qualname__ = f"{name}_{_SOURCE_TAG}"
-    return vectorize(signatures, cache=True)(element).ufunc
+    return _cached(vectorize, element, signatures).ufunc
+
+
+def _cached(decorator, fn, *args, **options):
+    """``decorator(*args, cache=True, **options)(fn)``, or uncached where nothing can be written.
+
+    numba caches beside the source, else in the user's cache directory (a read-only install
+    still caches); with neither writable it refuses to decorate. Then fastact compiles in
+    memory, once per process, rather than fail.
+    """
+    try:
+        return decorator(*args, cache=True, **options)(fn)
+    except RuntimeError as error:
+        if "cannot cache" not in str(error):
+            raise
+        warnings.warn(f"fastact: no writable numba cache directory ({error}); kernels are "
+                      "compiled in every process. Set NUMBA_CACHE_DIR to cache them.",
+                      RuntimeWarning, stacklevel=2)
+        return decorator(*args, **options)(fn)
 
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}

@@ -30,6 +30,9 @@ PARALLEL_MIN_SIZE = {
     "default": 32768,
 }
 
+#: Elements per chunk of a parallel loop, handed to whichever thread is free next.
+CHUNK_ELEMENTS = 8192
+
 _parallel_lock = threading.Lock()
 _forked = False
 _num_threads = None  # None: numba's own default, NUMBA_NUM_THREADS
@@ -44,8 +47,9 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def run(pair, size, *args):
-    """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``."""
+def run(pair, size, *args, per_iteration=1):
+    """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``
+    elements; the kernel's parallel loop handles ``per_iteration`` elements per iteration."""
     threshold = PARALLEL_MIN_SIZE.get(pair.name, PARALLEL_MIN_SIZE["default"])
     if size < threshold or _forked or _num_threads == 1:
         pair.serial(*args)
@@ -54,7 +58,13 @@ def run(pair, size, *args):
             wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
             if numba.get_num_threads() != wanted:  # numba's setting is per thread
                 numba.set_num_threads(wanted)
-            pair.parallel(*args)
+            # Small chunks handed out on demand, not one half per thread: when another process
+            # holds a core, the thread that has one does most of the work instead of waiting.
+            previous = numba.set_parallel_chunksize(max(1, CHUNK_ELEMENTS // per_iteration))
+            try:
+                pair.parallel(*args)
+            finally:
+                numba.set_parallel_chunksize(previous)
         finally:
             _parallel_lock.release()
     else:
