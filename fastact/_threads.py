@@ -1,8 +1,8 @@
 """Which code runs a call, by size, and on how many threads: the one place this is decided.
 
 Tiny arrays go through NumPy ufunc calls (the least call overhead), then the serial build
-of a kernel, then the parallel build above a per-kernel threshold; never parallel where
-that is unsafe:
+of a kernel, then the parallel build above a per-kernel threshold, on the cores other
+processes leave free; never parallel where that is unsafe:
 in a forked child (GNU OpenMP aborts a child that enters a parallel region its parent
 started) or while another Python thread is inside a parallel region (numba's workqueue layer
 aborts on concurrent use, and two OpenMP teams on two cores only oversubscribe).
@@ -11,6 +11,7 @@ aborts on concurrent use, and two OpenMP teams on two cores only oversubscribe).
 import contextlib
 import os
 import threading
+import time
 
 import numba
 
@@ -47,15 +48,67 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _OtherLoad:
+    """How many of this process's CPUs other processes keep busy, from /proc/stat.
+
+    With the other core of two busy, a parallel region waits for whichever thread the
+    scheduler parks (milliseconds); running serially on the free core costs at most 2x.
+    Sampled at most every ``interval`` seconds; 0 where /proc/stat is not available.
+    """
+
+    interval = 0.2
+
+    def __init__(self):
+        self.sample = None  # (monotonic time, busy seconds of our CPUs, our own CPU seconds)
+        self.cores = 0.0
+
+    def __call__(self):
+        now = time.monotonic()
+        last = self.sample
+        if last is not None and now - last[0] < self.interval:
+            return self.cores
+        busy = self._busy_seconds()
+        if busy is None:
+            return 0.0
+        own = time.process_time()
+        if last is not None and now - last[0] < 5 * self.interval:  # else start a fresh window
+            self.cores = max(0.0, ((busy - last[1]) - (own - last[2])) / (now - last[0]))
+        self.sample = (now, busy, own)
+        return self.cores
+
+    @staticmethod
+    def _busy_seconds():
+        try:
+            cpus = {f"cpu{i}".encode() for i in os.sched_getaffinity(0)}
+            with open("/proc/stat", "rb") as f:
+                lines = [line.split() for line in f if line.startswith(b"cpu")]
+        except (OSError, AttributeError):
+            return None
+        ticks = 0
+        for fields in lines:
+            if fields[0] in cpus:  # user nice system idle iowait irq softirq steal
+                values = [int(v) for v in fields[1:9]]
+                ticks += sum(values) - values[3] - values[4]
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+_other_load = _OtherLoad()
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_forced_parallel = False
+
+
 def run(pair, size, *args, per_iteration=1):
     """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``
     elements; the kernel's parallel loop handles ``per_iteration`` elements per iteration."""
     threshold = PARALLEL_MIN_SIZE.get(pair.name, PARALLEL_MIN_SIZE["default"])
     if size < threshold or _forked or _num_threads == 1:
         pair.serial(*args)
-    elif _parallel_lock.acquire(blocking=False):
+        return
+    wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
+    if not _forced_parallel:  # leave the cores other processes keep busy to them
+        wanted = min(wanted, int(_CPUS - _other_load() + 0.5))
+    if wanted > 1 and _parallel_lock.acquire(blocking=False):
         try:
-            wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
             if numba.get_num_threads() != wanted:  # numba's setting is per thread
                 numba.set_num_threads(wanted)
             # Small chunks handed out on demand, not one half per thread: when another process
@@ -77,14 +130,15 @@ def forced(path):
 
     For checks and tests, which must cover each path whatever the array size.
     """
-    global UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE
-    saved = UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE
+    global UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE, _forced_parallel
+    saved = UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE, _forced_parallel
     UFUNC_MAX_SIZE = 10**18 if path == "ufunc" else -1
     PARALLEL_MIN_SIZE = {"default": 0 if path == "parallel" else 10**18}
+    _forced_parallel = path == "parallel"
     try:
         yield
     finally:
-        UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE = saved
+        UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE, _forced_parallel = saved
 
 
 def get_num_threads():
