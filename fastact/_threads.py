@@ -39,13 +39,31 @@ _forked = False
 _num_threads = None  # None: numba's own default, NUMBA_NUM_THREADS
 
 
+def _threading_layer_started():
+    """Whether numba's thread pool (OpenMP, TBB or workqueue) has been launched in this process."""
+    try:
+        from numba.np.ufunc import parallel
+    except ImportError:  # a numba without this module: assume the worst
+        return True
+    return getattr(parallel, "_is_initialized", True)
+
+
 def _after_fork_in_child():
+    # Only a parent that started the thread pool leaves a child that must not enter a
+    # parallel region; a process forked before any parallel call (a forkserver, a pool made
+    # early) starts its own pool as usual.
     global _forked, _parallel_lock
-    _forked = True
+    _forked = _forked or _parent_started_threads
     _parallel_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _before_fork():
+    global _parent_started_threads
+    _parent_started_threads = _threading_layer_started()
+
+
+_parent_started_threads = False
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 class _OtherLoad:

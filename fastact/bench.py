@@ -82,12 +82,18 @@ def make_input(case, seed=0):
     return rng.standard_normal(shape).astype(case.dtype)
 
 
-def engines(case):
-    """name -> zero-argument callable doing the case's work once, ready to time (warmed up)."""
+ENGINES = ("fastact", "seed", "torch", "copy")
+
+
+def engines(case, names=ENGINES):
+    """name -> zero-argument callable doing the case's work once, ready to time (warmed up).
+    torch is left out when it is not installed."""
     x = make_input(case)
     dout = make_input(case, seed=1)
     made = {}
     for name, cls in zip(("fastact", "seed"), LAYERS[case.layer]):
+        if name not in names:
+            continue
         layer = cls()
         if case.direction == "forward":
             made[name] = lambda layer=layer: layer.forward(x)
@@ -95,10 +101,11 @@ def engines(case):
             layer.forward(x)
             d = dout.copy()  # Relu.backward writes into dout; each engine gets its own
             made[name] = lambda layer=layer, d=d: layer.backward(d)
-    torch_call = _torch_engine(case, x, dout)
+    torch_call = _torch_engine(case, x, dout) if "torch" in names else None
     if torch_call is not None:
         made["torch"] = torch_call
-    made["copy"] = _copy_engine(x)
+    if "copy" in names:
+        made["copy"] = _copy_engine(x)
     for call in made.values():
         call()
     return made
@@ -160,11 +167,6 @@ def median_time(call, budget=0.25, min_samples=5):
     return statistics.median(samples)
 
 
-def measure(case, budget=0.25, engine_names=None):
+def measure(case, budget=0.25, engine_names=ENGINES):
     """Median seconds per call of each engine for ``case``, measured side by side."""
-    made = engines(case)
-    return {
-        name: median_time(call, budget)
-        for name, call in made.items()
-        if engine_names is None or name in engine_names
-    }
+    return {name: median_time(call, budget) for name, call in engines(case, engine_names).items()}

@@ -67,8 +67,31 @@ def test_fork_after_parallel_use_gives_correct_results_without_crash_or_hang():
             assert pool.map(check, [2, 3, 4]) == ["ok"] * 3
         check(5)                      # and the parent still runs in parallel afterwards
         print("fork ok")
+    
     ''')
     assert "fork ok" in run_python(code, timeout=180)
+
+
+def test_a_child_forked_before_any_parallel_call_runs_in_parallel():
+    """A forkserver (asv uses one) or an early pool: the child starts its own thread pool."""
+    code = textwrap.dedent('''
+        import os, numpy as np, fastact, fastact._threads as threads
+        from fastact._kernels import KERNELS
+        fastact.Relu().forward(np.ones(100))      # used, but nothing parallel yet
+        pid = os.fork()
+        if pid == 0:
+            calls = []
+            pair = KERNELS["relu"].forward
+            real = pair.parallel
+            pair.parallel = lambda *a: (calls.append(1), real(*a))
+            threads._other_load = lambda: 0.0   # however busy the machine is right now
+            x = np.linspace(-1, 1, 1_000_000)
+            ok = (fastact.Relu().forward(x) == np.where(x <= 0, 0.0, x)).all()
+            os._exit(0 if ok and calls and not threads._forked else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        print("child parallel ok")
+    ''')
+    assert "child parallel ok" in run_python(code)
 
 
 @pytest.mark.parametrize("layer", [None, "workqueue", "omp"])

@@ -1,0 +1,90 @@
+"""asv suite: every case of ``fastact.bench`` (op x dtype x size/layout), fastact and the seed's
+twin side by side, from the same registry as ``python -m fastact bench``.
+
+    asv run --python=same --quick     # every benchmark once, against the installed checkout
+
+JIT warm-up (and the cache load) happens in ``setup``, never in the timed body.
+"""
+
+import subprocess
+import sys
+
+from fastact import bench, report
+
+_CASES = {(c.op, c.dtype, c.size): c for c in bench.cases()}
+PARAMS = [list(bench.OPS), list(bench.DTYPES), list(bench.SIZES)]
+NAMES = ["op", "dtype", "size"]
+
+
+class Layers:
+    """Median seconds per call as a user calls the layers: fastact and the seed."""
+
+    params = PARAMS
+    param_names = NAMES
+    timeout = 300
+
+    def setup(self, op, dtype, size):
+        self.engines = bench.engines(_CASES[op, dtype, size], ("fastact", "seed"))  # warmed up
+
+    def time_fastact(self, op, dtype, size):
+        self.engines["fastact"]()
+
+    def time_seed(self, op, dtype, size):
+        self.engines["seed"]()
+
+
+class Ratios:
+    """Speedup over the seed and the fraction of a 2-thread copy's bandwidth, measured side
+    by side in one process (the same numbers as the bench report's columns)."""
+
+    params = PARAMS
+    param_names = NAMES
+    timeout = 300
+    unit = "ratio"
+
+    def setup(self, op, dtype, size):
+        self.case = _CASES[op, dtype, size]
+        self.times = bench.measure(self.case, budget=0.05, engine_names=("fastact", "seed", "copy"))
+
+    def track_speedup_over_seed(self, op, dtype, size):
+        return self.times["seed"] / self.times["fastact"]
+
+    def track_copy_bandwidth_fraction(self, op, dtype, size):
+        return report.copy_fraction(self.case, self.times)
+
+
+class Memory:
+    """Peak memory of a process that runs one forward call (what the outputs need, no more)."""
+
+    params = [["relu", "sigmoid"], list(bench.DTYPES), ["1M", "10M"]]
+    param_names = ["layer", "dtype", "size"]
+
+    def setup(self, layer, dtype, size):
+        self.x = bench.make_input(bench.Case(f"{layer}.forward", dtype, size))
+        self.layer = bench.LAYERS[layer][0]()
+        self.layer.forward(self.x[:10])  # compiled or loaded from the cache
+
+    def peakmem_forward(self, layer, dtype, size):
+        self.layer.forward(self.x)
+
+
+def _warm_cache():
+    subprocess.run([sys.executable, "-c", _FIRST_CALL], check=True)
+
+
+_FIRST_CALL = (
+    "import numpy as np, fastact;"
+    "x = np.linspace(-3, 3, 5000).reshape(100, 50); d = np.ones((100, 50));"
+    "r = fastact.Relu(); r.forward(x); r.backward(d);"
+    "s = fastact.Sigmoid(); s.forward(x); s.backward(d)"
+)
+
+
+def timeraw_import_and_first_calls():
+    """A fresh interpreter: import fastact, then Relu and Sigmoid forward and backward on the
+    book's (100, 50), with the kernel cache already warm."""
+    return _FIRST_CALL
+
+
+timeraw_import_and_first_calls.setup = lambda: _warm_cache()
+timeraw_import_and_first_calls.timeout = 120
