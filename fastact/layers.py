@@ -13,6 +13,7 @@ import numpy as np
 from . import _apply, _threads
 from ._kernels import KERNEL_DTYPES, KERNELS
 
+_BOOL = np.dtype(np.bool_)
 _RELU = KERNELS["relu"]
 _SIGMOID = KERNELS["sigmoid"]
 
@@ -53,10 +54,18 @@ class Relu:
         self.inplace = inplace
 
     def forward(self, x):
-        if (type(x) is np.ndarray and x.dtype in KERNEL_DTYPES and x.ndim
-                and x.size <= _threads.UFUNC_MAX_SIZE and not self.inplace):
-            self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
-            return _RELU.ufunc(x)
+        if type(x) is np.ndarray and x.dtype in KERNEL_DTYPES and not self.inplace:
+            n = x.size
+            if n <= _threads.UFUNC_MAX_SIZE and x.ndim:
+                self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
+                return _RELU.ufunc(x)
+            flags = x.flags
+            if flags.c_contiguous and flags.aligned:  # the common case, with the least overhead
+                out = np.empty(x.shape, x.dtype)
+                mask = np.empty(x.shape, np.bool_)
+                _threads.run(_RELU.forward, n, x.ravel(), out.ravel(), mask.ravel())
+                self.mask = mask
+                return out
         _require_array(x, "Relu.forward", "x")
         _require_numeric(x, "Relu.forward")
         if self.inplace and not x.flags.writeable:
@@ -80,7 +89,8 @@ class Relu:
     def backward(self, dout):
         mask = self.mask
         if (type(dout) is np.ndarray and dout.dtype in KERNEL_DTYPES and type(mask) is np.ndarray
-                and dout.shape == mask.shape and dout.size <= _threads.UFUNC_MAX_SIZE):
+                and mask.dtype is _BOOL and dout.shape == mask.shape
+                and dout.size <= _threads.UFUNC_MAX_SIZE):
             try:
                 _RELU.backward_ufunc(dout, mask, dout)
                 return dout
@@ -88,6 +98,11 @@ class Relu:
                 if dout.flags.writeable:
                     raise
                 # read-only: the checks below say so
+        elif (type(dout) is np.ndarray and dout.dtype in KERNEL_DTYPES and type(mask) is np.ndarray
+                and mask.dtype is _BOOL and dout.shape == mask.shape and dout.flags.c_contiguous
+                and dout.flags.writeable and dout.flags.aligned and mask.flags.c_contiguous):
+            _threads.run(_RELU.backward, dout.size, dout.ravel(), mask.ravel())  # common case
+            return dout
         if mask is None:
             raise _not_called("Relu", "mask")
         _require_array(dout, "Relu.backward", "dout (it is written in place, as in the book)")
@@ -172,8 +187,13 @@ class Sigmoid:
         out = self.out
         if (type(dout) is np.ndarray and type(out) is np.ndarray and dout.dtype in KERNEL_DTYPES
                 and dout.dtype == out.dtype and dout.shape == out.shape):
-            if dout.size <= _threads.UFUNC_MAX_SIZE:
+            n = dout.size
+            if n <= _threads.UFUNC_MAX_SIZE:
                 return _SIGMOID.backward_ufunc(dout, out)
+            if dout.flags.c_contiguous and out.flags.c_contiguous:  # the common case
+                dx = np.empty(out.shape, out.dtype)
+                _threads.run(_SIGMOID.backward, n, dout.ravel(), out.ravel(), dx.ravel())
+                return dx
             if dout.flags.aligned and out.flags.aligned:
                 dx = np.empty_like(out)
                 _apply.backward(_SIGMOID, dout, out, dx)
