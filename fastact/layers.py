@@ -14,6 +14,13 @@ from . import _apply, _threads
 from ._kernels import KERNEL_DTYPES, KERNELS
 
 _BOOL = np.dtype(np.bool_)
+_F32, _F64 = KERNEL_DTYPES
+
+
+def _kernel_dtype(a):
+    """a's dtype is native float32 or float64 (by identity: NumPy's dtype == is slow)."""
+    dt = a.dtype
+    return dt is _F64 or dt is _F32 or dt in KERNEL_DTYPES
 _RELU = KERNELS["relu"]
 _SIGMOID = KERNELS["sigmoid"]
 
@@ -54,7 +61,7 @@ class Relu:
         self.inplace = inplace
 
     def forward(self, x):
-        if type(x) is np.ndarray and x.dtype in KERNEL_DTYPES and not self.inplace:
+        if type(x) is np.ndarray and _kernel_dtype(x) and not self.inplace:
             n = x.size
             if n <= _threads.UFUNC_MAX_SIZE and x.ndim:
                 self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
@@ -88,17 +95,17 @@ class Relu:
 
     def backward(self, dout):
         mask = self.mask
-        if (type(dout) is np.ndarray and dout.dtype in KERNEL_DTYPES and type(mask) is np.ndarray
+        if (type(dout) is np.ndarray and _kernel_dtype(dout) and type(mask) is np.ndarray
                 and mask.dtype is _BOOL and dout.shape == mask.shape
                 and dout.size <= _threads.UFUNC_MAX_SIZE):
             try:
-                _RELU.backward_ufunc(dout, mask, dout)
+                np.putmask(dout, mask, 0)  # NumPy's own dout[mask] = 0, minus the indexing
                 return dout
             except ValueError:
                 if dout.flags.writeable:
                     raise
                 # read-only: the checks below say so
-        elif (type(dout) is np.ndarray and dout.dtype in KERNEL_DTYPES and type(mask) is np.ndarray
+        elif (type(dout) is np.ndarray and _kernel_dtype(dout) and type(mask) is np.ndarray
                 and mask.dtype is _BOOL and dout.shape == mask.shape and dout.flags.c_contiguous
                 and dout.flags.writeable and dout.flags.aligned and mask.flags.c_contiguous):
             _threads.run(_RELU.backward, dout.size, dout.ravel(), mask.ravel())  # common case
@@ -166,7 +173,7 @@ class Sigmoid:
         self.grads = []
 
     def forward(self, x):
-        if type(x) is np.ndarray and x.dtype in KERNEL_DTYPES and x.size <= _threads.UFUNC_MAX_SIZE:
+        if type(x) is np.ndarray and _kernel_dtype(x) and x.size <= _threads.UFUNC_MAX_SIZE:
             self.out = out = _SIGMOID.ufunc(x)  # a NumPy scalar for 0-d x, as the seed gives
             return out
         xk, result = _sigmoid_input(x)
@@ -185,7 +192,7 @@ class Sigmoid:
 
     def backward(self, dout):
         out = self.out
-        if (type(dout) is np.ndarray and type(out) is np.ndarray and dout.dtype in KERNEL_DTYPES
+        if (type(dout) is np.ndarray and type(out) is np.ndarray and _kernel_dtype(dout)
                 and dout.dtype == out.dtype and dout.shape == out.shape):
             n = dout.size
             if n <= _threads.UFUNC_MAX_SIZE:
