@@ -44,9 +44,6 @@ def backward(kernels, dout, saved, dx):
     if views is None:
         kernels.backward_ufunc(dout, saved, out=dx)
     else:
-        rows = views[0].shape[2] * views[0].shape[3]  # elements per iteration of the prange
-        if dx is dout:
-            run(kernels.backward_4d, dout.size, *views, per_iteration=rows)
-        else:
-            dx4, dout4, saved4 = views
-            run(kernels.backward_4d, dout.size, dout4, saved4, dx4, per_iteration=rows)
+        dx4, dout4, saved4 = (views[0], *views) if dx is dout else views
+        rows = dx4.shape[2] * dx4.shape[3]  # elements per iteration of the parallel loop
+        run(kernels.backward_4d, dout.size, dout4, saved4, dx4, per_iteration=rows)

@@ -1,13 +1,24 @@
 """Shared test inputs: dtypes, shapes, memory layouts, special values, and the kernel paths."""
 
+import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 import fastact._threads as threads
 
 FLOATS = [np.float32, np.float64]
 SHAPES = [(), (0,), (1,), (7,), (100, 50), (3, 0, 2), (2, 3, 4, 5), (2, 3, 2, 3, 2), (4, 30, 24, 24)]
 UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
+def float_arrays():
+    """Hypothesis: float32/float64 arrays of 0 to 4 dims, any values (NaN, inf, subnormals)."""
+    return hnp.arrays(
+        st.sampled_from(FLOATS),
+        hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=9),
+        elements={"allow_nan": True, "allow_infinity": True, "allow_subnormal": True},
+    )
 
 
 def special_values(dtype):

@@ -1,6 +1,5 @@
 """Relu against the seed's twin (fastact.reference.Relu): bit for bit, every dtype and layout."""
 
-import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -8,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 import fastact
 from fastact import reference
 
-from conftest import FLOATS, SHAPES, assert_same_bits, bits, layouts, sample
+from conftest import FLOATS, SHAPES, float_arrays, assert_same_bits, bits, layouts, sample
 
 
 def run_both(x):
@@ -99,14 +98,7 @@ def test_unaligned_input(rng):
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    hnp.arrays(
-        st.sampled_from(FLOATS),
-        hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=9),
-        elements={"allow_nan": True, "allow_infinity": True, "allow_subnormal": True},
-    ),
-    st.booleans(),
-)
+@given(float_arrays(), st.booleans())
 def test_property_bitwise_equal_to_seed(x, transpose):
     if transpose:
         x = x.T

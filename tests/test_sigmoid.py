@@ -2,7 +2,6 @@
 
 import warnings
 
-import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -10,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 import fastact
 from fastact import reference
 
-from conftest import FLOATS, SHAPES, assert_same_bits, bits, layouts, sample
+from conftest import FLOATS, SHAPES, float_arrays, assert_same_bits, bits, layouts, sample
 
 
 def true_sigmoid(x):
@@ -143,13 +142,7 @@ def test_backward_broadcasts_and_promotes_like_the_seed(rng):
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    hnp.arrays(
-        st.sampled_from(FLOATS),
-        hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=9),
-        elements={"allow_nan": True, "allow_infinity": True, "allow_subnormal": True},
-    ),
-)
+@given(float_arrays())
 def test_property_accuracy_and_backward_bits(x):
     layer = fastact.Sigmoid()
     out = np.asarray(layer.forward(x))
