@@ -20,12 +20,23 @@ from .activations import REGISTRY
 #: The dtypes the compiled kernels serve; everything else takes a NumPy path.
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# numba's cache is keyed on the kernel's own file and name, not on the formulas it inlines
-# from other modules: the sources of everything compiled go into each cached name, so an
-# edited formula can never be served stale from an old cache.
-_SOURCE_TAG = hashlib.sha256(
-    b"".join((Path(__file__).parent / f).read_bytes() for f in ("_math.py", "activations.py", "_kernels.py"))
-).hexdigest()[:12]
+
+def _source_tag():
+    """A hash of every source compiled into the kernels, part of each cached kernel's name.
+
+    numba's cache is keyed on the kernel's own file and name, not on the formulas it inlines
+    from other modules: with the tag, an edited formula can never be served stale.
+    """
+    try:
+        sources = b"".join(
+            (Path(__file__).parent / f).read_bytes() for f in ("_math.py", "activations.py", "_kernels.py")
+        )
+    except OSError:  # sources not on disk (a zipped install): numba cannot cache there anyway
+        return "nosource"
+    return hashlib.sha256(sources).hexdigest()[:12]
+
+
+_SOURCE_TAG = _source_tag()
 
 
 def ufunc_signatures(*args):
