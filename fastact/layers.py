@@ -95,21 +95,20 @@ class Relu:
 
     def backward(self, dout):
         mask = self.mask
-        if (type(dout) is np.ndarray and _kernel_dtype(dout) and type(mask) is np.ndarray
-                and mask.dtype is _BOOL and dout.shape == mask.shape
-                and dout.size <= _threads.UFUNC_MAX_SIZE):
-            try:
-                np.putmask(dout, mask, 0)  # NumPy's own dout[mask] = 0, minus the indexing
+        if (type(dout) is np.ndarray and type(mask) is np.ndarray and dout.shape == mask.shape
+                and mask.dtype is _BOOL):
+            if dout.size <= _threads.UFUNC_MAX_SIZE:
+                try:
+                    np.putmask(dout, mask, 0)  # exactly dout[mask] = 0, minus the indexing
+                    return dout
+                except ValueError:
+                    if dout.flags.writeable:
+                        raise
+                    # read-only: the checks below say so
+            elif (_kernel_dtype(dout) and dout.flags.c_contiguous and dout.flags.writeable
+                    and dout.flags.aligned and mask.flags.c_contiguous):  # the common case
+                _threads.run(_RELU.backward, dout.size, dout.ravel(), mask.ravel())
                 return dout
-            except ValueError:
-                if dout.flags.writeable:
-                    raise
-                # read-only: the checks below say so
-        elif (type(dout) is np.ndarray and _kernel_dtype(dout) and type(mask) is np.ndarray
-                and mask.dtype is _BOOL and dout.shape == mask.shape and dout.flags.c_contiguous
-                and dout.flags.writeable and dout.flags.aligned and mask.flags.c_contiguous):
-            _threads.run(_RELU.backward, dout.size, dout.ravel(), mask.ravel())  # common case
-            return dout
         if mask is None:
             raise _not_called("Relu", "mask")
         _require_array(dout, "Relu.backward", "dout (it is written in place, as in the book)")
