@@ -20,6 +20,9 @@ def served(a):
 
 def forward(kernels, x, out, *saved):
     """Fill ``out`` (and ``saved``) from ``x``; they are laid out like ``x`` (``np.empty_like``)."""
+    if x.flags.c_contiguous:  # the common case first: so are the outputs, all flat as they are
+        run(kernels.forward, x.size, x.ravel(), out.ravel(), *[a.ravel() for a in saved])
+        return
     dst = [flat(a) for a in (out, *saved)]
     src = flat(x)
     if src is None or not same_order(x, out):
@@ -30,6 +33,10 @@ def forward(kernels, x, out, *saved):
 
 def backward(kernels, dout, saved, dx):
     """``dx = backward(dout, saved)`` element by element; ``dx`` may be ``dout`` itself."""
+    if dout.flags.c_contiguous and saved.flags.c_contiguous and dx.flags.c_contiguous:
+        d, s = dout.ravel(), saved.ravel()
+        run(kernels.backward, dout.size, d, s, *(() if dx is dout else (dx.ravel(),)))
+        return
     d, s, o = flat(dout), flat(saved), flat(dx)
     if (
         d is not None and s is not None and o is not None

@@ -17,10 +17,6 @@ _BOOL = np.dtype(np.bool_)
 _F32, _F64 = KERNEL_DTYPES
 
 
-def _kernel_dtype(a):
-    """a's dtype is native float32 or float64 (by identity: NumPy's dtype == is slow)."""
-    dt = a.dtype
-    return dt is _F64 or dt is _F32 or dt in KERNEL_DTYPES
 _RELU = KERNELS["relu"]
 _SIGMOID = KERNELS["sigmoid"]
 
@@ -34,6 +30,12 @@ def _not_called(layer, saved):
         f"{layer}.backward() was called before {layer}.forward(): "
         f"there is no {saved} yet (the book's layer would silently compute garbage)"
     )
+
+
+def _kernel_dtype(a):
+    """a's dtype is native float32 or float64 (by identity first: NumPy's dtype == is slow)."""
+    dt = a.dtype
+    return dt is _F64 or dt is _F32 or dt in KERNEL_DTYPES
 
 
 def _require_array(a, where, what):
@@ -61,16 +63,14 @@ class Relu:
         self.inplace = inplace
 
     def forward(self, x):
-        if type(x) is np.ndarray and _kernel_dtype(x) and not self.inplace:
-            n = x.size
-            if n <= _threads.UFUNC_MAX_SIZE and x.ndim:
+        if type(x) is np.ndarray and _kernel_dtype(x) and not self.inplace:  # the common case
+            if x.size <= _threads.UFUNC_MAX_SIZE and x.ndim:
                 self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
                 return _RELU.ufunc(x)
-            flags = x.flags
-            if flags.c_contiguous and flags.aligned:  # the common case, with the least overhead
-                out = np.empty(x.shape, x.dtype)
-                mask = np.empty(x.shape, np.bool_)
-                _threads.run(_RELU.forward, n, x.ravel(), out.ravel(), mask.ravel())
+            if x.flags.aligned:
+                out = np.empty_like(x)
+                mask = np.empty_like(x, dtype=np.bool_)
+                _apply.forward(_RELU, x, out, mask)
                 self.mask = mask
                 return out
         _require_array(x, "Relu.forward", "x")
@@ -105,9 +105,8 @@ class Relu:
                     if dout.flags.writeable:
                         raise
                     # read-only: the checks below say so
-            elif (_kernel_dtype(dout) and dout.flags.c_contiguous and dout.flags.writeable
-                    and dout.flags.aligned and mask.flags.c_contiguous):  # the common case
-                _threads.run(_RELU.backward, dout.size, dout.ravel(), mask.ravel())
+            elif _kernel_dtype(dout) and dout.flags.writeable and dout.flags.aligned:
+                _apply.backward(_RELU, dout, mask, dout)  # the common case
                 return dout
         if mask is None:
             raise _not_called("Relu", "mask")
@@ -122,11 +121,10 @@ class Relu:
                 "Relu.backward writes into dout in place (as the book's layer does), "
                 "but dout is read-only"
             )
-        if _apply.served(dout) and type(mask) is np.ndarray and mask.dtype == np.bool_:
-            _apply.backward(_RELU, dout, mask, dout)
-        else:
-            _require_numeric(dout, "Relu.backward")
-            dout[mask] = 0
+        # What the kernels don't take (other dtypes, byte order, alignment, masks set by hand):
+        # the seed's own statement.
+        _require_numeric(dout, "Relu.backward")
+        dout[mask] = 0
         return dout
 
     def __repr__(self):
@@ -196,10 +194,6 @@ class Sigmoid:
             n = dout.size
             if n <= _threads.UFUNC_MAX_SIZE:
                 return _SIGMOID.backward_ufunc(dout, out)
-            if dout.flags.c_contiguous and out.flags.c_contiguous:  # the common case
-                dx = np.empty(out.shape, out.dtype)
-                _threads.run(_SIGMOID.backward, n, dout.ravel(), out.ravel(), dx.ravel())
-                return dx
             if dout.flags.aligned and out.flags.aligned:
                 dx = np.empty_like(out)
                 _apply.backward(_SIGMOID, dout, out, dx)
