@@ -16,7 +16,8 @@ def plot_speedups(rows, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("--plot needs matplotlib: python -m pip install matplotlib", file=sys.stderr)
+        print("--plot needs matplotlib: python -m pip install matplotlib "
+              '(or, in a checkout, python -m pip install -e ".[plot]")', file=sys.stderr)
         return 1
     results = {(c.op, c.dtype, c.size): (c, t) for c, t in rows}
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), sharex=True, constrained_layout=True)

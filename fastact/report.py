@@ -109,5 +109,5 @@ def run_report(quick=False, plot=None):
     if plot:
         from .plot import plot_speedups
 
-        plot_speedups(rows, plot)
+        return plot_speedups(rows, plot)
     return 0
