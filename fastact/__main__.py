@@ -2,7 +2,7 @@
 
     python -m fastact            check every layer and dtype, then a short timing table
     python -m fastact check      only the checks
-    python -m fastact bench      the full benchmark report (--quick for a short run)
+    python -m fastact bench      the full benchmark report (--quick: short; --plot FILE.png)
 """
 
 import argparse
@@ -28,16 +28,15 @@ def machine():
     except (OSError, StopIteration):
         pass
     return (f"{cpu}, {os.cpu_count()} cores, numba {numba.__version__} "
-            f"({get_num_threads()} threads, {numba.threading_layer() if _used_parallel() else 'threading layer not started'}), "
+            f"({get_num_threads()} threads, {_threading_layer()}), "
             f"NumPy {np.__version__}, Python {platform.python_version()}")
 
 
-def _used_parallel():
+def _threading_layer():
     try:
-        numba.threading_layer()
-        return True
-    except ValueError:
-        return False
+        return numba.threading_layer()
+    except ValueError:  # raised until a parallel kernel has run
+        return "threading layer not started"
 
 
 def check():

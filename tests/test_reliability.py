@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import tracemalloc
 from pathlib import Path
 
@@ -13,9 +12,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import reference
 
-from conftest import assert_same_bits
 
 ROOT = Path(__file__).resolve().parents[1]
 
