@@ -96,16 +96,17 @@ class Relu:
     def backward(self, dout):
         mask = self.mask
         if (type(dout) is np.ndarray and type(mask) is np.ndarray and dout.shape == mask.shape
-                and mask.dtype is _BOOL):
+                and ((dt := dout.dtype) is _F64 or dt is _F32)):  # _kernel_dtype, inlined
             if dout.size <= _threads.UFUNC_MAX_SIZE:
+                # One compiled ufunc call writing into dout (out by position: parsing out=
+                # costs more than the work on 100 elements). NumPy refuses, before writing,
+                # what the checks below report: a read-only dout, a mask of another dtype
+                # set by hand.
                 try:
-                    np.putmask(dout, mask, 0)  # exactly dout[mask] = 0, minus the indexing
-                    return dout
-                except ValueError:
-                    if dout.flags.writeable:
-                        raise
-                    # read-only: the checks below say so
-            elif _kernel_dtype(dout) and dout.flags.writeable and dout.flags.aligned:
+                    return _RELU.backward_ufunc(dout, mask, dout)
+                except (TypeError, ValueError):
+                    pass
+            elif mask.dtype is _BOOL and dout.flags.writeable and dout.flags.aligned:
                 _apply.backward(_RELU, dout, mask, dout)  # the common case
                 return dout
         if mask is None:
