@@ -32,12 +32,6 @@ def _not_called(layer, saved):
     )
 
 
-def _kernel_dtype(a):
-    """a's dtype is native float32 or float64 (by identity first: NumPy's dtype == is slow)."""
-    dt = a.dtype
-    return dt is _F64 or dt is _F32 or dt in KERNEL_DTYPES
-
-
 def _require_array(a, where, what):
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{where} needs {what} as a NumPy array, got {type(a).__name__}")
@@ -63,14 +57,21 @@ class Relu:
         self.inplace = inplace
 
     def forward(self, x):
-        if type(x) is np.ndarray and _kernel_dtype(x) and not self.inplace:  # the common case
-            if x.size <= _threads.UFUNC_MAX_SIZE and x.ndim:
+        # The common cases first, in as few Python steps as possible: at the book's sizes each
+        # step costs a few percent of the call.
+        if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace:
+            n = x.size
+            if n <= _threads.UFUNC_MAX_SIZE and x.ndim:
                 self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
                 return _RELU.ufunc(x)
-            if x.flags.aligned:
+            flags = x.flags
+            if flags.aligned:
                 out = np.empty_like(x)
-                mask = np.empty_like(x, dtype=np.bool_)
-                _apply.forward(_RELU, x, out, mask)
+                mask = np.empty_like(x, dtype=_BOOL)
+                if flags.c_contiguous:
+                    _threads.run(_RELU.forward, n, x.ravel(), out.ravel(), mask.ravel())
+                else:
+                    _apply.forward(_RELU, x, out, mask)
                 self.mask = mask
                 return out
         _require_array(x, "Relu.forward", "x")
@@ -96,7 +97,7 @@ class Relu:
     def backward(self, dout):
         mask = self.mask
         if (type(dout) is np.ndarray and type(mask) is np.ndarray and dout.shape == mask.shape
-                and ((dt := dout.dtype) is _F64 or dt is _F32)):  # _kernel_dtype, inlined
+                and ((dt := dout.dtype) is _F64 or dt is _F32)):
             if dout.size <= _threads.UFUNC_MAX_SIZE:
                 # One compiled ufunc call writing into dout (out by position: parsing out=
                 # costs more than the work on 100 elements). NumPy refuses, before writing,
@@ -106,8 +107,11 @@ class Relu:
                     return _RELU.backward_ufunc(dout, mask, dout)
                 except (TypeError, ValueError):
                     pass
-            elif mask.dtype is _BOOL and dout.flags.writeable and dout.flags.aligned:
-                _apply.backward(_RELU, dout, mask, dout)  # the common case
+            elif mask.dtype is _BOOL and (flags := dout.flags).writeable and flags.aligned:
+                if flags.c_contiguous and mask.flags.c_contiguous:
+                    _threads.run(_RELU.backward, dout.size, dout.ravel(), mask.ravel())
+                else:
+                    _apply.backward(_RELU, dout, mask, dout)
                 return dout
         if mask is None:
             raise _not_called("Relu", "mask")
@@ -171,9 +175,15 @@ class Sigmoid:
         self.grads = []
 
     def forward(self, x):
-        if type(x) is np.ndarray and _kernel_dtype(x) and x.size <= _threads.UFUNC_MAX_SIZE:
-            self.out = out = _SIGMOID.ufunc(x)  # a NumPy scalar for 0-d x, as the seed gives
-            return out
+        if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32):  # common cases
+            n = x.size
+            if n <= _threads.UFUNC_MAX_SIZE:
+                self.out = out = _SIGMOID.ufunc(x)  # a NumPy scalar for 0-d x, as the seed gives
+                return out
+            if (flags := x.flags).c_contiguous and flags.aligned and x.ndim:
+                self.out = out = np.empty_like(x)
+                _threads.run(_SIGMOID.forward, n, x.ravel(), out.ravel())
+                return out
         xk, result = _sigmoid_input(x)
         if xk is None:
             with np.errstate(over="ignore"):  # exp(-x) -> inf makes the right 0, quietly
@@ -190,14 +200,18 @@ class Sigmoid:
 
     def backward(self, dout):
         out = self.out
-        if (type(dout) is np.ndarray and type(out) is np.ndarray and _kernel_dtype(dout)
-                and dout.dtype == out.dtype and dout.shape == out.shape):
+        if (type(dout) is np.ndarray and type(out) is np.ndarray
+                and ((dt := dout.dtype) is _F64 or dt is _F32) and (out.dtype is dt or out.dtype == dt)
+                and dout.shape == out.shape):
             n = dout.size
             if n <= _threads.UFUNC_MAX_SIZE:
                 return _SIGMOID.backward_ufunc(dout, out)
-            if dout.flags.aligned and out.flags.aligned:
+            if (fd := dout.flags).aligned and (fo := out.flags).aligned:
                 dx = np.empty_like(out)
-                _apply.backward(_SIGMOID, dout, out, dx)
+                if fd.c_contiguous and fo.c_contiguous:
+                    _threads.run(_SIGMOID.backward, n, dout.ravel(), out.ravel(), dx.ravel())
+                else:
+                    _apply.backward(_SIGMOID, dout, out, dx)
                 return dx
         if out is None:
             raise _not_called("Sigmoid", "out")
