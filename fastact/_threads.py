@@ -19,16 +19,17 @@ import numba
 #: argument checks, a ufunc call ~0.3 us, and at this size the work itself is smaller still.
 UFUNC_MAX_SIZE = 1024
 
-#: Fewest elements for which a kernel runs its parallel build, measured on the 2-core machine
-#: kind (serial / parallel time crosses 1 there). Memory-bound kernels gain little until the
-#: data outgrows one core's cache; the sigmoid's exponential pays off sooner. "default" serves
-#: kernels not measured yet (PyTorch's grain size).
-PARALLEL_MIN_SIZE = {
-    "relu_forward": 65536,
-    "relu_backward": 65536,
-    "sigmoid_forward": 16384,
-    "sigmoid_backward": 65536,
-    "default": 32768,
+#: Fewest bytes of input (the first array) for which a kernel runs its parallel build: where
+#: serial / parallel time crosses 1 on the 2-core machine kind (python -m timeit-style
+#: minima, both dtypes). In bytes, because the memory-bound kernels cross at one size in bytes
+#: for both dtypes (twice as many float32 elements); the sigmoid's exponential pays off
+#: sooner. "default" serves kernels not measured yet.
+PARALLEL_MIN_BYTES = {
+    "relu_forward": 128 * 1024,
+    "relu_backward": 256 * 1024,
+    "sigmoid_forward": 48 * 1024,
+    "sigmoid_backward": 256 * 1024,
+    "default": 128 * 1024,
 }
 
 #: Elements per chunk of a parallel loop, handed to whichever thread is free next, when other
@@ -121,8 +122,8 @@ _forced_parallel = False
 def run(pair, size, *args, per_iteration=1):
     """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``
     elements; the kernel's parallel loop handles ``per_iteration`` elements per iteration."""
-    threshold = PARALLEL_MIN_SIZE.get(pair.name, PARALLEL_MIN_SIZE["default"])
-    if size < threshold or _forked or _num_threads == 1:
+    threshold = PARALLEL_MIN_BYTES.get(pair.name, PARALLEL_MIN_BYTES["default"])
+    if size * args[0].itemsize < threshold or _forked or _num_threads == 1:
         pair.serial(*args)
         return
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
@@ -153,15 +154,15 @@ def forced(path):
 
     For checks and tests, which must cover each path whatever the array size.
     """
-    global UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE, _forced_parallel
-    saved = UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE, _forced_parallel
+    global UFUNC_MAX_SIZE, PARALLEL_MIN_BYTES, _forced_parallel
+    saved = UFUNC_MAX_SIZE, PARALLEL_MIN_BYTES, _forced_parallel
     UFUNC_MAX_SIZE = 10**18 if path == "ufunc" else -1
-    PARALLEL_MIN_SIZE = {"default": 0 if path == "parallel" else 10**18}
+    PARALLEL_MIN_BYTES = {"default": 0 if path == "parallel" else 10**18}
     _forced_parallel = path == "parallel"
     try:
         yield
     finally:
-        UFUNC_MAX_SIZE, PARALLEL_MIN_SIZE, _forced_parallel = saved
+        UFUNC_MAX_SIZE, PARALLEL_MIN_BYTES, _forced_parallel = saved
 
 
 def get_num_threads():

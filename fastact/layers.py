@@ -67,10 +67,11 @@ class Relu:
             flags = x.flags
             if flags.aligned:
                 out = np.empty_like(x)
-                mask = np.empty_like(x, dtype=_BOOL)
                 if flags.c_contiguous:
+                    mask = np.empty(x.shape, _BOOL)  # (empty_like with a dtype costs 0.1 us more)
                     _threads.run(_RELU.forward, n, x.ravel(), out.ravel(), mask.ravel())
                 else:
+                    mask = np.empty_like(x, dtype=_BOOL)
                     _apply.forward(_RELU, x, out, mask)
                 self.mask = mask
                 return out

@@ -38,3 +38,25 @@ def test_float64_within_2_ulp_everywhere(api, path, rng):
     x = float64_sweep(rng)
     out = fastact.Sigmoid().forward(x) if api == "layer" else fastact.sigmoid(x)
     assert_within_ulp(out, x, maxulp=2)
+
+
+@pytest.mark.slow
+def test_float32_every_value_within_2_ulp():
+    """Every float32 in (-104, 18), all 2.2 billion: outside it the result is 0 or 1 (or a
+    subnormal the contract lets go). The reference is float64, 2**-28 ULP from the truth."""
+    tiny = np.finfo(np.float32).tiny
+    worst = 0.0
+    for start in range(0, 2**32, 2**25):
+        x = np.arange(start, start + 2**25, dtype=np.uint64).astype(np.uint32).view(np.float32)
+        x = x[(x > -104) & (x < 18)]
+        if not x.size:
+            continue
+        out = fastact.Sigmoid().forward(x)
+        with np.errstate(over="ignore"):
+            truth = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+        rounded = truth.astype(np.float32)
+        normal = rounded >= tiny
+        ulps = np.abs(out[normal] - truth[normal]) / np.spacing(rounded[normal])
+        worst = max(worst, float(ulps.max()))
+        assert np.all(np.abs(out[~normal] - truth[~normal]) < tiny)
+    assert worst <= 2.0, worst

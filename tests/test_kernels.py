@@ -67,7 +67,7 @@ def test_parallel_build_runs_above_the_threshold(name, monkeypatch, rng):
     """Forcing the threshold to 0 must make the parallel build compile and run."""
     import fastact._threads as threads
 
-    monkeypatch.setattr(threads, "PARALLEL_MIN_SIZE", {"default": 0})
+    monkeypatch.setattr(threads, "PARALLEL_MIN_BYTES", {"default": 0})
     monkeypatch.setattr(threads, "UFUNC_MAX_SIZE", -1)
     calls = []
     pair = KERNELS[name].forward
@@ -78,10 +78,18 @@ def test_parallel_build_runs_above_the_threshold(name, monkeypatch, rng):
     assert calls == [1000]
 
 
-def test_serial_below_the_threshold(monkeypatch, rng):
+def test_serial_below_the_threshold_parallel_from_it(monkeypatch, rng):
     import fastact._threads as threads
 
+    monkeypatch.setattr(threads, "_forced_parallel", True)  # ignore other processes' load
     pair = KERNELS["relu"].forward
-    monkeypatch.setattr(pair, "parallel", lambda *a: pytest.fail("parallel build used"))
-    n = threads.PARALLEL_MIN_SIZE["relu_forward"] - 1
-    fastact.Relu().forward(sample(np.float64, (n,), rng))
+    calls = []
+    original = pair.parallel
+    monkeypatch.setattr(pair, "parallel", lambda *a: (calls.append(a[0].size), original(*a))[1])
+    for dtype in (np.float32, np.float64):  # the threshold is in bytes: twice the float32s
+        n = threads.PARALLEL_MIN_BYTES["relu_forward"] // np.dtype(dtype).itemsize
+        fastact.Relu().forward(sample(dtype, (n - 1,), rng))
+        assert calls == []
+        fastact.Relu().forward(sample(dtype, (n,), rng))
+        assert calls == [n]
+        calls.clear()
