@@ -148,9 +148,9 @@ _F32 = (
 def exp_nonpositive(a, constants):
     """exp(a) for -inf <= a <= 0, in a's dtype; any NaN gives some finite value."""
     log2e, ln2_hi, ln2_lo, lowest, coefficients, shifter, mantissa, unscale = constants
-    # The clamp compares bits as integers: the more negative a float, the larger its bits as a
-    # signed integer (negative NaNs the largest), and an integer compare raises no FP flag.
-    a = lowest if bitcast(a) > bitcast(lowest) else a
+    # The clamp is an integer min of the bits: the more negative a float, the larger its bits
+    # as a signed integer (negative NaNs the largest); one instruction, and no FP flag raised.
+    a = bitcast(min(bitcast(a), bitcast(lowest)))
     # One FMA rounds a * log2(e) to the nearest integer k, held in j's low mantissa bits
     # (no floor, no float-to-int conversion); kf = k exactly.
     j = fma(a, log2e, shifter)
@@ -165,41 +165,47 @@ def exp_nonpositive(a, constants):
     return y * bitcast(like(bits << mantissa, bits)) * unscale
 
 
-def _rough_reciprocal(d):
-    """1 / d for 1 <= d <= 2, as roughly as the correction in ``_ratio`` allows (compiled only).
+def _ratio(num, t):
+    """num / (1 + t) for 0 <= t <= 1, closer than the seed's two roundings (compiled only).
 
-    float64: the line 24/17 - 8/17 d, within 1/17, one FMA; the vector divider is the
-    bottleneck there, so the FMA is free. float32: just 1 (within 1/2): the FMA units are the
-    bottleneck, and a correction e / d taken as e is off by at most a quarter ULP, while the
-    largest error measured over the accuracy sweep stays 1.81 ULP either way.
+    1 + t is split into its rounded sum d and its exact rounding error e (Fast2Sum), and the
+    true division does the rest; what is corrected after it depends on which unit bounds the
+    kernel (measured, AVX-512):
+
+    - float64: the divider (16 cycles per 8 lanes), so the FMA units have room for the full
+      correction: the residual num - q (d + e), exact from an FMA, times a rough 1 / d (the
+      line 24/17 - 8/17 d, within 1/17). What is left is about one rounding of the quotient.
+    - float32: the FMA units, so only e is corrected: q (1 - e), where e / d is due; off by at
+      most a quarter ULP, and every float32 input stays within 1.98 ULP (tested exhaustively).
+
+    Newton steps from FMAs instead of the division are exact too, but cost 7 more operations
+    per element than the divider, which runs beside the FMA units.
     """
     raise NotImplementedError("compiled code only")
 
 
-@overload(_rough_reciprocal)
-def _rough_reciprocal_impl(d):
-    if d == types.float64:
-        return lambda d: fma(d, -8.0 / 17.0, 24.0 / 17.0)
-    if d == types.float32:
-        return lambda d: np.float32(1.0)
+@overload(_ratio)
+def _ratio_impl(num, t):
+    if t == types.float64:
+        def ratio(num, t):
+            d = 1.0 + t
+            e = (1.0 - d) + t
+            q = num / d
+            r = fma(-q, d, num) - q * e
+            return fma(r, fma(d, -8.0 / 17.0, 24.0 / 17.0), q)
+
+        return ratio
+    if t == types.float32:
+        one = np.float32(1.0)
+
+        def ratio(num, t):
+            d = one + t
+            e = (one - d) + t
+            q = num / d
+            return fma(-q, e, q)
+
+        return ratio
     return None
-
-
-@register_jitable
-def _ratio(num, t):
-    """num / (1 + t) for 0 <= t <= 1, to about one rounding of the true quotient.
-
-    1 + t is split into its rounded sum d and the exact rounding error e (Fast2Sum); the
-    quotient num / d is then scaled by 1 - e / d, which needs 1 / d only roughly (e / d is
-    below half an ULP). The seed rounds 1 + t and then divides; dropping that rounding error is
-    what keeps sigmoid within 2 ULP. A true division: Newton steps from FMAs are exact too but
-    cost 7 more operations per element, and the divider runs beside the FMA units.
-    """
-    one = like(1.0, t)
-    d = one + t
-    e = (one - d) + t
-    q = num / d
-    return fma(-q, e * _rough_reciprocal(d), q)
 
 
 @register_jitable
