@@ -15,21 +15,30 @@ import time
 
 import numba
 
-#: Up to this many elements the layers call NumPy ufuncs: a numba call costs ~0.5 us in
-#: argument checks, a ufunc call ~0.3 us, and at this size the work itself is smaller still.
-UFUNC_MAX_SIZE = 1024
+# Both tables: bytes of the first input array, per kernel, where the layers' medians cross
+# on the 2-core machine kind (each path timed at the layer, interleaved with the others, so
+# that the thread pool has gone idle as it does between a network's layers: waking it costs
+# ~10 us here). In bytes, because the memory-bound kernels cross at one size in bytes for both
+# dtypes; the sigmoid's exponential pays off sooner. "default" serves kernels not measured yet.
 
-#: Fewest bytes of input (the first array) for which a kernel runs its parallel build: where
-#: serial / parallel time crosses 1 on the 2-core machine kind (python -m timeit-style
-#: minima, both dtypes). In bytes, because the memory-bound kernels cross at one size in bytes
-#: for both dtypes (twice as many float32 elements); the sigmoid's exponential pays off
-#: sooner. "default" serves kernels not measured yet.
-PARALLEL_MIN_BYTES = {
-    "relu_forward": 128 * 1024,
-    "relu_backward": 256 * 1024,
-    "sigmoid_forward": 48 * 1024,
+#: Up to this size the layers call NumPy ufuncs: a ufunc call allocates its output and runs
+#: its loop in C, where the kernel path pays a numba dispatch (~1 us) and Python steps.
+#: Relu.forward's ufunc path is two passes (its ufunc, and NumPy's x <= 0 for the mask) and
+#: still wins to 256 KiB; Relu.backward's kernel writes in place and wins from 4 KiB.
+UFUNC_MAX_BYTES = {
+    "relu_forward": 256 * 1024,
+    "relu_backward": 4 * 1024,
+    "sigmoid_forward": 8 * 1024,
     "sigmoid_backward": 256 * 1024,
-    "default": 128 * 1024,
+}
+
+#: From this size a kernel runs its parallel build.
+PARALLEL_MIN_BYTES = {
+    "relu_forward": 512 * 1024,
+    "relu_backward": 1024 * 1024,
+    "sigmoid_forward": 256 * 1024,
+    "sigmoid_backward": 512 * 1024,
+    "default": 512 * 1024,
 }
 
 #: Elements per chunk of a parallel loop, handed to whichever thread is free next, when other
@@ -154,15 +163,15 @@ def forced(path):
 
     For checks and tests, which must cover each path whatever the array size.
     """
-    global UFUNC_MAX_SIZE, PARALLEL_MIN_BYTES, _forced_parallel
-    saved = UFUNC_MAX_SIZE, PARALLEL_MIN_BYTES, _forced_parallel
-    UFUNC_MAX_SIZE = 10**18 if path == "ufunc" else -1
+    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel
+    saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel
+    UFUNC_MAX_BYTES = dict.fromkeys(UFUNC_MAX_BYTES, 10**18 if path == "ufunc" else -1)
     PARALLEL_MIN_BYTES = {"default": 0 if path == "parallel" else 10**18}
     _forced_parallel = path == "parallel"
     try:
         yield
     finally:
-        UFUNC_MAX_SIZE, PARALLEL_MIN_BYTES, _forced_parallel = saved
+        UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel = saved
 
 
 def get_num_threads():

@@ -150,23 +150,42 @@ def _torch_engine(case, x, dout):
     return lambda: aten.sigmoid_backward(td, y)
 
 
-def median_time(call, budget=0.25, min_samples=5):
-    """Median seconds per call over about ``budget`` seconds, after a warm-up."""
+def _batch(call):
+    """Calls per timed sample: tiny calls are batched so the clock's resolution is not timed."""
     call()
     start = time.perf_counter()
     call()
-    once = max(time.perf_counter() - start, 1e-7)
-    inner = max(1, int(2e-4 / once))  # batch tiny calls so the clock's resolution is not timed
+    return max(1, int(2e-4 / max(time.perf_counter() - start, 1e-7)))
+
+
+def _sample(call, inner):
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        call()
+    return (time.perf_counter() - t0) / inner
+
+
+def median_time(call, budget=0.25, min_samples=5):
+    """Median seconds per call over about ``budget`` seconds, after a warm-up."""
+    inner = _batch(call)
     samples = []
     deadline = time.perf_counter() + budget
     while len(samples) < min_samples or time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            call()
-        samples.append((time.perf_counter() - t0) / inner)
+        samples.append(_sample(call, inner))
     return statistics.median(samples)
 
 
-def measure(case, budget=0.25, engine_names=ENGINES):
-    """Median seconds per call of each engine for ``case``, measured side by side."""
-    return {name: median_time(call, budget) for name, call in engines(case, engine_names).items()}
+def measure(case, budget=0.25, engine_names=ENGINES, rounds=10):
+    """Median seconds per call of each engine for ``case``, measured side by side: the engines
+    take turns, ``rounds`` times ``budget / rounds`` seconds each, so that a noisy spell on a
+    shared machine falls on all of them alike rather than on whichever ran then."""
+    calls = engines(case, engine_names)
+    inner = {name: _batch(call) for name, call in calls.items()}
+    samples = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            deadline = time.perf_counter() + budget / rounds
+            samples[name].append(_sample(call, inner[name]))
+            while time.perf_counter() < deadline:
+                samples[name].append(_sample(call, inner[name]))
+    return {name: statistics.median(times) for name, times in samples.items()}

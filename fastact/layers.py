@@ -61,7 +61,7 @@ class Relu:
         # step costs a few percent of the call.
         if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace:
             n = x.size
-            if n <= _threads.UFUNC_MAX_SIZE and x.ndim:
+            if x.nbytes <= _threads.UFUNC_MAX_BYTES["relu_forward"] and x.ndim:
                 self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
                 return _RELU.ufunc(x)
             flags = x.flags
@@ -99,7 +99,7 @@ class Relu:
         mask = self.mask
         if (type(dout) is np.ndarray and type(mask) is np.ndarray and dout.shape == mask.shape
                 and ((dt := dout.dtype) is _F64 or dt is _F32)):
-            if dout.size <= _threads.UFUNC_MAX_SIZE:
+            if dout.nbytes <= _threads.UFUNC_MAX_BYTES["relu_backward"]:
                 # One compiled ufunc call writing into dout (out by position: parsing out=
                 # costs more than the work on 100 elements). NumPy refuses, before writing,
                 # what the checks below report: a read-only dout, a mask of another dtype
@@ -178,7 +178,7 @@ class Sigmoid:
     def forward(self, x):
         if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32):  # common cases
             n = x.size
-            if n <= _threads.UFUNC_MAX_SIZE:
+            if x.nbytes <= _threads.UFUNC_MAX_BYTES["sigmoid_forward"]:
                 self.out = out = _SIGMOID.ufunc(x)  # a NumPy scalar for 0-d x, as the seed gives
                 return out
             if (flags := x.flags).c_contiguous and flags.aligned and x.ndim:
@@ -205,7 +205,7 @@ class Sigmoid:
                 and ((dt := dout.dtype) is _F64 or dt is _F32) and (out.dtype is dt or out.dtype == dt)
                 and dout.shape == out.shape):
             n = dout.size
-            if n <= _threads.UFUNC_MAX_SIZE:
+            if dout.nbytes <= _threads.UFUNC_MAX_BYTES["sigmoid_backward"]:
                 return _SIGMOID.backward_ufunc(dout, out)
             if (fd := dout.flags).aligned and (fo := out.flags).aligned:
                 dx = np.empty_like(out)

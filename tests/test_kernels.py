@@ -68,7 +68,7 @@ def test_parallel_build_runs_above_the_threshold(name, monkeypatch, rng):
     import fastact._threads as threads
 
     monkeypatch.setattr(threads, "PARALLEL_MIN_BYTES", {"default": 0})
-    monkeypatch.setattr(threads, "UFUNC_MAX_SIZE", -1)
+    monkeypatch.setattr(threads, "UFUNC_MAX_BYTES", dict.fromkeys(threads.UFUNC_MAX_BYTES, -1))
     calls = []
     pair = KERNELS[name].forward
     original = pair.parallel
