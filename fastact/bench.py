@@ -165,27 +165,22 @@ def _sample(call, inner):
     return (time.perf_counter() - t0) / inner
 
 
-def median_time(call, budget=0.25, min_samples=5):
-    """Median seconds per call over about ``budget`` seconds, after a warm-up."""
-    inner = _batch(call)
-    samples = []
-    deadline = time.perf_counter() + budget
-    while len(samples) < min_samples or time.perf_counter() < deadline:
-        samples.append(_sample(call, inner))
-    return statistics.median(samples)
-
-
 def measure(case, budget=0.25, engine_names=ENGINES, rounds=10):
     """Median seconds per call of each engine for ``case``, measured side by side: the engines
     take turns, ``rounds`` times ``budget / rounds`` seconds each, so that a noisy spell on a
     shared machine falls on all of them alike rather than on whichever ran then."""
     calls = engines(case, engine_names)
-    inner = {name: _batch(call) for name, call in calls.items()}
-    samples = {name: [] for name in calls}
+    return dict(zip(calls, interleaved(list(calls.values()), budget, rounds)))
+
+
+def interleaved(calls, budget=0.25, rounds=10):
+    """Median seconds per call of each of ``calls``, taking turns (see ``measure``)."""
+    inner = [_batch(call) for call in calls]
+    samples = [[] for _ in calls]
     for _ in range(rounds):
-        for name, call in calls.items():
+        for call, n, times in zip(calls, inner, samples):
             deadline = time.perf_counter() + budget / rounds
-            samples[name].append(_sample(call, inner[name]))
+            times.append(_sample(call, n))
             while time.perf_counter() < deadline:
-                samples[name].append(_sample(call, inner[name]))
-    return {name: statistics.median(times) for name, times in samples.items()}
+                times.append(_sample(call, n))
+    return [statistics.median(times) for times in samples]

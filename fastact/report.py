@@ -67,8 +67,8 @@ def allocation_cost(dtype, n=10_000_000, budget=0.3):
     fill into an existing buffer: what allocating an output costs at this size."""
     x = np.ones(n, dtype)
     existing = np.empty_like(x)
-    fresh = bench.median_time(lambda: np.copyto(np.empty_like(x), x), budget)
-    reused = bench.median_time(lambda: np.copyto(existing, x), budget)
+    fresh, reused = bench.interleaved(
+        [lambda: np.copyto(np.empty_like(x), x), lambda: np.copyto(existing, x)], budget)
     return fresh - reused
 
 
