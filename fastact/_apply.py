@@ -33,7 +33,7 @@ def forward(kernels, x, out, *saved):
 
 def backward(kernels, dout, saved, dx):
     """``dx = backward(dout, saved)`` element by element; ``dx`` may be ``dout`` itself."""
-    if dout.flags.c_contiguous and saved.flags.c_contiguous and dx.flags.c_contiguous:
+    if dout.flags.c_contiguous and saved.flags.c_contiguous and (dx is dout or dx.flags.c_contiguous):
         d, s = dout.ravel(), saved.ravel()
         run(kernels.backward, dout.size, d, s, *(() if dx is dout else (dx.ravel(),)))
         return

@@ -60,19 +60,13 @@ class Relu:
         # The common cases first, in as few Python steps as possible: at the book's sizes each
         # step costs a few percent of the call.
         if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace:
-            n = x.size
             if x.nbytes <= _threads.UFUNC_MAX_BYTES["relu_forward"] and x.ndim:
                 self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
                 return _RELU.ufunc(x)
-            flags = x.flags
-            if flags.aligned:
+            if x.flags.aligned:
                 out = np.empty_like(x)
-                if flags.c_contiguous:
-                    mask = np.empty(x.shape, _BOOL)  # (empty_like with a dtype costs 0.1 us more)
-                    _threads.run(_RELU.forward, n, x.ravel(), out.ravel(), mask.ravel())
-                else:
-                    mask = np.empty_like(x, dtype=_BOOL)
-                    _apply.forward(_RELU, x, out, mask)
+                mask = np.empty_like(x, dtype=_BOOL)
+                _apply.forward(_RELU, x, out, mask)
                 self.mask = mask
                 return out
         _require_array(x, "Relu.forward", "x")
@@ -109,10 +103,7 @@ class Relu:
                 except (TypeError, ValueError):
                     pass
             elif mask.dtype is _BOOL and (flags := dout.flags).writeable and flags.aligned:
-                if flags.c_contiguous and mask.flags.c_contiguous:
-                    _threads.run(_RELU.backward, dout.size, dout.ravel(), mask.ravel())
-                else:
-                    _apply.backward(_RELU, dout, mask, dout)
+                _apply.backward(_RELU, dout, mask, dout)
                 return dout
         if mask is None:
             raise _not_called("Relu", "mask")
@@ -177,13 +168,12 @@ class Sigmoid:
 
     def forward(self, x):
         if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32):  # common cases
-            n = x.size
             if x.nbytes <= _threads.UFUNC_MAX_BYTES["sigmoid_forward"]:
                 self.out = out = _SIGMOID.ufunc(x)  # a NumPy scalar for 0-d x, as the seed gives
                 return out
-            if (flags := x.flags).c_contiguous and flags.aligned and x.ndim:
+            if x.flags.aligned and x.ndim:
                 self.out = out = np.empty_like(x)
-                _threads.run(_SIGMOID.forward, n, x.ravel(), out.ravel())
+                _apply.forward(_SIGMOID, x, out)
                 return out
         xk, result = _sigmoid_input(x)
         if xk is None:
@@ -204,15 +194,11 @@ class Sigmoid:
         if (type(dout) is np.ndarray and type(out) is np.ndarray
                 and ((dt := dout.dtype) is _F64 or dt is _F32) and (out.dtype is dt or out.dtype == dt)
                 and dout.shape == out.shape):
-            n = dout.size
             if dout.nbytes <= _threads.UFUNC_MAX_BYTES["sigmoid_backward"]:
                 return _SIGMOID.backward_ufunc(dout, out)
-            if (fd := dout.flags).aligned and (fo := out.flags).aligned:
+            if dout.flags.aligned and out.flags.aligned:
                 dx = np.empty_like(out)
-                if fd.c_contiguous and fo.c_contiguous:
-                    _threads.run(_SIGMOID.backward, n, dout.ravel(), out.ravel(), dx.ravel())
-                else:
-                    _apply.backward(_SIGMOID, dout, out, dx)
+                _apply.backward(_SIGMOID, dout, out, dx)
                 return dx
         if out is None:
             raise _not_called("Sigmoid", "out")
