@@ -18,10 +18,19 @@ def served(a):
     return type(a) is np.ndarray and a.dtype in KERNEL_DTYPES and a.flags.aligned
 
 
+# The common case, C-contiguous arrays, comes first in each function with as few Python steps
+# as possible (no argument packing): at the book's (100, 50) a call is 2-8 us, and each step
+# costs ~0.1 us on the 2-core machine kind.
+
+
 def forward(kernels, x, out, *saved):
     """Fill ``out`` (and ``saved``) from ``x``; they are laid out like ``x`` (``np.empty_like``)."""
-    if x.flags.c_contiguous:  # the common case first: so are the outputs, all flat as they are
-        run(kernels.forward, x.size, x.ravel(), out.ravel(), *[a.ravel() for a in saved])
+    if x.flags.c_contiguous:  # so are the outputs, all flat as they are
+        if saved:
+            (mask,) = saved
+            run(kernels.forward, x.size, x.ravel(), out.ravel(), mask.ravel())
+        else:
+            run(kernels.forward, x.size, x.ravel(), out.ravel())
         return
     dst = [flat(a) for a in (out, *saved)]
     src = flat(x)
@@ -33,10 +42,13 @@ def forward(kernels, x, out, *saved):
 
 def backward(kernels, dout, saved, dx):
     """``dx = backward(dout, saved)`` element by element; ``dx`` may be ``dout`` itself."""
-    if dout.flags.c_contiguous and saved.flags.c_contiguous and (dx is dout or dx.flags.c_contiguous):
-        d, s = dout.ravel(), saved.ravel()
-        run(kernels.backward, dout.size, d, s, *(() if dx is dout else (dx.ravel(),)))
-        return
+    if dout.flags.c_contiguous and saved.flags.c_contiguous:
+        if dx is dout:
+            run(kernels.backward, dout.size, dout.ravel(), saved.ravel())
+            return
+        if dx.flags.c_contiguous:
+            run(kernels.backward, dout.size, dout.ravel(), saved.ravel(), dx.ravel())
+            return
     d, s, o = flat(dout), flat(saved), flat(dx)
     if (
         d is not None and s is not None and o is not None
