@@ -1,15 +1,104 @@
-"""The seed's NumPy layers, exactly as *Deep Learning from Scratch* writes them.
+"""The NumPy twins: every fast thing in fastact has one here, under the same name, written the
+way *Deep Learning from Scratch* writes it (same NumPy expressions, same order of arithmetic,
+same dtypes, same quirks).
 
-This is the yardstick: tests compare fastact against these twins and benchmarks time them side
-by side. Nothing here is optimised or corrected on purpose; fastact's improvements over it are
-listed in the README (no overflow warning, unsigned input, clear errors).
+This is the yardstick: tests compare fastact against these twins by name and benchmarks time
+them side by side. Nothing here is optimised or corrected on purpose; where fastact does
+better (no overflow warning, unsigned input, exact log of small probabilities, clear errors)
+the README says so. The code is the project's own; only its arithmetic follows the book.
 """
 
 import numpy as np
 
+# --- the book's functions (common/functions.py) -------------------------------------------
+
+
+def identity_function(x):
+    return x
+
+
+def step_function(x):
+    return np.array(x > 0, dtype=int)
+
 
 def sigmoid(x):
     return 1 / (1 + np.exp(-x))
+
+
+def sigmoid_grad(x):
+    return (1.0 - sigmoid(x)) * sigmoid(x)
+
+
+def relu(x):
+    return np.maximum(0, x)
+
+
+def relu_grad(x):
+    grad = np.zeros_like(x)
+    grad[x >= 0] = 1  # 1 at x == 0, unlike the Relu layer's backward
+    return grad
+
+
+def softmax(x):
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
+
+
+def sum_squared_error(y, t):
+    return 0.5 * np.sum((y - t) ** 2)
+
+
+def cross_entropy_error(y, t):
+    if y.ndim == 1:  # one sample: a batch of one
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:  # one-hot labels -> class indices
+        t = t.argmax(axis=1)
+    n = y.shape[0]
+    return -np.sum(np.log(y[np.arange(n), t] + 1e-7)) / n
+
+
+def softmax_loss(X, t):
+    return cross_entropy_error(softmax(X), t)
+
+
+# --- the book's im2col / col2im (common/util.py) -------------------------------------------
+
+
+def _out_size(size, filter_size, stride, pad):
+    return (size + 2 * pad - filter_size) // stride + 1
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """(N, C, H, W) -> (N*OH*OW, C*FH*FW): row = one window, in (c, fy, fx) order.
+
+    Like the book's, the matrix is float64 whatever the input's dtype (it is built in
+    ``np.zeros``), and padding takes part as zeros.
+    """
+    n, c, h, w = input_data.shape
+    oh, ow = _out_size(h, filter_h, stride, pad), _out_size(w, filter_w, stride, pad)
+    img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+    col = np.zeros((n, c, filter_h, filter_w, oh, ow))
+    for fy in range(filter_h):
+        for fx in range(filter_w):
+            col[:, :, fy, fx, :, :] = img[:, :, fy:fy + stride * oh:stride, fx:fx + stride * ow:stride]
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, -1)
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of im2col: each window's values added back where they came from, filter
+    position by filter position ((fy, fx) in row-major order), into a float64 image."""
+    n, c, h, w = input_shape
+    oh, ow = _out_size(h, filter_h, stride, pad), _out_size(w, filter_w, stride, pad)
+    col = col.reshape(n, oh, ow, c, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
+    img = np.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1))
+    for fy in range(filter_h):
+        for fx in range(filter_w):
+            img[:, :, fy:fy + stride * oh:stride, fx:fx + stride * ow:stride] += col[:, :, fy, fx, :, :]
+    return img[:, :, pad:h + pad, pad:w + pad]
+
+
+# --- the book's layers (common/layers.py) --------------------------------------------------
 
 
 class Relu:
@@ -17,17 +106,14 @@ class Relu:
         self.mask = None
 
     def forward(self, x):
-        self.mask = (x <= 0)
+        self.mask = x <= 0
         out = x.copy()
         out[self.mask] = 0
-
         return out
 
     def backward(self, dout):
         dout[self.mask] = 0
-        dx = dout
-
-        return dx
+        return dout
 
 
 class Sigmoid:
@@ -35,11 +121,218 @@ class Sigmoid:
         self.out = None
 
     def forward(self, x):
-        out = sigmoid(x)
-        self.out = out
-        return out
+        self.out = sigmoid(x)
+        return self.out
 
     def backward(self, dout):
-        dx = dout * (1.0 - self.out) * self.out
+        return dout * (1.0 - self.out) * self.out
 
+
+class Affine:
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return np.dot(self.x, self.W) + self.b
+
+    def backward(self, dout):
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx.reshape(*self.original_x_shape)
+
+
+class SoftmaxWithLoss:
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout=1):  # dout is ignored, as in the book
+        n = self.t.shape[0]
+        if self.t.size == self.y.size:  # one-hot labels
+            return (self.y - self.t) / n
+        dx = self.y.copy()
+        dx[np.arange(n), self.t] -= 1
+        return dx / n
+
+
+class Dropout:
+    def __init__(self, dropout_ratio=0.5):
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+
+    def forward(self, x, train_flg=True):
+        if train_flg:
+            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            return x * self.mask
+        return x * (1.0 - self.dropout_ratio)
+
+    def backward(self, dout):
+        return dout * self.mask
+
+
+class BatchNormalization:
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = momentum
+        self.input_shape = None
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.batch_size = None
+        self.xc = None
+        self.xn = None
+        self.std = None
+        self.dgamma = None
+        self.dbeta = None
+
+    def forward(self, x, train_flg=True):
+        self.input_shape = x.shape
+        if x.ndim != 2:  # (N, C, H, W): one feature per (c, h, w)
+            x = x.reshape(x.shape[0], -1)
+        if self.running_mean is None:
+            self.running_mean = np.zeros(x.shape[1])
+            self.running_var = np.zeros(x.shape[1])
+        if train_flg:
+            mu = x.mean(axis=0)
+            xc = x - mu
+            var = np.mean(xc ** 2, axis=0)
+            std = np.sqrt(var + 10e-7)
+            xn = xc / std
+            self.batch_size = x.shape[0]
+            self.xc, self.xn, self.std = xc, xn, std
+            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
+            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var
+        else:
+            xc = x - self.running_mean
+            xn = xc / np.sqrt(self.running_var + 10e-7)
+        out = self.gamma * xn + self.beta
+        return out.reshape(*self.input_shape)
+
+    def backward(self, dout):
+        if dout.ndim != 2:
+            dout = dout.reshape(dout.shape[0], -1)
+        dbeta = dout.sum(axis=0)
+        dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        dvar = 0.5 * dstd / self.std
+        dxc += (2.0 / self.batch_size) * self.xc * dvar
+        dmu = np.sum(dxc, axis=0)
+        dx = dxc - dmu / self.batch_size
+        self.dgamma = dgamma
+        self.dbeta = dbeta
+        return dx.reshape(*self.input_shape)
+
+
+class Convolution:
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.col = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        fn, _, fh, fw = self.W.shape
+        n, _, h, w = x.shape
+        oh = 1 + int((h + 2 * self.pad - fh) / self.stride)
+        ow = 1 + int((w + 2 * self.pad - fw) / self.stride)
+        self.x = x
+        self.col = im2col(x, fh, fw, self.stride, self.pad)
+        self.col_W = self.W.reshape(fn, -1).T
+        out = np.dot(self.col, self.col_W) + self.b
+        return out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        fn, c, fh, fw = self.W.shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
+        self.db = np.sum(dout, axis=0)
+        self.dW = np.dot(self.col.T, dout).transpose(1, 0).reshape(fn, c, fh, fw)
+        dcol = np.dot(dout, self.col_W.T)
+        return col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad)
+
+
+class Pooling:
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):  # stride 2 by default, as the book's
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.arg_max = None
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        oh = int(1 + (h - self.pool_h) / self.stride)
+        ow = int(1 + (w - self.pool_w) / self.stride)
+        col = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
+        col = col.reshape(-1, self.pool_h * self.pool_w)
+        self.x = x
+        self.arg_max = np.argmax(col, axis=1)  # the first maximum wins
+        out = np.max(col, axis=1)
+        return out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        dout = dout.transpose(0, 2, 3, 1)
+        size = self.pool_h * self.pool_w
+        dmax = np.zeros((dout.size, size))
+        dmax[np.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
+        dcol = dmax.reshape(dout.shape[0] * dout.shape[1] * dout.shape[2], -1)
+        return col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
+
+
+# --- the sequel's layers (volume 2: Softmax, SigmoidWithLoss) ------------------------------
+
+
+class Softmax:
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.out = None
+
+    def forward(self, x):
+        self.out = softmax(x)
+        return self.out
+
+    def backward(self, dout):
+        dx = self.out * dout
+        sumdx = np.sum(dx, axis=1, keepdims=True)
+        dx -= self.out * sumdx
         return dx
+
+
+class SigmoidWithLoss:
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = 1 / (1 + np.exp(-x))
+        self.loss = cross_entropy_error(np.c_[1 - self.y, self.y], self.t)
+        return self.loss
+
+    def backward(self, dout=1):
+        n = self.t.shape[0]
+        return (self.y - self.t) * dout / n
