@@ -1,16 +1,25 @@
-"""Run an activation's kernels over arrays of any shape and memory layout.
+"""Run an activation's kernels over arrays of any shape and memory layout: the one dispatch.
 
-Dense arrays whose elements line up go straight to the flat kernels. Forward stages any other
-input into its (dense) output with one strided copy and then runs in place. Backward walks
-mismatched layouts with the 4-D strided kernels, and whatever has more than 4 uneven axes
-with the backward ufunc, which NumPy's iterator drives through any view.
+Per call, by size (``_threads``): the ufuncs (tiny arrays, and every size where numba's JIT is
+off), else the flat kernels, serial or parallel. Dense arrays whose elements line up go
+straight to the flat kernels. Forward stages any other input into its (dense) output with one
+strided copy and then runs in place. Backward walks mismatched layouts with the 4-D strided
+kernels, and whatever has more than 4 uneven axes with the backward ufunc, which NumPy's
+iterator drives through any view.
+
+Bool masks reach the kernels as uint8 views: numba's loads of bool elements cost about four
+times a byte's in loops that don't vectorize (the strided 4-D walk: 9 ms against 2 ms for the
+book's conv backward).
 """
 
 import numpy as np
 
+from . import _threads
 from ._kernels import KERNEL_DTYPES
 from ._layout import as_4d, flat, same_order
 from ._threads import run
+
+_U8 = np.dtype(np.uint8)
 
 
 def served(a):
@@ -18,51 +27,72 @@ def served(a):
     return type(a) is np.ndarray and a.dtype in KERNEL_DTYPES and a.flags.aligned
 
 
-# The common case, C-contiguous arrays, comes first in each function with as few Python steps
-# as possible (no argument packing): at the book's (100, 50) a call is 2-8 us, and each step
-# costs ~0.1 us on the 2-core machine kind.
+def small(kernels, direction, a):
+    """Whether a call on ``a`` takes the ufunc path."""
+    act = kernels.act
+    return a.nbytes <= _threads.thresholds(f"{act.name}_{direction}", act.cost)[0] or _threads.ufunc_only()
 
 
-def forward(kernels, x, out, *saved):
-    """Fill ``out`` (and ``saved``) from ``x``; they are laid out like ``x`` (``np.empty_like``)."""
-    if x.flags.c_contiguous:  # so are the outputs, all flat as they are
-        if saved:
-            (mask,) = saved
-            run(kernels.forward, x.size, x.ravel(), out.ravel(), mask.ravel())
-        else:
-            run(kernels.forward, x.size, x.ravel(), out.ravel())
+def forward_ufunc(kernels, x, params, out=None, mask=None):
+    """Forward by ufuncs (any layout NumPy iterates); returns ``out`` (a new array, or a
+    NumPy scalar for 0-d input, as NumPy's own ufuncs give, when ``out`` is None)."""
+    if mask is not None:
+        kernels.mask_ufunc(x, *params, out=mask)
+    if out is None:
+        return kernels.ufunc(x, *params)
+    return kernels.ufunc(x, *params, out=out)
+
+
+def forward(kernels, x, out, mask, params):
+    """Fill ``out`` (and ``mask``, when given) from ``x``; they are laid out like ``x``
+    (``np.empty_like``), or ``out`` is ``x`` itself."""
+    if _threads.ufunc_only():
+        forward_ufunc(kernels, x, params, out, mask)
         return
-    dst = [flat(a) for a in (out, *saved)]
+    pair = kernels.forward
+    dst = [out] if mask is None else [out, mask.view(_U8)]
+    if x.flags.c_contiguous:  # so are the outputs, all flat as they are
+        run(pair, x.size, x.ravel(), *[a.ravel() for a in dst], params)
+        return
+    flats = [flat(a) for a in dst]
     src = flat(x)
+    if any(f is None for f in flats):  # out is x itself, a view that is not one dense block
+        forward_ufunc(kernels, x, params, out, mask)
+        return
     if src is None or not same_order(x, out):
         np.copyto(out, x)
-        src = dst[0]
-    run(kernels.forward, x.size, src, *dst)
+        src = flats[0]
+    run(pair, x.size, src, *flats, params)
 
 
-def backward(kernels, dout, saved, dx):
+def backward(kernels, dout, saved, dx, params):
     """``dx = backward(dout, saved)`` element by element; ``dx`` may be ``dout`` itself."""
+    if saved.dtype == np.bool_:
+        saved = saved.view(_U8)
+    in_place = dx is dout
+    if small(kernels, "backward", dout):
+        kernels.backward_ufunc(dout, saved, *params, out=dx)
+        return
+    pair = kernels.backward
     if dout.flags.c_contiguous and saved.flags.c_contiguous:
-        if dx is dout:
-            run(kernels.backward, dout.size, dout.ravel(), saved.ravel())
+        if in_place:
+            run(pair, dout.size, dout.ravel(), saved.ravel(), params)
             return
         if dx.flags.c_contiguous:
-            run(kernels.backward, dout.size, dout.ravel(), saved.ravel(), dx.ravel())
+            run(pair, dout.size, dout.ravel(), saved.ravel(), dx.ravel(), params)
             return
     d, s, o = flat(dout), flat(saved), flat(dx)
-    if (
-        d is not None and s is not None and o is not None
-        and same_order(dout, saved) and same_order(dout, dx)
-    ):
-        if dx is dout:
-            run(kernels.backward, dout.size, d, s)
+    if (d is not None and s is not None and o is not None
+            and same_order(dout, saved) and same_order(dout, dx)):
+        if in_place:
+            run(pair, dout.size, d, s, params)
         else:
-            run(kernels.backward, dout.size, d, s, o)
+            run(pair, dout.size, d, s, o, params)
         return
-    views = as_4d(dout, saved) if dx is dout else as_4d(dx, dout, saved)
+    views = as_4d(dout, saved) if in_place else as_4d(dx, dout, saved)
     if views is None:
-        kernels.backward_ufunc(dout, saved, out=dx)
-    else:
-        dx4, dout4, saved4 = (views[0], *views) if dx is dout else views
-        rows = dx4.shape[2] * dx4.shape[3]  # elements per iteration of the parallel loop
-        run(kernels.backward_4d, dout.size, dout4, saved4, dx4, per_iteration=rows)
+        kernels.backward_ufunc(dout, saved, *params, out=dx)
+        return
+    dx4, dout4, saved4 = (views[0], *views) if in_place else views
+    rows = dx4.shape[2] * dx4.shape[3]  # elements per iteration of the parallel loop
+    run(kernels.backward_4d, dout.size, dout4, saved4, dx4, params, per_iteration=rows)

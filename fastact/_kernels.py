@@ -22,15 +22,15 @@ KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _source_tag():
-    """A hash of every source compiled into the kernels, part of each cached kernel's name.
+    """A hash of the package's sources, part of each cached kernel's name.
 
     numba's cache is keyed on the kernel's own file and name, not on the formulas it inlines
-    from other modules: with the tag, an edited formula can never be served stale.
+    from other modules: with the tag, an edited formula can never be served stale. Every
+    module is hashed (not a list of the ones that hold formulas, which would go stale itself).
     """
     try:
-        sources = b"".join(
-            (Path(__file__).parent / f).read_bytes() for f in ("_math.py", "activations.py", "_kernels.py")
-        )
+        files = sorted(Path(__file__).parent.glob("*.py"))
+        sources = b"".join(f.read_bytes() for f in files)
     except OSError:  # sources not on disk (a zipped install): numba cannot cache there anyway
         return "nosource"
     return hashlib.sha256(sources).hexdigest()[:12]
@@ -64,31 +64,36 @@ def wide_vectors(typingctx):
     return types.none(), codegen
 
 
+# Every kernel takes the activation's parameters as a trailing tuple of scalars of the array's
+# dtype (empty for most): one compiled kernel serves every value. Masks arrive as uint8 views
+# of the bool arrays (see activations._relu_backward).
+
+
 def _forward_saving_mask(f, m):
-    def kernel(x, out, mask):
+    def kernel(x, out, mask, params):
         for i in prange(x.shape[0]):
             wide_vectors()
             v = x[i]
-            out[i] = f(v)
-            mask[i] = m(v)
+            out[i] = f(v, *params)
+            mask[i] = m(v, *params)
 
     return kernel
 
 
 def _forward(f):
-    def kernel(x, out):
+    def kernel(x, out, params):
         for i in prange(x.shape[0]):
             wide_vectors()
-            out[i] = f(x[i])
+            out[i] = f(x[i], *params)
 
     return kernel
 
 
 def _backward(g):
-    def kernel(dout, saved, dx):
+    def kernel(dout, saved, dx, params):
         for i in prange(dout.shape[0]):
             wide_vectors()
-            dx[i] = g(dout[i], saved[i])
+            dx[i] = g(dout[i], saved[i], *params)
 
     return kernel
 
@@ -96,13 +101,13 @@ def _backward(g):
 def _backward_4d(g):
     # Strided 4-D arrays (see _layout.as_4d); the last axis is dx's fastest. dx may be dout:
     # strided loops don't vectorize anyway, so there is no overlap check to lose.
-    def kernel(dout, saved, dx):
+    def kernel(dout, saved, dx, params):
         n0, n1, n2, n3 = dx.shape
         for ij in prange(n0 * n1):
             i, j = ij // n1, ij % n1
             for k in range(n2):
                 for m in range(n3):
-                    dx[i, j, k, m] = g(dout[i, j, k, m], saved[i, j, k, m])
+                    dx[i, j, k, m] = g(dout[i, j, k, m], saved[i, j, k, m], *params)
 
     return kernel
 
@@ -110,19 +115,22 @@ def _backward_4d(g):
 def _backward_in_place(g):
     # Its own kernel, not _backward with dx = dout: LLVM checks at run time that dx and dout
     # don't overlap before it takes the vector loop, so passing one array twice runs scalar.
-    def kernel(dout, saved):
+    def kernel(dout, saved, params):
         for i in prange(dout.shape[0]):
             wide_vectors()
-            dout[i] = g(dout[i], saved[i])
+            dout[i] = g(dout[i], saved[i], *params)
 
     return kernel
 
 
 class Pair:
-    """The serial and the parallel build of one kernel."""
+    """The serial and the parallel build of one kernel, and what decides between them: the op
+    whose thresholds apply (``relu_forward``...) and its cost (see ``_threads``)."""
 
-    def __init__(self, name, make):
+    def __init__(self, name, make, op=None, cost=1):
         self.name = name
+        self.op = op or name
+        self.cost = cost
         self.serial = self._jit(make(), f"{name}_serial", parallel=False)
         self.parallel = self._jit(make(), f"{name}_parallel", parallel=True)
 
@@ -145,34 +153,60 @@ class Kernels:
 
     @cached_property
     def forward(self):
+        """``(x, out, params)``, or ``(x, out, mask, params)`` when backward needs a mask."""
         act = self.act
         if act.saves == "mask":
-            return Pair(f"{act.name}_forward", lambda: _forward_saving_mask(act.forward, act.mask))
-        return Pair(f"{act.name}_forward", lambda: _forward(act.forward))
+            return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask))
+        return self._pair("forward", lambda: _forward(act.forward))
 
     @cached_property
     def backward(self):
-        """``(dout, saved, dx)``, or ``(dout, saved)`` writing dx into dout when in place."""
+        """``(dout, saved, dx, params)``, or ``(dout, saved, params)`` writing into dout."""
         make = _backward_in_place if self.act.backward_in_place else _backward
-        return Pair(f"{self.act.name}_backward", lambda: make(self.act.backward))
+        return self._pair("backward", lambda: make(self.act.backward))
 
     @cached_property
     def backward_4d(self):
         """The backward kernel over strided 4-D views, for dout and saved laid out differently."""
-        return Pair(f"{self.act.name}_backward_4d", lambda: _backward_4d(self.act.backward))
+        return self._pair("backward", lambda: _backward_4d(self.act.backward), "_4d")
+
+    def _pair(self, direction, make, suffix=""):
+        op = f"{self.act.name}_{direction}"
+        return Pair(op + suffix, make, op=op, cost=self.act.cost)
 
     @cached_property
     def ufunc(self):
-        """The element formula as a NumPy ufunc: broadcasting, ``out=``, NumPy's dtype rules."""
-        f = self.act.forward
-        return _ufunc(lambda x: f(x), self.act.name, ufunc_signatures("T"))
+        """The element formula as a NumPy ufunc: broadcasting, ``out=``, NumPy's dtype rules;
+        the parameters, if any, are trailing inputs."""
+        f, k = self.act.forward, len(self.act.params)
+        return _ufunc(_element(f, 1 + k), self.act.name, ufunc_signatures(*"T" * (1 + k)))
 
     @cached_property
     def backward_ufunc(self):
-        """dx = backward(dout, saved) as a ufunc: serves any pair of layouts NumPy can iterate."""
-        g = self.act.backward
-        saved = "boolean" if self.act.saves == "mask" else "T"
-        return _ufunc(lambda d, s: g(d, s), f"{self.act.name}_backward", ufunc_signatures("T", saved))
+        """dx = backward(dout, saved, *params) as a ufunc: serves any layouts NumPy can iterate."""
+        g, k = self.act.backward, len(self.act.params)
+        saved = "uint8" if self.act.saves == "mask" else "T"
+        return _ufunc(_element(g, 2 + k), f"{self.act.name}_backward",
+                      ufunc_signatures("T", saved, *"T" * k))
+
+    @cached_property
+    def mask_ufunc(self):
+        """mask(x, *params) as a ufunc (bool out), for the paths that run the formula by ufunc."""
+        m, k = self.act.mask, len(self.act.params)
+        return _ufunc(_element(m, 1 + k), f"{self.act.name}_mask",
+                      [s.replace("float32(", "boolean(").replace("float64(", "boolean(")
+                       for s in ufunc_signatures(*"T" * (1 + k))])
+
+
+def _element(f, arity):
+    """A plain function of ``arity`` scalars calling ``f``: what @vectorize compiles (it needs
+    a fixed signature, not *args). Up to two parameters after (dout, saved)."""
+    return {
+        1: lambda a: f(a),
+        2: lambda a, b: f(a, b),
+        3: lambda a, b, c: f(a, b, c),
+        4: lambda a, b, c, d: f(a, b, c, d),
+    }[arity]
 
 
 def _ufunc(element, name, signatures):

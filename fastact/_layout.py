@@ -53,3 +53,20 @@ def as_4d(*arrays):
         as_strided(a, shape=(1,) * pad + tuple(shape), strides=(0,) * pad + tuple(s), writeable=a.flags.writeable)
         for a, s in zip(arrays, strides)
     ]
+
+
+def may_self_overlap(a):
+    """Whether two elements of ``a`` might share memory (a writeable broadcast, an overlapping
+    ``as_strided`` or ``sliding_window_view``). False is certain; True may be wrong for exotic
+    interleaved views, which then take a slower but exact path.
+
+    Sorted by stride, no two elements can meet when each stride steps over everything the
+    smaller ones span.
+    """
+    span = a.itemsize
+    dims = sorted((abs(s), n) for n, s in zip(a.shape, a.strides) if n > 1)
+    for stride, n in dims:
+        if stride < span:
+            return True
+        span = stride * (n - 1) + span
+    return False

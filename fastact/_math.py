@@ -63,9 +63,11 @@ def less_equal_zero(x):
     """x <= 0 without an ordered float compare: NaN gives False and raises no invalid flag.
 
     LLVM folds any NaN guard around ``x <= 0`` back into one signaling compare, which sets
-    the invalid flag on NaN (NumPy then warns after a ufunc loop); integer compares can't trap.
-    As signed integers, +0.0 is 0 and the negative non-NaN floats (-0.0 .. -inf) are exactly
-    those at or below the bits of -inf; negative NaNs lie between -inf and 0.
+    the invalid flag on NaN (NumPy then warns after a ufunc loop); integer compares can't trap
+    (``x == 0`` would, on a signalling NaN). As signed integers, +0.0 is 0 and the negative
+    non-NaN floats (-0.0 .. -inf) are exactly those at or below the bits of -inf; negative
+    NaNs lie between -inf and 0. This is IEEE's x <= 0: where the CPU treats subnormal inputs
+    as zero (DAZ), NumPy's differs on positive subnormals, and the layers take NumPy's path.
     """
     bits = bitcast(x)
     return (bits == 0) | (bits <= bitcast(like(-np.inf, x)))

@@ -1,45 +1,40 @@
 """Which code runs a call, by size, and on how many threads: the one place this is decided.
 
-Tiny arrays go through NumPy ufunc calls (the least call overhead), then the serial build
-of a kernel, then the parallel build above a per-kernel threshold, on the cores other
-processes leave free; never parallel where that is unsafe:
-in a forked child (GNU OpenMP aborts a child that enters a parallel region its parent
-started) or while another Python thread is inside a parallel region (numba's workqueue layer
-aborts on concurrent use, and two OpenMP teams on two cores only oversubscribe).
+Tiny arrays go through NumPy ufunc calls (the least call overhead), then the serial build of a
+kernel, then the parallel build above a per-kernel size, on the cores other processes leave
+free; never parallel where that is unsafe: in a forked child (GNU OpenMP aborts a child that
+enters a parallel region its parent started) or while another Python thread is inside a
+parallel region (numba's workqueue layer aborts on concurrent use, and two OpenMP teams on
+two cores only oversubscribe).
+
+The sizes come from, in order: ``python -m fastact tune`` (measured on this machine, cached
+in the user's cache directory), else defaults derived from each kernel's declared cost.
+
+Inside a network, a parallel region sits between BLAS calls. GNU OpenMP's idle workers spin
+for a while after each region, waiting for more work, and OpenBLAS's do the same after each
+matmul: on two cores each pool steals the core the other needs (a ConvNet's conv backward ran
+1.3x slower next to spinning OpenMP workers). So, unless the user chose a policy, numba's
+OpenMP pool is started with ``OMP_WAIT_POLICY=PASSIVE``: its workers sleep as soon as a region
+ends (see ``_start_pool``).
 """
 
 import contextlib
+import hashlib
+import json
+import operator
 import os
+import platform
 import threading
 import time
+import warnings
 
 import numba
 
-# Both tables: bytes of the first input array, per kernel, where the layers' medians cross
-# on the 2-core machine kind (each path timed at the layer, interleaved with the others, so
-# that the thread pool has gone idle as it does between a network's layers: waking it costs
-# ~10 us here). In bytes, because the memory-bound kernels cross at one size in bytes for both
-# dtypes; the sigmoid's exponential pays off sooner. "default" serves kernels not measured yet.
-
-#: Up to this size the layers call NumPy ufuncs: a ufunc call allocates its output and runs
-#: its loop in C, where the kernel path pays a numba dispatch (~1 us) and Python steps.
-#: Relu.forward's ufunc path is two passes (its ufunc, and NumPy's x <= 0 for the mask) and
-#: still wins to 256 KiB; Relu.backward's kernel writes in place and wins from 4 KiB.
-UFUNC_MAX_BYTES = {
-    "relu_forward": 256 * 1024,
-    "relu_backward": 4 * 1024,
-    "sigmoid_forward": 8 * 1024,
-    "sigmoid_backward": 256 * 1024,
-}
-
-#: From this size a kernel runs its parallel build.
-PARALLEL_MIN_BYTES = {
-    "relu_forward": 512 * 1024,
-    "relu_backward": 1024 * 1024,
-    "sigmoid_forward": 256 * 1024,
-    "sigmoid_backward": 512 * 1024,
-    "default": 512 * 1024,
-}
+#: Up to this many bytes of input the layers call NumPy ufuncs, per op (``relu_forward``...);
+#: from ``PARALLEL_MIN_BYTES`` on a kernel runs its parallel build. Entries measured by
+#: ``python -m fastact tune`` override the defaults (``default_thresholds``).
+UFUNC_MAX_BYTES = {}
+PARALLEL_MIN_BYTES = {}
 
 #: Elements per chunk of a parallel loop, handed to whichever thread is free next, when other
 #: processes are seen using our cores (at least ``BUSY_CORES`` of one). Unloaded, each thread
@@ -47,18 +42,125 @@ PARALLEL_MIN_BYTES = {
 CHUNK_ELEMENTS = 8192
 BUSY_CORES = 0.1
 
+
+def default_thresholds(op, cost):
+    """(ufunc max bytes, parallel min bytes) for an op whose element formula costs ``cost``
+    vector operations (1 for a select, ~40 for an exp and a division).
+
+    A ufunc call beats a kernel dispatch (~1 us of Python and numba) while the work is a few
+    microseconds: ~64 KiB of a memory-bound op, less the more arithmetic per byte. A parallel
+    region pays a wake-up of the sleeping pool (10-30 us on the machines measured) and must
+    halve work worth several times that: ~1 MiB of a memory-bound op (measured crossovers:
+    512 KiB - 1 MiB on two machine kinds), a quarter of it for arithmetic-heavy ones.
+    Backward ops that write in place have no output to allocate, so the kernel wins sooner.
+    """
+    ufunc = max(4096, 65536 // cost)
+    if op.endswith("backward"):
+        ufunc = min(ufunc, 16384)
+    return ufunc, (1 << 20) // min(cost, 4)
+
+
+def thresholds(op, cost):
+    """(ufunc max bytes, parallel min bytes) for ``op``: tuned values, else the defaults."""
+    default = default_thresholds(op, cost)
+    return UFUNC_MAX_BYTES.get(op, default[0]), PARALLEL_MIN_BYTES.get(op, default[1])
+
+
+def ufunc_only():
+    """Whether every call must take the ufunc path: forced, or numba's JIT is off
+    (``NUMBA_DISABLE_JIT=1`` turns kernels into Python functions whose intrinsics can't run,
+    while ufuncs are still compiled)."""
+    return _forced_path == "ufunc" or numba.config.DISABLE_JIT
+
+
+# --- measured thresholds, per machine ----------------------------------------------------------
+
+
+def machine_key():
+    """What a tuning is valid for: the CPU, the cores we may use, numba's version."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{cpu}|{_CPUS}|{numba.__version__}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tuning_path():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fastact", f"thresholds-{machine_key()}.json")
+
+
+def load_tuning(path=None):
+    """Use the thresholds ``python -m fastact tune`` saved for this machine, if any."""
+    try:
+        with open(path or tuning_path()) as f:
+            saved = json.load(f)
+        UFUNC_MAX_BYTES.update({k: int(v) for k, v in saved["ufunc_max_bytes"].items()})
+        PARALLEL_MIN_BYTES.update({k: int(v) for k, v in saved["parallel_min_bytes"].items()})
+        return True
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False  # none saved, or unreadable: the defaults serve
+
+
+# --- the thread pool ---------------------------------------------------------------------------
+
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _parallel_lock = threading.Lock()
 _forked = False
+_parallel_broken = None  # why parallel kernels cannot run here (set once, warned once)
 _num_threads = None  # None: numba's own default, NUMBA_NUM_THREADS
+_forced_parallel = False
 
 
-def _threading_layer_started():
+def _pool_started():
     """Whether numba's thread pool (OpenMP, TBB or workqueue) has been launched in this process."""
     try:
         from numba.np.ufunc import parallel
     except ImportError:  # a numba without this module: assume the worst
         return True
     return getattr(parallel, "_is_initialized", True)
+
+
+def _start_pool():
+    """Launch numba's thread pool, its OpenMP workers sleeping when idle unless the user chose.
+
+    libgomp reads ``OMP_WAIT_POLICY`` once, when it is loaded, which numba does here; the
+    variable is set only for that moment and restored at once, so nothing started later
+    (subprocesses, other libraries reading the environment) sees it. A libgomp already loaded
+    by another library keeps its own policy. Users who set ``OMP_WAIT_POLICY`` or
+    ``GOMP_SPINCOUNT`` themselves get exactly what they set.
+    """
+    if _pool_started():
+        return
+    from numba.np.ufunc import parallel
+
+    chosen = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+    if not chosen:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        parallel._launch_threads()
+    finally:
+        if not chosen:
+            del os.environ["OMP_WAIT_POLICY"]
+
+
+def _release_inherited_locks():
+    # A child forked while another thread compiled or loaded a kernel inherits numba's
+    # compiler lock (and the pool's start-up lock) held by a thread that does not exist in
+    # the child: the child's first compile would wait for ever. Fresh locks, unless this
+    # very thread holds one (then it will release it).
+    from numba.core import compiler_lock
+    from numba.np.ufunc import parallel
+
+    holder = compiler_lock.global_compiler_lock
+    if not holder._lock._is_owned():
+        holder._lock = threading.RLock()
+    lock = getattr(parallel, "_backend_init_thread_lock", None)
+    if lock is not None and hasattr(lock, "_is_owned") and not lock._is_owned():
+        parallel._backend_init_thread_lock = threading.RLock()
 
 
 def _after_fork_in_child():
@@ -68,11 +170,15 @@ def _after_fork_in_child():
     global _forked, _parallel_lock
     _forked = _forked or _parent_started_threads
     _parallel_lock = threading.Lock()
+    try:
+        _release_inherited_locks()
+    except (ImportError, AttributeError):  # another numba's internals: nothing to release
+        pass
 
 
 def _before_fork():
     global _parent_started_threads
-    _parent_started_threads = _threading_layer_started()
+    _parent_started_threads = _pool_started()
 
 
 _parent_started_threads = False
@@ -124,37 +230,62 @@ class _OtherLoad:
 
 
 _other_load = _OtherLoad()
-_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_forced_parallel = False
+
+
+@contextlib.contextmanager
+def _parallel_slot():
+    """Yield whether this call may run a parallel region; the lock is released whatever
+    happens inside (a KeyboardInterrupt included), and can't be left held between the
+    acquire and the try, as a bare acquire/try could."""
+    acquired = _parallel_lock.acquire(blocking=False)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            _parallel_lock.release()
+
+
+def _parallel_unusable(error):
+    """Remember (and say once) that parallel kernels can't run here; serial ones still do."""
+    global _parallel_broken
+    _parallel_broken = str(error)
+    warnings.warn(f"fastact: numba's parallel kernels cannot run in this process ({error}); "
+                  "fastact runs its serial kernels instead", RuntimeWarning, stacklevel=3)
 
 
 def run(pair, size, *args, per_iteration=1):
     """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``
-    elements; the kernel's parallel loop handles ``per_iteration`` elements per iteration."""
-    threshold = PARALLEL_MIN_BYTES.get(pair.name, PARALLEL_MIN_BYTES["default"])
-    if size * args[0].itemsize < threshold or _forked or _num_threads == 1:
+    elements of ``args[0]``'s dtype; the kernel's parallel loop handles ``per_iteration``
+    elements per iteration. ``pair.op`` and ``pair.cost`` name its thresholds."""
+    threshold = thresholds(pair.op, pair.cost)[1]
+    if (size * args[0].itemsize < threshold or _forked or _num_threads == 1
+            or _parallel_broken is not None):
         pair.serial(*args)
         return
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
     other = 0.0 if _forced_parallel else _other_load()
     wanted = min(wanted, int(_CPUS - other + 0.5))  # leave the cores others keep busy to them
-    if wanted > 1 and _parallel_lock.acquire(blocking=False):
+    with _parallel_slot() as mine:
+        if wanted < 2 or not mine:
+            pair.serial(*args)
+            return
         try:
-            if numba.get_num_threads() != wanted:  # numba's setting is per thread
-                numba.set_num_threads(wanted)
-            # Under load, small chunks handed out on demand, not one share per thread: when
-            # another process takes a core, the thread that has one does most of the work
-            # instead of waiting.
-            chunk = max(1, CHUNK_ELEMENTS // per_iteration) if other >= BUSY_CORES else 0
-            previous = numba.set_parallel_chunksize(chunk)
-            try:
-                pair.parallel(*args)
-            finally:
-                numba.set_parallel_chunksize(previous)
+            _start_pool()
+            users = numba.get_num_threads()  # numba's setting is per Python thread: ours
+        except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
+            _parallel_unusable(error)                         # without TBB installed
+            pair.serial(*args)
+            return
+        # Under load, small chunks handed out on demand, not one share per thread: when
+        # another process takes a core, the thread that has one does most of the work.
+        chunk = max(1, CHUNK_ELEMENTS // per_iteration) if other >= BUSY_CORES else 0
+        numba.set_num_threads(wanted)
+        previous = numba.set_parallel_chunksize(chunk)
+        try:
+            pair.parallel(*args)
         finally:
-            _parallel_lock.release()
-    else:
-        pair.serial(*args)
+            numba.set_parallel_chunksize(previous)
+            numba.set_num_threads(users)  # the user's own numba code keeps its setting
 
 
 @contextlib.contextmanager
@@ -163,15 +294,33 @@ def forced(path):
 
     For checks and tests, which must cover each path whatever the array size.
     """
-    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel
-    saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel
-    UFUNC_MAX_BYTES = dict.fromkeys(UFUNC_MAX_BYTES, 10**18 if path == "ufunc" else -1)
-    PARALLEL_MIN_BYTES = {"default": 0 if path == "parallel" else 10**18}
+    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path
+    saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path
+    UFUNC_MAX_BYTES = _Everything(10**18 if path == "ufunc" else -1)
+    PARALLEL_MIN_BYTES = _Everything(1 if path == "parallel" else 10**18)
     _forced_parallel = path == "parallel"
+    _forced_path = path
     try:
         yield
     finally:
-        UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel = saved
+        UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path = saved
+
+
+_forced_path = None
+
+
+class _Everything(dict):
+    """A threshold table with one value for every op."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def get(self, key, default=None):
+        return self.value
+
+    def __getitem__(self, key):
+        return self.value
 
 
 def get_num_threads():
@@ -183,12 +332,17 @@ def set_num_threads(n):
     """Use ``n`` threads in parallel kernels (1 runs everything serially).
 
     At most ``NUMBA_NUM_THREADS`` (numba's pool size, set before import). The setting is
-    process-wide: it holds for calls from every Python thread.
+    process-wide: it holds for calls from every Python thread. It is fastact's own: numba's
+    ``numba.set_num_threads`` for the user's code is left as it is.
     """
     limit = numba.config.NUMBA_NUM_THREADS
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
+    try:
+        value = operator.index(n)  # ints and NumPy integers, not floats or strings
+    except TypeError:
+        value = None
+    if isinstance(n, bool) or value is None or not 1 <= value <= limit:
         raise ValueError(f"number of threads must be an int from 1 to NUMBA_NUM_THREADS={limit}, got {n!r}")
-    _set(n)
+    _set(value)
 
 
 def _set(n):
@@ -205,3 +359,6 @@ def num_threads(n):
         yield
     finally:
         _set(previous)
+
+
+load_tuning()

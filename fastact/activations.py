@@ -1,12 +1,16 @@
-"""What each activation is: per-element formulas and what its backward needs. One entry each.
+"""What each activation is: one declaration each, from which everything else is built.
 
-A formula is a plain scalar function compiled into every kernel and ufunc that uses it. It must
-work for float32 and float64 alike, so constants go through ``like(value, x)``: a bare ``1.0``
-would promote a float32 kernel to float64 and change its bits.
+A declaration names the function (``fastact.<name>``) and the layer class (``fastact.<layer>``),
+gives the per-element formulas, says what backward needs from forward, and declares the
+scalar parameters with their defaults. Kernels and ufuncs (``_kernels``), the layer class
+(``layers``), the dispatch thresholds (``_threads``, from ``cost``), tests, benchmarks, the
+self-check and the report all iterate over ``REGISTRY``; the NumPy twin of each is found by
+name in ``reference`` (``reference.<name>`` and ``reference.<name>_backward``).
 
-Adding an activation means adding one ``Activation`` here (plus its NumPy twin in
-``reference.py`` and a layer class if it needs the book's interface); kernels, ufuncs, tests
-and benchmarks are built from this registry.
+Formulas are plain scalar functions compiled into every kernel and ufunc that uses them, for
+float32 and float64 alike: constants go through ``like(value, x)`` (a bare ``1.0`` would
+promote a float32 kernel to float64 and change its bits). Parameters arrive at run time as
+trailing scalars of the array's dtype, so one compiled kernel serves every value.
 """
 
 from dataclasses import dataclass
@@ -14,25 +18,48 @@ from typing import Callable, Optional
 
 from numba.extending import register_jitable
 
-from ._math import less_equal_zero, like, sigmoid as _sigmoid
+from ._math import bitcast, less_equal_zero, like, sigmoid as _sigmoid
+
+#: What forward keeps for backward, under which attribute of the layer.
+SAVES = {"mask": "mask", "output": "out", "input": "x", "nothing": None}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: float
 
 
 @dataclass(frozen=True)
 class Activation:
+    #: the function: ``fastact.<name>``, twin ``reference.<name>``
     name: str
-    #: y = forward(x) for one element.
+    #: the layer class: ``fastact.<layer>``
+    layer: str
+    #: y = forward(x, *params) for one element
     forward: Callable
-    #: dx = backward(dout, saved) for one element; ``saved`` is mask(x) when ``mask`` is given,
-    #: else the forward output y.
+    #: dx = backward(dout, saved, *params) for one element, ``saved`` as ``saves`` says
     backward: Callable
-    #: What forward keeps for backward when y alone does not tell (one bool per element).
+    #: what backward needs: "mask" (one bool per element, from ``mask``), "output" (y),
+    #: "input" (x) or "nothing"
+    saves: str
+    #: mask(x, *params) -> bool, when ``saves == "mask"``
     mask: Optional[Callable] = None
-    #: The book's layer writes dx into dout and returns it (Relu) instead of a new array.
+    params: tuple = ()
+    #: vector operations per element, roughly (1 for a select, ~40 for an exp and a
+    #: division): sets where the paths cross by default (``_threads.thresholds``)
+    cost: int = 1
+    #: the book's layer writes dx into dout and returns it (Relu) instead of a new array
     backward_in_place: bool = False
 
     @property
-    def saves(self):
-        return "mask" if self.mask is not None else "out"
+    def attribute(self):
+        """The layer attribute holding what backward needs (``mask``, ``out``, ``x``)."""
+        return SAVES[self.saves]
+
+    @property
+    def defaults(self):
+        return tuple(p.default for p in self.params)
 
 
 @register_jitable
@@ -48,7 +75,16 @@ def _relu(x):
 
 @register_jitable
 def _relu_backward(dout, mask):
-    return like(0.0, dout) if mask else dout
+    # The seed's dout[mask] = 0, without a branch: the kernels see the mask as uint8 (numba's
+    # bool loads cost ~4x in loops that don't vectorize, such as the strided 4-D walk), and
+    # anding the bits with all-ones or zero keeps dout's bits or gives +0.0.
+    # (numba widens int32 arithmetic to int64: like() brings the bits back to dout's width)
+    bits = bitcast(dout)
+    return bitcast(like(bits & -like(mask == 0, bits), bits))
+
+
+RELU = Activation("relu", "Relu", _relu, _relu_backward, "mask", mask=_relu_mask,
+                  backward_in_place=True)
 
 
 @register_jitable
@@ -57,7 +93,6 @@ def _sigmoid_backward(dout, y):
     return dout * (like(1.0, y) - y) * y
 
 
-RELU = Activation("relu", _relu, _relu_backward, mask=_relu_mask, backward_in_place=True)
-SIGMOID = Activation("sigmoid", _sigmoid, _sigmoid_backward)
+SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40)
 
 REGISTRY = {act.name: act for act in (RELU, SIGMOID)}

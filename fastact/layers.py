@@ -1,24 +1,28 @@
-"""The book's layer classes, ``Relu`` and ``Sigmoid``, on fused compiled kernels.
+"""The book's layer classes on fused compiled kernels: one generic activation layer built from
+each declaration in ``activations.REGISTRY``, subclassed only for the book's own quirks
+(Relu's in-place backward, Sigmoid's scalar input).
 
-They keep the seed's interface and results (see CONTRACT.md): ``forward(x)``,
-``backward(dout)``, ``mask`` / ``out``, ``params`` / ``grads``. Float32 and float64 arrays go
-through the compiled kernels; every other input takes a NumPy path with the seed's results.
-Instances hold only arrays and lists, so they pickle and deepcopy like the seed's.
+They keep the seed's interface and results (see docs/contract.md): ``forward(x)``,
+``backward(dout)``, what backward needs under a plain attribute (``mask``, ``out``, ``x``),
+``params`` / ``grads``. Float32 and float64 arrays go through the compiled kernels; every other
+input takes a NumPy path with the twin's results. Instances hold only arrays, lists and
+numbers, so they pickle and deepcopy like the seed's. A forward that fails (bad input, no
+memory, an interrupt) leaves the layer's previous state as it was: attributes are assigned
+only once the result is complete.
 """
 
+import inspect
 import numbers
 
 import numpy as np
 
-from . import _apply, _threads
+from . import _apply, reference
 from ._kernels import KERNEL_DTYPES, KERNELS
+from ._layout import may_self_overlap
+from .activations import REGISTRY
 
 _BOOL = np.dtype(np.bool_)
 _F32, _F64 = KERNEL_DTYPES
-
-
-_RELU = KERNELS["relu"]
-_SIGMOID = KERNELS["sigmoid"]
 
 
 class ForwardNotCalledError(RuntimeError):
@@ -42,7 +46,140 @@ def _require_numeric(a, where):
         raise TypeError(f"{where} needs a numeric array, got dtype {a.dtype}")
 
 
-class Relu:
+def _compute_dtype(x, where):
+    """(the array the kernels take, the dtype of the result) for an input the fast path did
+    not take: NumPy's dtype for the twin's float expression, computed in float32 or float64
+    and rounded once (float16 in float32; ints convert before any negation, so unsigned input
+    cannot wrap around). None for what NumPy itself must compute (longdouble, complex)."""
+    kind = x.dtype.kind
+    if kind == "b":
+        raise TypeError(f"{where}: bool input has no value here (the book's -x is not defined "
+                        "for bool either); convert it first, e.g. x.astype(np.float64)")
+    if _apply.served(x):
+        return x, x.dtype
+    if kind in "iu" or x.dtype == np.float16 or x.dtype.char in "fd":
+        result = np.result_type(x.dtype.newbyteorder("="), np.float16)
+        compute = np.float32 if result == np.float16 else result
+        return x.astype(compute, order="K"), result
+    return None, x.dtype
+
+
+class Activation:
+    """An activation layer built from its declaration (``spec``): the book's interface.
+
+    ``forward(x)`` returns a new array (a NumPy scalar for 0-d input, as NumPy's ufuncs give)
+    and keeps what backward needs; ``backward(dout)`` returns a new array ``dout * f'(x)``.
+    """
+
+    spec = None  # an activations.Activation, set by each subclass
+
+    def __init__(self, *args, **kwargs):
+        bound = self.__signature__.bind(*args, **kwargs)
+        bound.apply_defaults()
+        for name, value in bound.arguments.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{type(self).__name__}: {name} must be a real number, got {value!r}")
+            setattr(self, name, value)
+        setattr(self, self.spec.attribute, None)
+        self.params = []
+        self.grads = []
+
+    def _values(self, dtype):
+        """The layer's parameters as scalars of ``dtype``, in declaration order."""
+        return tuple(dtype.type(getattr(self, p.name)) for p in self.spec.params)
+
+    def forward(self, x):
+        spec = self.spec
+        kernels = KERNELS[spec.name]
+        if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and x.flags.aligned:
+            values = self._values(dt)
+            if not x.ndim or _apply.small(kernels, "forward", x):  # 0-d: a NumPy scalar back
+                out = _apply.forward_ufunc(kernels, x, values)
+            else:
+                out = np.empty_like(x)
+                _apply.forward(kernels, x, out, None, values)
+            self._keep(x, out)
+            return out
+        where = f"{type(self).__name__}.forward"
+        if _defers(x):
+            # ndarray subclasses (masked arrays, matrix) and arrays with a ufunc protocol of
+            # their own (Dask): the ufunc through NumPy's protocol keeps their type, mask or
+            # laziness, as the book's NumPy expression does.
+            dtype = np.dtype(x.dtype)
+            out = _apply.forward_ufunc(kernels, x, self._values(dtype if dtype.kind == "f" else _F64))
+            self._keep(x, out)
+            return out
+        x = _as_array(x, where)
+        _require_numeric(x, where)
+        xk, result = _compute_dtype(x, where)
+        if xk is None:
+            out = getattr(reference, spec.name)(x, *self._values(np.dtype(np.float64)))
+        else:
+            out = _apply.forward_ufunc(kernels, xk, self._values(xk.dtype))
+            if np.dtype(out.dtype) != result:
+                out = out.astype(result)
+        self._keep(x if xk is None else xk, out)
+        return out
+
+    def _keep(self, x, out):
+        setattr(self, self.spec.attribute, {"out": out, "x": x}.get(self.spec.attribute))
+
+    def backward(self, dout):
+        spec = self.spec
+        saved = getattr(self, spec.attribute)
+        if saved is None:
+            raise _not_called(type(self).__name__, spec.attribute)
+        if (type(dout) is np.ndarray and type(saved) is np.ndarray
+                and ((dt := dout.dtype) is _F64 or dt is _F32) and saved.dtype == dt
+                and dout.shape == saved.shape and dout.flags.aligned and saved.flags.aligned):
+            values = self._values(dt)
+            kernels = KERNELS[spec.name]
+            if _apply.small(kernels, "backward", dout):
+                return kernels.backward_ufunc(dout, saved, *values)
+            dx = np.empty_like(dout)
+            _apply.backward(kernels, dout, saved, dx, values)
+            return dx
+        # Broadcasting, mixed dtypes, scalars: the twin's expression is the definition.
+        twin = getattr(reference, f"{spec.name}_backward")
+        return twin(dout, saved, *self._values(np.result_type(saved, np.float16)))
+
+    def __repr__(self):
+        args = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in self.spec.params)
+        return f"{type(self).__name__}({args})"
+
+
+def _defers(x):
+    """Whether ``x`` is an array that handles NumPy's ufuncs itself (an ndarray subclass, a
+    Dask array): fastact's ufuncs then go through that protocol."""
+    if type(x) is np.ndarray or isinstance(x, np.generic):
+        return False
+    return isinstance(x, np.ndarray) or getattr(type(x), "__array_ufunc__", None) is not None
+
+
+def _as_array(x, where):
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "__array__") and not isinstance(x, np.generic):  # e.g. a torch tensor
+        return np.asarray(x)
+    if isinstance(x, bool):  # a Python bool is an int to the book's -x: sigmoid(True) = 0.73
+        return np.asarray(int(x))
+    if isinstance(x, np.bool_) or not isinstance(x, (numbers.Number, np.generic)):
+        raise TypeError(f"{where}.forward needs a NumPy array or a number, got {type(x).__name__}")
+    return np.asarray(x)
+
+
+def _layer_class(spec, base=Activation, doc=None):
+    params = [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
+              for p in spec.params]
+    return type(spec.layer, (base,), {
+        "spec": spec,
+        "__signature__": inspect.Signature(params),  # the constructor's, as inspect shows it
+        "__doc__": doc or f"The {spec.name} activation as a layer (see ``fastact.{spec.name}``).",
+        "__module__": __name__,
+    })
+
+
+class Relu(_layer_class(REGISTRY["relu"])):
     """ReLU: ``forward`` returns ``x`` with every ``x <= 0`` set to +0.0, bit for bit as the seed.
 
     ``backward(dout)`` zeroes ``dout`` where ``x <= 0`` in place and returns ``dout`` itself.
@@ -57,54 +194,50 @@ class Relu:
         self.inplace = inplace
 
     def forward(self, x):
+        kernels = KERNELS["relu"]
         # The common cases first, in as few Python steps as possible: at the book's sizes each
         # step costs a few percent of the call.
-        if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace:
-            if x.nbytes <= _threads.UFUNC_MAX_BYTES["relu_forward"] and x.ndim:
-                self.mask = x <= 0  # NumPy's comparison is the seed's mask itself
-                return _RELU.ufunc(x)
+        if (type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace
+                and not _subnormals_are_zero()):
+            if x.ndim and _apply.small(kernels, "forward", x):
+                mask = np.empty_like(x, dtype=_BOOL)
+                out = _apply.forward_ufunc(kernels, x, (), mask=mask)
+                self.mask = mask
+                return out
             if x.flags.aligned:
                 out = np.empty_like(x)
                 mask = np.empty_like(x, dtype=_BOOL)
-                _apply.forward(_RELU, x, out, mask)
+                _apply.forward(kernels, x, out, mask, ())
                 self.mask = mask
                 return out
         _require_array(x, "Relu.forward", "x")
         _require_numeric(x, "Relu.forward")
         if self.inplace and not x.flags.writeable:
             raise ValueError("Relu(inplace=True).forward writes into x, but x is read-only")
-        if not _apply.served(x):
+        if not _apply.served(x) or x.ndim == 0 or _subnormals_are_zero():
             return self._forward_numpy(x)
         out = x if self.inplace else np.empty_like(x)
-        mask = np.empty_like(x, dtype=np.bool_)
-        _apply.forward(_RELU, x, out, mask)
+        mask = np.empty_like(x, dtype=_BOOL)
+        _apply.forward(kernels, x, out, mask, ())
         self.mask = mask
         return out
 
     def _forward_numpy(self, x):
         # The seed's own steps, for dtypes and layouts the kernels don't take.
-        mask = x <= 0
+        mask = np.asarray(x <= 0)
         out = x if self.inplace else x.copy()
         out[mask] = 0
-        self.mask = np.asarray(mask)
+        self.mask = mask
         return out
 
     def backward(self, dout):
         mask = self.mask
         if (type(dout) is np.ndarray and type(mask) is np.ndarray and dout.shape == mask.shape
-                and ((dt := dout.dtype) is _F64 or dt is _F32)):
-            if dout.nbytes <= _threads.UFUNC_MAX_BYTES["relu_backward"]:
-                # One compiled ufunc call writing into dout (out by position: parsing out=
-                # costs more than the work on 100 elements). NumPy refuses, before writing,
-                # what the checks below report: a read-only dout, a mask of another dtype
-                # set by hand.
-                try:
-                    return _RELU.backward_ufunc(dout, mask, dout)
-                except (TypeError, ValueError):
-                    pass
-            elif mask.dtype is _BOOL and (flags := dout.flags).writeable and flags.aligned:
-                _apply.backward(_RELU, dout, mask, dout)
-                return dout
+                and ((dt := dout.dtype) is _F64 or dt is _F32) and mask.dtype is _BOOL
+                and (flags := dout.flags).writeable and flags.aligned
+                and (flags.c_contiguous or not may_self_overlap(dout))):
+            _apply.backward(KERNELS["relu"], dout, mask, dout, ())
+            return dout
         if mask is None:
             raise _not_called("Relu", "mask")
         _require_array(dout, "Relu.backward", "dout (it is written in place, as in the book)")
@@ -118,92 +251,41 @@ class Relu:
                 "Relu.backward writes into dout in place (as the book's layer does), "
                 "but dout is read-only"
             )
-        # What the kernels don't take (other dtypes, byte order, alignment, masks set by hand):
-        # the seed's own statement.
+        # What the kernels don't take (other dtypes, byte order, alignment, masks set by hand,
+        # a dout whose elements share memory): the seed's own statement, whose result is the
+        # definition (a shared slot is zeroed if any masked index points at it).
         _require_numeric(dout, "Relu.backward")
-        dout[mask] = 0
-        return dout
+        return reference.relu_backward(dout, mask)
 
     def __repr__(self):
         return "Relu(inplace=True)" if self.inplace else "Relu()"
 
 
-def _sigmoid_input(x):
-    """``x`` as an array the kernels take, and the dtype NumPy gives the seed's expression."""
-    if not isinstance(x, np.ndarray):
-        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Number, np.generic)):
-            raise TypeError(
-                f"Sigmoid.forward needs a NumPy array or a number, got {type(x).__name__}"
-            )
-    x = np.asarray(x)  # also drops ndarray subclasses, which the flat kernels can't walk
-    _require_numeric(x, "Sigmoid.forward")
-    kind = x.dtype.kind
-    if kind == "b":
-        raise TypeError(
-            "Sigmoid.forward: bool input has no sigmoid in the book either (-x is not defined "
-            "for bool); convert it first, e.g. x.astype(np.float64)"
-        )
-    if _apply.served(x):
-        return x, x.dtype
-    if kind in "iu" or x.dtype == np.float16 or x.dtype.char in "fd":
-        result = np.result_type(x.dtype.newbyteorder("="), np.float16)
-        # Computed in float32 or float64 and rounded once; ints convert before negation, so
-        # unsigned input cannot wrap around as it does in the seed's -x.
-        compute = np.float32 if result == np.float16 else result
-        return x.astype(compute, order="K"), result
-    return None, x.dtype  # longdouble, complex: the seed's expression
+_SUBNORMAL, _ZERO = np.float64(5e-324), np.float64(0.0)
 
 
-class Sigmoid:
+def _subnormals_are_zero():
+    """Whether the CPU now treats subnormal inputs as zero (DAZ, e.g. after
+    ``torch.set_flush_denormal(True)``): NumPy's comparisons then call a positive subnormal
+    ``<= 0``, and Relu must agree with the seed's ``x <= 0``. A scalar compare, ~50 ns."""
+    return _SUBNORMAL <= _ZERO
+
+
+class Sigmoid(_layer_class(REGISTRY["sigmoid"])):
     """Sigmoid: ``forward`` returns 1 / (1 + exp(-x)) to within 2 ULP, without overflow warnings.
 
     The result is also kept as ``layer.out`` (the same object), and ``backward(dout)`` returns
     a new array equal bit for bit to the seed's ``dout * (1.0 - out) * out``.
     """
 
-    def __init__(self):
-        self.out = None
-        self.params = []
-        self.grads = []
 
-    def forward(self, x):
-        if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32):  # common cases
-            if x.nbytes <= _threads.UFUNC_MAX_BYTES["sigmoid_forward"]:
-                self.out = out = _SIGMOID.ufunc(x)  # a NumPy scalar for 0-d x, as the seed gives
-                return out
-            if x.flags.aligned and x.ndim:
-                self.out = out = np.empty_like(x)
-                _apply.forward(_SIGMOID, x, out)
-                return out
-        xk, result = _sigmoid_input(x)
-        if xk is None:
-            with np.errstate(over="ignore"):  # exp(-x) -> inf makes the right 0, quietly
-                out = 1 / (1 + np.exp(-x))
-        else:
-            out = np.empty_like(xk)
-            _apply.forward(_SIGMOID, xk, out)
-            if out.dtype != result:
-                out = out.astype(result)
-            if out.ndim == 0:
-                out = out[()]  # a NumPy scalar, as NumPy gives for 0-d input
-        self.out = out
-        return out
+def _make_family():
+    made = {}
+    for spec in REGISTRY.values():
+        if spec.layer not in ("Relu", "Sigmoid"):
+            made[spec.layer] = _layer_class(spec)
+    return made
 
-    def backward(self, dout):
-        out = self.out
-        if (type(dout) is np.ndarray and type(out) is np.ndarray
-                and ((dt := dout.dtype) is _F64 or dt is _F32) and (out.dtype is dt or out.dtype == dt)
-                and dout.shape == out.shape):
-            if dout.nbytes <= _threads.UFUNC_MAX_BYTES["sigmoid_backward"]:
-                return _SIGMOID.backward_ufunc(dout, out)
-            if dout.flags.aligned and out.flags.aligned:
-                dx = np.empty_like(out)
-                _apply.backward(_SIGMOID, dout, out, dx)
-                return dx
-        if out is None:
-            raise _not_called("Sigmoid", "out")
-        # Broadcasting, mixed dtypes, scalars: the seed's expression is the definition.
-        return dout * (1.0 - out) * out
 
-    def __repr__(self):
-        return "Sigmoid()"
+LAYERS = {"Relu": Relu, "Sigmoid": Sigmoid, **_make_family()}
+globals().update(LAYERS)

@@ -112,8 +112,7 @@ class Relu:
         return out
 
     def backward(self, dout):
-        dout[self.mask] = 0
-        return dout
+        return relu_backward(dout, self.mask)
 
 
 class Sigmoid:
@@ -125,7 +124,7 @@ class Sigmoid:
         return self.out
 
     def backward(self, dout):
-        return dout * (1.0 - self.out) * self.out
+        return sigmoid_backward(dout, self.out)
 
 
 class Affine:
@@ -336,3 +335,15 @@ class SigmoidWithLoss:
     def backward(self, dout=1):
         n = self.t.shape[0]
         return (self.y - self.t) * dout / n
+
+
+# --- the activations' backward formulas, by name (``<name>_backward(dout, saved)``) ----------
+
+
+def relu_backward(dout, mask):
+    dout[mask] = 0
+    return dout
+
+
+def sigmoid_backward(dout, out):
+    return dout * (1.0 - out) * out

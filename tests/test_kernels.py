@@ -1,4 +1,5 @@
-"""The compiled kernels themselves: vectorized, and actually taken on the paths they serve."""
+"""The compiled kernels themselves: vectorized, and actually taken on the paths they serve.
+Every test iterates over the registry: a new activation is checked without naming it here."""
 
 import re
 
@@ -7,11 +8,14 @@ import numpy as np
 import pytest
 
 import fastact
+import fastact._threads as threads
 from fastact._kernels import KERNELS
+from fastact.activations import REGISTRY
 
 from conftest import sample
 
 VECTOR = {np.float32: r"<(\d+) x float>", np.float64: r"<(\d+) x double>"}
+NAMES = sorted(REGISTRY)
 
 
 def fresh_llvm_ir(dispatcher, args):
@@ -24,21 +28,27 @@ def fresh_llvm_ir(dispatcher, args):
     return "\n".join(copy.inspect_llvm().values())
 
 
+def params(name, dtype):
+    return tuple(np.dtype(dtype).type(p.default) for p in REGISTRY[name].params)
+
+
 def kernel_args(name, direction, dtype):
+    spec = REGISTRY[name]
     x = np.linspace(-3, 3, 4096).astype(dtype)
     out = np.empty_like(x)
+    mask = np.zeros(x.shape, np.uint8)
     if direction == "forward":
-        return (x, out, np.empty(x.shape, np.bool_)) if name == "relu" else (x, out)
-    saved = np.zeros(x.shape, np.bool_) if name == "relu" else out
-    if KERNELS[name].act.backward_in_place:
-        return (x, saved)
-    return (x, saved, np.empty_like(x))
+        return (x, out, mask, params(name, dtype)) if spec.saves == "mask" else (x, out, params(name, dtype))
+    saved = {"mask": mask, "output": out, "input": x, "nothing": x}[spec.saves]
+    if spec.backward_in_place:
+        return (x, saved, params(name, dtype))
+    return (x, saved, np.empty_like(x), params(name, dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("build", ["serial", "parallel"])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("name", NAMES)
 def test_hot_loops_are_vectorized(name, direction, build, dtype):
     pair = getattr(KERNELS[name], direction)
     ir = fresh_llvm_ir(getattr(pair, build), kernel_args(name, direction, dtype))
@@ -47,49 +57,58 @@ def test_hot_loops_are_vectorized(name, direction, build, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("name", NAMES)
 def test_element_formulas_vectorize_in_a_plain_loop(name, dtype):
     """What the ufuncs run: numba's ufunc loop around the formula, a plain strided loop."""
-    formula = KERNELS[name].act.forward
+    formula = REGISTRY[name].forward
+    values = params(name, dtype)
 
     @numba.njit(error_model="numpy")
-    def loop(x, out):
+    def loop(x, out, values):
         for i in range(x.shape[0]):
-            out[i] = formula(x[i])
+            out[i] = formula(x[i], *values)
 
     x = np.ones(1024, dtype)
-    loop(x, np.empty_like(x))
+    loop(x, np.empty_like(x), values)
     assert re.search(VECTOR[dtype], "\n".join(loop.inspect_llvm().values()))
 
 
-@pytest.mark.parametrize("name", sorted(KERNELS))
+def layer_of(name):
+    return getattr(fastact, REGISTRY[name].layer)()
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_parallel_build_runs_above_the_threshold(name, monkeypatch, rng):
     """Forcing the threshold to 0 must make the parallel build compile and run."""
-    import fastact._threads as threads
-
-    monkeypatch.setattr(threads, "PARALLEL_MIN_BYTES", {"default": 0})
-    monkeypatch.setattr(threads, "UFUNC_MAX_BYTES", dict.fromkeys(threads.UFUNC_MAX_BYTES, -1))
     calls = []
     pair = KERNELS[name].forward
     original = pair.parallel
     monkeypatch.setattr(pair, "parallel", lambda *a: (calls.append(a[0].size), original(*a))[1])
-    layer = fastact.Relu() if name == "relu" else fastact.Sigmoid()
-    layer.forward(sample(np.float64, (50, 20), rng))
+    with threads.forced("parallel"):
+        layer_of(name).forward(sample(np.float64, (50, 20), rng))
     assert calls == [1000]
 
 
-def test_serial_below_the_threshold_parallel_from_it(monkeypatch, rng):
-    import fastact._threads as threads
-
+@pytest.mark.parametrize("name", NAMES)
+def test_serial_below_the_threshold_parallel_from_it(name, monkeypatch, rng):
+    spec = REGISTRY[name]
     monkeypatch.setattr(threads, "_forced_parallel", True)  # ignore other processes' load
-    pair = KERNELS["relu"].forward
+    pair = KERNELS[name].forward
     calls = []
     original = pair.parallel
     monkeypatch.setattr(pair, "parallel", lambda *a: (calls.append(a[0].size), original(*a))[1])
     for dtype in (np.float32, np.float64):  # the threshold is in bytes: twice the float32s
-        n = threads.PARALLEL_MIN_BYTES["relu_forward"] // np.dtype(dtype).itemsize
-        fastact.Relu().forward(sample(dtype, (n - 1,), rng))
+        n = threads.thresholds(f"{name}_forward", spec.cost)[1] // np.dtype(dtype).itemsize
+        layer_of(name).forward(sample(dtype, (n - 1,), rng))
         assert calls == []
-        fastact.Relu().forward(sample(dtype, (n,), rng))
+        layer_of(name).forward(sample(dtype, (n,), rng))
         assert calls == [n]
         calls.clear()
+
+
+def test_every_op_has_sane_default_thresholds():
+    """A new kernel needs no table entry: defaults come from its declared cost."""
+    for spec in REGISTRY.values():
+        for direction in ("forward", "backward"):
+            ufunc_max, parallel_min = threads.default_thresholds(f"{spec.name}_{direction}", spec.cost)
+            assert 0 < ufunc_max < parallel_min <= 1 << 20

@@ -1,0 +1,49 @@
+"""The activations as NumPy functions, one per declaration, built on first use.
+
+Without parameters the function *is* a NumPy ufunc (``fastact.relu``, ``fastact.sigmoid``...):
+broadcasting, ``out=``, NumPy's dtype rules, ``reduce`` and friends, Dask's and other arrays'
+``__array_ufunc__``. With parameters it is a thin wrapper taking them by keyword (PyTorch's
+names and defaults) over a ufunc that takes them as trailing inputs; the wrapper's ``.ufunc``
+is that ufunc.
+
+numba's ufuncs do not support ``where=``: NumPy refuses it with a ``ValueError`` before
+writing anything.
+"""
+
+import functools
+import inspect
+
+from ._kernels import KERNELS
+from .activations import REGISTRY
+
+
+def _with_parameters(spec, ufunc):
+    names = [p.name for p in spec.params]
+
+    def call(x, *args, out=None, **kwargs):
+        values = dict(zip(names, args))
+        for p in spec.params:
+            values.setdefault(p.name, kwargs.pop(p.name, p.default))
+        if len(args) > len(names):
+            raise TypeError(f"{spec.name}() takes at most {1 + len(names)} positional arguments")
+        if out is not None:
+            kwargs["out"] = out
+        return ufunc(x, *(values[n] for n in names), **kwargs)
+
+    call.__name__ = call.__qualname__ = spec.name
+    call.__doc__ = f"{spec.name}(x, {', '.join(f'{p.name}={p.default!r}' for p in spec.params)}, out=None)"
+    params = [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
+               for p in spec.params]
+    params += [inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None)]
+    call.__signature__ = inspect.Signature(params)
+    call.ufunc = ufunc
+    return call
+
+
+@functools.lru_cache(maxsize=None)
+def get(name):
+    """The public function for activation ``name`` (compiles its ufunc on first use)."""
+    spec = REGISTRY[name]
+    ufunc = KERNELS[name].ufunc
+    return _with_parameters(spec, ufunc) if spec.params else ufunc
