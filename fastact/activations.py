@@ -77,10 +77,13 @@ def _relu(x):
 def _relu_backward(dout, mask):
     # The seed's dout[mask] = 0, without a branch: the kernels see the mask as uint8 (numba's
     # bool loads cost ~4x in loops that don't vectorize, such as the strided 4-D walk), and
-    # anding the bits with all-ones or zero keeps dout's bits or gives +0.0.
-    # (numba widens int32 arithmetic to int64: like() brings the bits back to dout's width)
+    # anding the bits with mask - 1 (all ones for 0, zero for 1: NumPy's bools are 0 or 1)
+    # keeps dout's bits or gives +0.0. Measured on the book's conv backward (a strided dout
+    # against a transposed mask): 1.5 ms, where a select on a bool took 9 ms and comparing
+    # the mask with 0 first 9 ms too. numba widens int32 arithmetic to int64: like() brings
+    # the bits back to dout's width.
     bits = bitcast(dout)
-    return bitcast(like(bits & -like(mask == 0, bits), bits))
+    return bitcast(like(bits & (like(mask, bits) - 1), bits))
 
 
 RELU = Activation("relu", "Relu", _relu, _relu_backward, "mask", mask=_relu_mask,
