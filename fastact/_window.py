@@ -18,8 +18,17 @@ sum, so the serial and the parallel build give the same bits.
 
 import numpy as np
 from numba import prange
+from numba.extending import register_jitable
 
 from ._kernels import Pair
+
+@register_jitable(inline="always")
+def _add(total, term):
+    """``total + term`` in float64, where a NaN total keeps its own payload as NumPy's
+    ``img += col`` does (x86 returns the first operand's NaN; LLVM may swap the operands of
+    an addition, and does for a float32 term)."""
+    return total + np.float64(term) if total == total else total
+
 
 # Columns per block in the BatchNormalization kernels: a block's accumulators stay in L1
 # while the rows stream past, and blocks are the unit of parallel work.
@@ -69,7 +78,8 @@ def _col2im():
                         for ox in range(ow):
                             xx = ox * stride + fx - pad
                             if 0 <= xx < w:
-                                img[i, ch, y, xx] += col[(i * oh + oy) * ow + ox, k + fx]
+                                img[i, ch, y, xx] = _add(img[i, ch, y, xx],
+                                                         col[(i * oh + oy) * ow + ox, k + fx])
 
     return kernel
 
@@ -139,7 +149,7 @@ def _pool_backward():
                         for ox in range(ow):
                             xx = ox * stride + fx - pad
                             if 0 <= xx < w and arg_max[((i * oh + oy) * ow + ox) * c + ch] == k:
-                                img[i, ch, y, xx] += np.float64(dout[i, ch, oy, ox])
+                                img[i, ch, y, xx] = _add(img[i, ch, y, xx], dout[i, ch, oy, ox])
 
     return kernel
 
