@@ -86,10 +86,13 @@ def _col2im():
 
 def _pool_forward():
     # The twin takes np.argmax and np.max of each im2col row (float64, padding as +0.0).
-    # argmax: the first maximum, or the first NaN. max: NaN if the window holds one (NumPy
-    # returns its default quiet NaN, whatever the payload); otherwise the maximum, and among
-    # equal maxima (only -0.0 vs +0.0 can tell) the last one, as NumPy's max of rows of up to
-    # 4 elements gives (measured; longer rows depend on NumPy's SIMD grouping).
+    # argmax: the first maximum, or the first NaN. max, as NumPy 2.4 gives it for rows of up to
+    # 4 elements (measured): the maximum, and among equal maxima (only -0.0 vs +0.0 can tell)
+    # the last one; a NaN if the row holds one: the first NaN's payload, except that a row
+    # that starts with a NaN gives NumPy's default NaN (a 1-element row gives its element).
+    # That is NumPy's result on most arrays, not all: NaN payloads (and, for rows of more
+    # than 4 elements, tied zero signs) follow NumPy's SIMD blocking, which depends on the
+    # array's size; this does not model it (see book_layers).
     def kernel(x, out, arg_max, ph, pw, stride, pad, oh, ow):
         n, c, h, w = x.shape
         for noy in prange(n * oh):
@@ -108,11 +111,13 @@ def _pool_forward():
                             if 0 <= y < h and 0 <= xx < w:
                                 v = np.float64(x[i, ch, y, xx])
                             k = fy * pw + fx
-                            if v != v:
-                                if arg < 0 or best == best:  # the first NaN
-                                    arg = k
-                                    best = v
-                            elif arg < 0:
+                            if arg < 0:
+                                arg = k
+                                best = v
+                                value = v if (v == v or ph * pw == 1) else np.nan
+                            elif best != best:  # a NaN decided both already
+                                pass
+                            elif v != v:
                                 arg = k
                                 best = v
                                 value = v
@@ -122,7 +127,7 @@ def _pool_forward():
                                 value = v
                             elif v == best:
                                 value = v
-                    out[i, oy, ox, ch] = value if best == best else np.nan
+                    out[i, oy, ox, ch] = value
                     arg_max[base + ch] = arg
 
     return kernel
