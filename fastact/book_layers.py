@@ -9,11 +9,12 @@ losses and weights bit for bit, step after step:
   and col2im are compiled (``fastact.util``); the bias is added into the product in place
   (same bits, one allocation less). Every attribute is bit-identical to the twin's.
 - ``Pooling``: max and argmax straight over the windows, without the im2col matrix; backward
-  gathers ``dout`` at the argmax positions in the twin's order. ``arg_max`` and the results
-  are bit-identical to the twin's, with one documented exception: where a window's maximum
-  is a zero present with both signs and the window has more than 4 elements, NumPy's
-  ``np.max`` picks the sign by its SIMD grouping; fastact gives the last one in (fy, fx)
-  order (which is NumPy's choice for windows of up to 4 elements, e.g. 2x2).
+  gathers ``dout`` at the argmax positions in the twin's order. ``arg_max`` and backward are
+  bit-identical to the twin's; forward's values are equal, bits included, except where
+  NumPy's ``np.max`` leaves them to its SIMD blocking (which depends on the array's size):
+  the payload of a NaN maximum, and, in windows of more than 4 elements, the sign of a zero
+  maximum present with both signs. fastact gives the last of tied zeros in (fy, fx) order
+  (NumPy's choice for windows of up to 4 elements, e.g. 2x2, measured on NumPy 2.4).
 - ``Dropout``: the same ``np.random.rand`` draw (a seeded run reproduces), then one fused pass
   for the mask and the product. Bit-identical.
 - ``BatchNormalization``: fused passes that add in NumPy's order (row after row for an axis-0
