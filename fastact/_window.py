@@ -1,0 +1,287 @@
+"""Compiled kernels for the book's window layers (im2col, col2im, pooling) and the fused
+per-feature passes of Dropout and BatchNormalization.
+
+Every kernel reproduces the NumPy twin's arithmetic exactly: the same operations, in the same
+order, in the same dtypes (numba promotes float32 with float64 as NumPy does for arrays; no
+fastmath, so nothing is contracted into an FMA). Where the twin accumulates, the kernel adds
+the same terms in the same order, starting from the same +0.0:
+
+- ``col2im`` (and Pooling's backward) *gather*: each image pixel sums its window entries in the
+  twin's (fy, fx) order, so no scatter races and no image-sized zero fill are needed.
+- NumPy's ``sum``/``mean`` over axis 0 of a C-contiguous (N, D) array adds row after row into
+  a +0.0 start (measured, NumPy 2.4); the BatchNormalization kernels do the same per column.
+
+Each kernel is a ``Pair`` (serial and parallel build) run through ``_threads.run``. The
+parallel loops split independent outputs (image rows, matrix rows, column blocks), never one
+sum, so the serial and the parallel build give the same bits.
+"""
+
+import numpy as np
+from numba import prange
+from numba.extending import register_jitable
+
+from ._kernels import Pair
+
+@register_jitable(inline="always")
+def _add(total, term):
+    """``total + term`` in float64, where a NaN total keeps its own payload as NumPy's
+    ``img += col`` does (x86 returns the first operand's NaN; LLVM may swap the operands of
+    an addition, and does for a float32 term)."""
+    return total + np.float64(term) if total == total else total
+
+
+# Columns per block in the BatchNormalization kernels: a block's accumulators stay in L1
+# while the rows stream past, and blocks are the unit of parallel work.
+BN_BLOCK = 256
+
+
+def _im2col():
+    def kernel(x, col, fh, fw, stride, pad, oh, ow):
+        n, c, h, w = x.shape
+        for noy in prange(n * oh):
+            i, oy = noy // oh, noy % oh
+            for ox in range(ow):
+                r = noy * ow + ox
+                for ch in range(c):
+                    for fy in range(fh):
+                        y = oy * stride + fy - pad
+                        k = (ch * fh + fy) * fw
+                        if y < 0 or y >= h:
+                            for fx in range(fw):
+                                col[r, k + fx] = 0.0
+                        else:
+                            for fx in range(fw):
+                                xx = ox * stride + fx - pad
+                                col[r, k + fx] = x[i, ch, y, xx] if 0 <= xx < w else 0.0
+
+    return kernel
+
+
+def _col2im():
+    # img[i, ch, y, xx] = ((0.0 + t_1) + t_2) + ... over its entries in (fy, fx) order, as the
+    # twin's loop of "img[window] += col[fy, fx]" adds them. For a fixed (fy, fx) each pixel
+    # gets at most one entry, so the ox loop may run innermost.
+    def kernel(col, img, fh, fw, stride, pad, oh, ow):
+        n, c, h, w = img.shape
+        for ny in prange(n * h):
+            i, y = ny // h, ny % h
+            for ch in range(c):
+                for xx in range(w):
+                    img[i, ch, y, xx] = 0.0
+                for fy in range(fh):
+                    t = y + pad - fy
+                    if t < 0 or t % stride != 0 or t // stride >= oh:
+                        continue
+                    oy = t // stride
+                    k = (ch * fh + fy) * fw
+                    for fx in range(fw):
+                        for ox in range(ow):
+                            xx = ox * stride + fx - pad
+                            if 0 <= xx < w:
+                                img[i, ch, y, xx] = _add(img[i, ch, y, xx],
+                                                         col[(i * oh + oy) * ow + ox, k + fx])
+
+    return kernel
+
+
+def _pool_forward():
+    # The twin takes np.argmax and np.max of each im2col row (float64, padding as +0.0).
+    # argmax: the first maximum, or the first NaN. max, as NumPy 2.4 gives it for rows of up to
+    # 4 elements (measured): the maximum, and among equal maxima (only -0.0 vs +0.0 can tell)
+    # the last one; a NaN if the row holds one: the first NaN's payload, except that a row
+    # that starts with a NaN gives NumPy's default NaN (a 1-element row gives its element).
+    # That is NumPy's result on most arrays, not all: NaN payloads (and, for rows of more
+    # than 4 elements, tied zero signs) follow NumPy's SIMD blocking, which depends on the
+    # array's size; this does not model it (see book_layers).
+    def kernel(x, out, arg_max, ph, pw, stride, pad, oh, ow):
+        n, c, h, w = x.shape
+        for noy in prange(n * oh):
+            i, oy = noy // oh, noy % oh
+            for ox in range(ow):
+                base = (noy * ow + ox) * c
+                for ch in range(c):
+                    best = 0.0
+                    value = 0.0
+                    arg = -1
+                    for fy in range(ph):
+                        y = oy * stride + fy - pad
+                        for fx in range(pw):
+                            xx = ox * stride + fx - pad
+                            v = 0.0
+                            if 0 <= y < h and 0 <= xx < w:
+                                v = np.float64(x[i, ch, y, xx])
+                            k = fy * pw + fx
+                            if arg < 0:
+                                arg = k
+                                best = v
+                                value = v if (v == v or ph * pw == 1) else np.nan
+                            elif best != best:  # a NaN decided both already
+                                pass
+                            elif v != v:
+                                arg = k
+                                best = v
+                                value = v
+                            elif v > best:
+                                arg = k
+                                best = v
+                                value = v
+                            elif v == best:
+                                value = v
+                    out[i, oy, ox, ch] = value
+                    arg_max[base + ch] = arg
+
+    return kernel
+
+
+def _pool_backward():
+    # The twin scatters dout into a zero matrix at the argmax entries and runs col2im over it:
+    # each pixel is 0.0 plus its windows' dout values where it was the maximum, in (fy, fx)
+    # order. The twin's other terms are +0.0, which change no sum that starts from +0.0.
+    def kernel(dout, arg_max, img, ph, pw, stride, pad, oh, ow):
+        n, c, h, w = img.shape
+        for ny in prange(n * h):
+            i, y = ny // h, ny % h
+            for ch in range(c):
+                for xx in range(w):
+                    img[i, ch, y, xx] = 0.0
+                for fy in range(ph):
+                    t = y + pad - fy
+                    if t < 0 or t % stride != 0 or t // stride >= oh:
+                        continue
+                    oy = t // stride
+                    for fx in range(pw):
+                        k = fy * pw + fx
+                        for ox in range(ow):
+                            xx = ox * stride + fx - pad
+                            if 0 <= xx < w and arg_max[((i * oh + oy) * ow + ox) * c + ch] == k:
+                                img[i, ch, y, xx] = _add(img[i, ch, y, xx], dout[i, ch, oy, ox])
+
+    return kernel
+
+
+def _dropout_forward():
+    # The twin: mask = rand > ratio (float64 compare); out = x * mask (mask as x's 0 or 1).
+    def kernel(x, r, ratio, zero, one, out, mask):
+        for i in prange(x.shape[0]):
+            m = r[i] > ratio
+            mask[i] = m
+            out[i] = x[i] * (one if m else zero)
+
+    return kernel
+
+
+def _bn_stats():
+    # mu = x.mean(axis=0); xc = x - mu; var = np.mean(xc ** 2, axis=0). NumPy's mean of a
+    # C-contiguous (N, D) array adds row by row into +0.0, then divides by the count as an
+    # intp: a float32 sum is divided in float64 and rounded back.
+    def kernel(x, mu, xc, var):
+        n, d = x.shape
+        nf = np.float64(n)
+        for b in prange((d + BN_BLOCK - 1) // BN_BLOCK):
+            j0 = b * BN_BLOCK
+            j1 = min(d, j0 + BN_BLOCK)
+            for j in range(j0, j1):
+                mu[j] = 0.0
+                var[j] = 0.0
+            for i in range(n):
+                for j in range(j0, j1):
+                    mu[j] += x[i, j]
+            for j in range(j0, j1):
+                mu[j] = np.float64(mu[j]) / nf
+            for i in range(n):
+                for j in range(j0, j1):
+                    v = x[i, j] - mu[j]
+                    xc[i, j] = v
+                    var[j] += v * v
+            for j in range(j0, j1):
+                var[j] = np.float64(var[j]) / nf
+
+    return kernel
+
+
+def _bn_normalize():
+    # xn = xc / std; out = gamma * xn + beta
+    def kernel(xc, std, gamma, beta, xn, out):
+        n, d = xc.shape
+        for i in prange(n):
+            for j in range(d):
+                v = xc[i, j] / std[j]
+                xn[i, j] = v
+                out[i, j] = gamma[j] * v + beta[j]
+
+    return kernel
+
+
+def _bn_inference():
+    # xc = x - running_mean; xn = xc / sqrt(running_var + eps); out = gamma * xn + beta
+    def kernel(x, mean, root, gamma, beta, out):
+        n, d = x.shape
+        for i in prange(n):
+            for j in range(d):
+                out[i, j] = gamma[j] * ((x[i, j] - mean[j]) / root[j]) + beta[j]
+
+    return kernel
+
+
+def _bn_backward_sums():
+    # dbeta = dout.sum(0); dgamma = sum(xn * dout, 0); s = sum((gamma * dout * xc) / (std * std), 0)
+    def kernel(dout, xn, xc, gamma, std, dbeta, dgamma, s):
+        n, d = dout.shape
+        for b in prange((d + BN_BLOCK - 1) // BN_BLOCK):
+            j0 = b * BN_BLOCK
+            j1 = min(d, j0 + BN_BLOCK)
+            for j in range(j0, j1):
+                dbeta[j] = 0.0
+                dgamma[j] = 0.0
+                s[j] = 0.0
+            for i in range(n):
+                for j in range(j0, j1):
+                    g = dout[i, j]
+                    dbeta[j] += g
+                    dgamma[j] += xn[i, j] * g
+                    s[j] += (gamma[j] * g * xc[i, j]) / (std[j] * std[j])
+
+    return kernel
+
+
+def _bn_backward_dxc():
+    # dxc = gamma * dout / std + ((2.0 / N) * xc) * dvar (into dx); dmu = dxc.sum(0)
+    def kernel(dout, xc, gamma, std, two_over_n, dvar, dx, dmu):
+        n, d = dout.shape
+        for b in prange((d + BN_BLOCK - 1) // BN_BLOCK):
+            j0 = b * BN_BLOCK
+            j1 = min(d, j0 + BN_BLOCK)
+            for j in range(j0, j1):
+                dmu[j] = 0.0
+            for i in range(n):
+                for j in range(j0, j1):
+                    v = (gamma[j] * dout[i, j]) / std[j]
+                    v = v + (two_over_n * xc[i, j]) * dvar[j]
+                    dx[i, j] = v
+                    dmu[j] += dx[i, j]
+
+    return kernel
+
+
+def _subtract_rows():
+    # dx -= q (one row vector), in place
+    def kernel(dx, q):
+        n, d = dx.shape
+        for i in prange(n):
+            for j in range(d):
+                dx[i, j] = dx[i, j] - q[j]
+
+    return kernel
+
+
+IM2COL = Pair("window_im2col", _im2col)
+COL2IM = Pair("window_col2im", _col2im)
+POOL_FORWARD = Pair("window_pool_forward", _pool_forward)
+POOL_BACKWARD = Pair("window_pool_backward", _pool_backward)
+DROPOUT_FORWARD = Pair("window_dropout_forward", _dropout_forward)
+BN_STATS = Pair("window_bn_stats", _bn_stats)
+BN_NORMALIZE = Pair("window_bn_normalize", _bn_normalize)
+BN_INFERENCE = Pair("window_bn_inference", _bn_inference)
+BN_BACKWARD_SUMS = Pair("window_bn_backward_sums", _bn_backward_sums)
+BN_BACKWARD_DXC = Pair("window_bn_backward_dxc", _bn_backward_dxc)
+SUBTRACT_ROWS = Pair("window_subtract_rows", _subtract_rows)

@@ -1,0 +1,372 @@
+"""The rest of the book's layers (``common/layers.py``) on compiled kernels: ``Affine``,
+``Dropout``, ``BatchNormalization``, ``Convolution``, ``Pooling``.
+
+Same names, constructors, attributes and results as the book's (``fastact.reference`` holds
+the NumPy twins they are tested against). A network trained with them gives the twins'
+losses and weights bit for bit, step after step:
+
+- ``Affine``, ``Convolution``: the same ``np.dot`` calls (BLAS) on the same matrices; im2col
+  and col2im are compiled (``fastact.util``); the bias is added into the product in place
+  (same bits, one allocation less). Every attribute is bit-identical to the twin's.
+- ``Pooling``: max and argmax straight over the windows, without the im2col matrix; backward
+  gathers ``dout`` at the argmax positions in the twin's order. ``arg_max`` and backward are
+  bit-identical to the twin's; forward's values are equal, bits included, except where
+  NumPy's ``np.max`` leaves them to its SIMD blocking (which depends on the array's size):
+  the payload of a NaN maximum, and, in windows of more than 4 elements, the sign of a zero
+  maximum present with both signs. fastact gives the last of tied zeros in (fy, fx) order
+  (NumPy's choice for windows of up to 4 elements, e.g. 2x2, measured on NumPy 2.4).
+- ``Dropout``: the same ``np.random.rand`` draw (a seeded run reproduces), then one fused pass
+  for the mask and the product. Bit-identical.
+- ``BatchNormalization``: fused passes that add in NumPy's order (row after row for an axis-0
+  sum of a C-contiguous array): every attribute and result bit-identical for C-contiguous
+  float32/float64 input. Other inputs take the twin's NumPy expressions (also identical).
+
+Parameters are shared, not copied: the layers keep references to ``W``, ``b``, ``gamma`` and
+``beta``, so an optimizer's in-place updates are seen. A failed call (bad shape, dtype, or
+memory) raises before any attribute changes.
+"""
+
+import numpy as np
+
+from . import _threads, _window
+from .util import as_kernel_input, check_window, col2im, im2col, out_size
+
+_SERVED = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _require_array(a, where, what="x"):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{where} needs {what} as a NumPy array, got {type(a).__name__}")
+
+
+def _not_called(layer):
+    return RuntimeError(f"{layer}.backward() was called before {layer}.forward()")
+
+
+def _plus_bias(out, b):
+    """``out + b`` as NumPy computes it, written into ``out`` where the result fits there."""
+    if np.result_type(out, b) == out.dtype and np.broadcast_shapes(out.shape, np.shape(b)) == out.shape:
+        np.add(out, b, out=out)
+        return out
+    return out + b
+
+
+class Affine:
+    """``x @ W + b`` over ``x`` reshaped to (N, -1), as the book's ``Affine``; bit-identical."""
+
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        _require_array(x, "Affine.forward")
+        if x.ndim == 0:
+            raise ValueError("Affine.forward needs x with a batch axis, got a 0-d array")
+        x2 = x.reshape(x.shape[0], -1)
+        out = _plus_bias(np.dot(x2, self.W), self.b)
+        self.original_x_shape = x.shape
+        self.x = x2
+        return out
+
+    def backward(self, dout):
+        if self.x is None:
+            raise _not_called("Affine")
+        _require_array(dout, "Affine.backward", "dout")
+        dx = np.dot(dout, self.W.T)
+        dW = np.dot(self.x.T, dout)
+        db = np.sum(dout, axis=0)
+        dx = dx.reshape(*self.original_x_shape)
+        self.dW, self.db = dW, db
+        return dx
+
+
+class Dropout:
+    """The book's Dropout: the mask is ``np.random.rand(*x.shape) > dropout_ratio`` from NumPy's
+    global generator (the same draw as the book's), the product fused into the same pass."""
+
+    def __init__(self, dropout_ratio=0.5):
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+
+    def forward(self, x, train_flg=True):
+        _require_array(x, "Dropout.forward")
+        if not train_flg:
+            return x * (1.0 - self.dropout_ratio)
+        r = np.random.rand(*x.shape)
+        ratio = self.dropout_ratio
+        fused = (
+            x.ndim and x.dtype in _SERVED and x.dtype.isnative
+            and type(ratio) in (float, int, np.float64, np.float32, np.float16)
+        )
+        if fused:
+            x = np.ascontiguousarray(x)  # the output is C-ordered, as the book's mostly is
+            mask = np.empty(x.shape, np.bool_)
+            out = np.empty(x.shape, x.dtype)
+            if x.size:
+                t = x.dtype.type
+                _threads.run(_window.DROPOUT_FORWARD, x.size, x.reshape(-1), r.reshape(-1),
+                             float(ratio), t(0), t(1), out.reshape(-1), mask.reshape(-1))
+        else:
+            mask = r > ratio
+            out = x * mask
+        self.mask = mask
+        return out
+
+    def backward(self, dout):
+        if self.mask is None:
+            raise _not_called("Dropout")
+        return dout * self.mask
+
+
+def _bn_inputs_served(*arrays):
+    return all(
+        type(a) is np.ndarray and a.dtype in _SERVED and a.flags.aligned and a.dtype.isnative
+        for a in arrays
+    )
+
+
+class BatchNormalization:
+    """The book's BatchNormalization (eps ``10e-7``; 4-D input normalised per (c, h, w)).
+
+    Bit-identical to the twin in every attribute (``xc``, ``xn``, ``std``, ``running_mean``,
+    ``running_var``, ``dgamma``, ``dbeta``) and result: the fused kernels add in NumPy's order.
+    They serve C-contiguous float32/float64 (N, D) data with 1-D float32/float64 ``gamma``,
+    ``beta`` of length D; everything else runs the twin's NumPy expressions.
+    """
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = momentum
+        self.input_shape = None
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.batch_size = None
+        self.xc = None
+        self.xn = None
+        self.std = None
+        self.dgamma = None
+        self.dbeta = None
+
+    def _fused(self, x2, *more):
+        d = x2.shape[1]
+        g, b = self.gamma, self.beta
+        return (
+            x2.flags.c_contiguous and _bn_inputs_served(x2, g, b, *more)
+            and g.shape == (d,) and b.shape == (d,) and all(m.shape == (d,) for m in more)
+        )
+
+    def forward(self, x, train_flg=True):
+        _require_array(x, "BatchNormalization.forward")
+        if x.ndim < 1:
+            raise ValueError("BatchNormalization.forward needs x with a batch axis, got a 0-d array")
+        input_shape = x.shape
+        x2 = x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+        running_mean, running_var = self.running_mean, self.running_var
+        if running_mean is None:
+            running_mean = np.zeros(x2.shape[1])
+            running_var = np.zeros(x2.shape[1])
+        if train_flg:
+            if self._fused(x2):
+                n, d = x2.shape
+                mu = np.empty(d, x2.dtype)
+                var = np.empty(d, x2.dtype)
+                xc = np.empty_like(x2)
+                if x2.size:
+                    _threads.run(_window.BN_STATS, x2.size, x2, mu, xc, var,
+                                 per_iteration=n * _window.BN_BLOCK)
+                else:  # NumPy's mean of nothing: NaN, with its warning
+                    mu, var = x2.mean(axis=0), np.mean(xc ** 2, axis=0)
+                std = np.sqrt(var + 10e-7)
+                xn = np.empty_like(x2)
+                out = np.empty(x2.shape, np.result_type(self.gamma, xn, self.beta))
+                if x2.size:
+                    _threads.run(_window.BN_NORMALIZE, x2.size, xc, std, self.gamma, self.beta,
+                                 xn, out, per_iteration=d)
+            else:
+                mu = x2.mean(axis=0)
+                xc = x2 - mu
+                var = np.mean(xc ** 2, axis=0)
+                std = np.sqrt(var + 10e-7)
+                xn = xc / std
+                out = self.gamma * xn + self.beta
+            running_mean = self.momentum * running_mean + (1 - self.momentum) * mu
+            running_var = self.momentum * running_var + (1 - self.momentum) * var
+            out = out.reshape(*input_shape)
+            self.batch_size = x2.shape[0]
+            self.xc, self.xn, self.std = xc, xn, std
+        else:
+            if self._fused(x2, running_mean, running_var):
+                root = np.sqrt(running_var + 10e-7)
+                out = np.empty(x2.shape, np.result_type(self.gamma, x2, running_mean, root, self.beta))
+                if x2.size:
+                    _threads.run(_window.BN_INFERENCE, x2.size, x2, running_mean, root,
+                                 self.gamma, self.beta, out, per_iteration=x2.shape[1])
+            else:
+                xc = x2 - running_mean
+                xn = xc / np.sqrt(running_var + 10e-7)
+                out = self.gamma * xn + self.beta
+            out = out.reshape(*input_shape)
+        self.input_shape = input_shape
+        self.running_mean, self.running_var = running_mean, running_var
+        return out
+
+    def backward(self, dout):
+        if self.xc is None:
+            raise _not_called("BatchNormalization")
+        _require_array(dout, "BatchNormalization.backward", "dout")
+        d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
+        if d2.shape != self.xc.shape:
+            raise ValueError(f"BatchNormalization.backward: dout has shape {dout.shape}, "
+                             f"forward's input had {self.input_shape}")
+        xc, xn, std, gamma, n = self.xc, self.xn, self.std, self.gamma, self.batch_size
+        if (self._fused(d2, std) and _bn_inputs_served(xc, xn) and xc.flags.c_contiguous
+                and xn.flags.c_contiguous and d2.size):
+            d = d2.shape[1]
+            dbeta = np.empty(d, d2.dtype)
+            dgamma = np.empty(d, np.result_type(xn, d2))
+            dxn_t = np.result_type(gamma, d2)
+            s = np.empty(d, np.result_type(dxn_t, xc, std))
+            _threads.run(_window.BN_BACKWARD_SUMS, d2.size, d2, xn, xc, gamma, std, dbeta, dgamma, s,
+                         per_iteration=n * _window.BN_BLOCK)
+            dstd = -s
+            dvar = 0.5 * dstd / std
+            dx = np.empty(d2.shape, np.result_type(dxn_t, std))
+            dmu = np.empty(d, dx.dtype)
+            two_over_n = xc.dtype.type(2.0 / n)
+            _threads.run(_window.BN_BACKWARD_DXC, d2.size, d2, xc, gamma, std, two_over_n, dvar,
+                         dx, dmu, per_iteration=n * _window.BN_BLOCK)
+            q = dmu / n
+            _threads.run(_window.SUBTRACT_ROWS, dx.size, dx, q, per_iteration=d)
+        else:
+            dbeta = d2.sum(axis=0)
+            dgamma = np.sum(xn * d2, axis=0)
+            dxn = gamma * d2
+            dxc = dxn / std
+            dstd = -np.sum((dxn * xc) / (std * std), axis=0)
+            dvar = 0.5 * dstd / std
+            dxc += (2.0 / n) * xc * dvar
+            dmu = np.sum(dxc, axis=0)
+            dx = dxc - dmu / n
+        dx = dx.reshape(*self.input_shape)
+        self.dgamma, self.dbeta = dgamma, dbeta
+        return dx
+
+
+class Convolution:
+    """The book's Convolution: im2col (compiled), ``np.dot(col, col_W) + b`` (BLAS), and the
+    book's transposed view of the result; backward the book's BLAS calls and compiled col2im.
+    Every attribute and result bit-identical to the twin's; ``backward`` returns a
+    C-contiguous array (the book's is a view into a padded buffer)."""
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.col = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        _require_array(x, "Convolution.forward")
+        fn, c, fh, fw = self.W.shape
+        if x.ndim != 4 or x.shape[1] != c:
+            raise ValueError(f"Convolution.forward needs x of shape (N, {c}, H, W) for W of shape "
+                             f"{self.W.shape}, got {x.shape}")
+        n, _, h, w = x.shape
+        col = im2col(x, fh, fw, self.stride, self.pad)
+        oh = out_size(h, fh, self.stride, self.pad)
+        ow = out_size(w, fw, self.stride, self.pad)
+        col_W = self.W.reshape(fn, -1).T
+        out = _plus_bias(np.dot(col, col_W), self.b)
+        out = out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
+        self.x, self.col, self.col_W = x, col, col_W
+        return out
+
+    def backward(self, dout):
+        if self.col is None:
+            raise _not_called("Convolution")
+        _require_array(dout, "Convolution.backward", "dout")
+        fn, c, fh, fw = self.W.shape
+        n, _, h, w = self.x.shape
+        oh = out_size(h, fh, self.stride, self.pad)
+        ow = out_size(w, fw, self.stride, self.pad)
+        if dout.shape != (n, fn, oh, ow):
+            raise ValueError(f"Convolution.backward: dout must have shape {(n, fn, oh, ow)}, "
+                             f"got {dout.shape}")
+        d2 = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
+        db = np.sum(d2, axis=0)
+        dW = np.dot(self.col.T, d2).transpose(1, 0).reshape(fn, c, fh, fw)
+        dcol = np.dot(d2, self.col_W.T)
+        dx = col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad)
+        self.db, self.dW = db, dW
+        return dx
+
+
+class Pooling:
+    """The book's max Pooling (stride 2 by default), straight over the windows.
+
+    ``forward`` returns the book's float64 (N, C, OH, OW) transposed view and keeps ``arg_max``
+    (int64, one per window in (n, oy, ox, c) order: the first maximum, or the first NaN);
+    padding takes part as +0.0. ``backward`` returns a C-contiguous float64 image, each pixel
+    0.0 plus the ``dout`` of the windows whose maximum it was, in the book's order.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.arg_max = None
+
+    def _geometry(self, shape):
+        ph, pw, s, p = check_window(self.pool_h, self.pool_w, self.stride, self.pad, "pool")
+        n, c, h, w = shape
+        oh, ow = out_size(h, ph, s, p, "pool"), out_size(w, pw, s, p, "pool")
+        # The book sizes its output without the padding (int(1 + (H - pool_h) / stride)) but
+        # im2col with it; where the two differ, the book's reshape fails. Say why instead.
+        book = (int(1 + (h - ph) / s), int(1 + (w - pw) / s))
+        if (oh, ow) != book:
+            raise ValueError(f"Pooling with pad={p}: the book's layer sizes its output {book} "
+                             f"without the padding but pools {(oh, ow)} windows with it; "
+                             "these must agree")
+        return ph, pw, s, p, oh, ow
+
+    def forward(self, x):
+        _require_array(x, "Pooling.forward")
+        if x.ndim != 4:
+            raise ValueError(f"Pooling.forward needs 4-D x (N, C, H, W), got shape {x.shape}")
+        ph, pw, s, p, oh, ow = self._geometry(x.shape)
+        src = as_kernel_input(x, "x")
+        n, c, h, w = x.shape
+        out = np.empty((n, oh, ow, c))
+        arg_max = np.empty(n * oh * ow * c, np.intp)
+        if out.size:
+            _threads.run(_window.POOL_FORWARD, out.size * ph * pw, src, out, arg_max, ph, pw, s, p,
+                         oh, ow, per_iteration=ow * c * ph * pw)
+        self.x, self.arg_max = x, arg_max
+        return out.transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        if self.arg_max is None:
+            raise _not_called("Pooling")
+        _require_array(dout, "Pooling.backward", "dout")
+        ph, pw, s, p, oh, ow = self._geometry(self.x.shape)
+        n, c, h, w = self.x.shape
+        if dout.shape != (n, c, oh, ow):
+            raise ValueError(f"Pooling.backward: dout must have shape {(n, c, oh, ow)}, "
+                             f"got {dout.shape}")
+        dout = as_kernel_input(dout, "dout")
+        dx = np.empty((n, c, h, w))
+        if dx.size:
+            _threads.run(_window.POOL_BACKWARD, dx.size * ph * pw, dout, self.arg_max, dx, ph, pw,
+                         s, p, oh, ow, per_iteration=c * w * ph * pw)
+        return dx
