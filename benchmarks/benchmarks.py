@@ -9,7 +9,7 @@ JIT warm-up (and the cache load) happens in ``setup``, never in the timed body.
 import subprocess
 import sys
 
-from fastact import bench, report
+from fastact import bench, networks, report
 
 _CASES = {(c.op, c.dtype, c.size): c for c in bench.cases()}
 PARAMS = [list(bench.OPS), list(bench.DTYPES), list(bench.SIZES)]
@@ -56,12 +56,12 @@ class Ratios:
 class Memory:
     """Peak memory of a process that runs one forward call (what the outputs need, no more)."""
 
-    params = [["relu", "sigmoid"], list(bench.DTYPES), ["1M", "10M"]]
+    params = [sorted(bench.REGISTRY), list(bench.DTYPES), ["1M", "10M"]]
     param_names = ["layer", "dtype", "size"]
 
     def setup(self, layer, dtype, size):
         self.x = bench.make_input(bench.Case(f"{layer}.forward", dtype, size))
-        self.layer = bench.LAYERS[layer][0]()
+        self.layer = bench.layer_classes(layer)[0]()
         self.layer.forward(self.x[:10])  # compiled or loaded from the cache
 
     def peakmem_forward(self, layer, dtype, size):
@@ -88,3 +88,23 @@ def timeraw_import_and_first_calls():
 
 timeraw_import_and_first_calls.setup = lambda: _warm_cache()
 timeraw_import_and_first_calls.timeout = 120
+
+
+class Networks:
+    """Whole training steps of the book's networks (``fastact.networks``), batch 100: the
+    step's median seconds per engine, and its speedup over the book's layers, measured side
+    by side in one process (the same numbers as the bench report's network section)."""
+
+    params = [list(networks.NETWORKS), list(bench.DTYPES)]
+    param_names = ["network", "dtype"]
+    timeout = 600
+    unit = "ratio"
+
+    def setup(self, network, dtype):
+        self.medians = networks.measure(network, dtype, rounds=2, steps=2)
+
+    def track_step_speedup_activations_only(self, network, dtype):
+        return self.medians["seed"]["step"] / self.medians["fastact-act"]["step"]
+
+    def track_step_speedup_all_layers(self, network, dtype):
+        return self.medians["seed"]["step"] / self.medians["fastact"]["step"]

@@ -2,7 +2,9 @@
 
     python -m fastact            check every layer and dtype, then a short timing table
     python -m fastact check      only the checks
-    python -m fastact bench      the full benchmark report (--quick: short; --plot FILE.png)
+    python -m fastact bench      the full benchmark report (--quick: short; --plot FILE.png;
+                                 --section ops|networks: one part only)
+    python -m fastact tune       measure this machine's ufunc/serial/parallel crossovers, keep them
 """
 
 import argparse
@@ -60,16 +62,31 @@ def timing_table(sizes=MAIN_SIZES, budget=0.1):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastact", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="main", choices=("main", "check", "bench"))
+    parser.add_argument("command", nargs="?", default="main", choices=("main", "check", "bench", "tune"))
     parser.add_argument("--quick", action="store_true", help="bench: a short run")
     parser.add_argument("--plot", metavar="FILE.png", help="bench: also draw speedup vs size")
+    parser.add_argument("--section", choices=("all", "ops", "networks"), default="all",
+                        help="bench: the per-op table, the whole networks, or both")
     args = parser.parse_args(argv)
+    if args.command != "bench" and (args.plot or args.quick or args.section != "all"):
+        parser.error("--quick, --plot and --section apply to the bench command only")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401  (checked before minutes of measuring, not after)
+        except ImportError:
+            parser.error("--plot needs matplotlib: python -m pip install matplotlib "
+                         '(or, in a checkout, python -m pip install -e ".[plot]")')
 
     print(f"fastact {__version__}")
     start = time.perf_counter()
     if args.command == "bench":
         from .report import run_report
-        return run_report(quick=args.quick, plot=args.plot)
+        return run_report(quick=args.quick, plot=args.plot, section=args.section)
+    if args.command == "tune":
+        from .tune import tune
+        print("Measuring where the ufunc, serial and parallel paths cross (a minute or two):")
+        tune()
+        return 0
     failed = check()
     if args.command == "main":
         timing_table()

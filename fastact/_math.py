@@ -153,6 +153,9 @@ def exp_nonpositive(a, constants):
     # The clamp is an integer min of the bits: the more negative a float, the larger its bits
     # as a signed integer (negative NaNs the largest); one instruction, and no FP flag raised.
     a = bitcast(min(bitcast(a), bitcast(lowest)))
+    # ... and an integer max holds a at -2**-60 or below: exp rounds to 1 from there up to 0,
+    # and a tinier r would make r * r underflow (a flag NumPy reports after a ufunc loop).
+    a = bitcast(max(bitcast(a), bitcast(like(-(2.0 ** -60), a))))
     # One FMA rounds a * log2(e) to the nearest integer k, held in j's low mantissa bits
     # (no floor, no float-to-int conversion); kf = k exactly.
     j = fma(a, log2e, shifter)
@@ -186,23 +189,31 @@ def _ratio(num, t):
     raise NotImplementedError("compiled code only")
 
 
+# Below these, the rounding error e of 1 + t is under 2**-60 (2**-30) of the result's ULP: its
+# correction changes nothing, and the product q * e would only underflow. e is then taken as 0.
+_NEGLIGIBLE = 2.0 ** -60
+_NEGLIGIBLE32 = np.float32(2.0 ** -30)
+
+
 @overload(_ratio)
 def _ratio_impl(num, t):
     if t == types.float64:
         def ratio(num, t):
             d = 1.0 + t
             e = (1.0 - d) + t
+            e = e if t > _NEGLIGIBLE else 0.0  # else q * e underflows (NumPy would report it)
             q = num / d
             r = fma(-q, d, num) - q * e
             return fma(r, fma(d, -8.0 / 17.0, 24.0 / 17.0), q)
 
         return ratio
     if t == types.float32:
-        one = np.float32(1.0)
+        one, zero = np.float32(1.0), np.float32(0.0)
 
         def ratio(num, t):
             d = one + t
             e = (one - d) + t
+            e = e if t > _NEGLIGIBLE32 else zero  # else q * e underflows
             q = num / d
             return fma(-q, e, q)
 
@@ -212,11 +223,21 @@ def _ratio_impl(num, t):
 
 @register_jitable
 def _sigmoid_of(x, constants):
-    t = exp_nonpositive(-abs(x), constants)
+    # -inf's exact 0 must not come out of the exponential, whose tiny result raises the
+    # underflow flag (NumPy reports it after a ufunc loop): it is computed as sigmoid(0) and
+    # replaced. Finite inputs with subnormal results raise it, as NumPy's exp does.
+    minus_inf = bitcast(x) == bitcast(like(-np.inf, x))  # float32's x == -inf signals on NaN
+    a = like(-0.0, x) if minus_inf else -abs(x)  # (+0.0 is outside the clamp's domain)
+    # For x >= 0 the result 1 / (1 + t) is 1 once t < 2**-54: a is held at -60 or above
+    # there, so that no tiny t is computed (its underflow flag, too, NumPy would report).
+    # An integer min of the bits is a float max for negative values, NaN-safe (see below).
+    a = a if sign_bit(x) else bitcast(min(bitcast(a), bitcast(like(-60.0, x))))
+    t = exp_nonpositive(a, constants)
     # 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below: neither can overflow. No ordered
     # float compare touches NaN (it would raise the invalid flag, which NumPy reports after a
-    # ufunc loop); x == x is a quiet compare.
+    # ufunc loop); == is a quiet compare.
     s = _ratio(t if sign_bit(x) else like(1.0, x), t)
+    s = like(0.0, x) if minus_inf else s
     return s if x == x else x
 
 

@@ -147,20 +147,30 @@ def _start_pool():
             del os.environ["OMP_WAIT_POLICY"]
 
 
-def _release_inherited_locks():
-    # A child forked while another thread compiled or loaded a kernel inherits numba's
-    # compiler lock (and the pool's start-up lock) held by a thread that does not exist in
-    # the child: the child's first compile would wait for ever. Fresh locks, unless this
-    # very thread holds one (then it will release it).
-    from numba.core import compiler_lock
-    from numba.np.ufunc import parallel
+def _compiler_lock():
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+    except ImportError:  # another numba's internals: nothing to hold
+        return None
+    return getattr(global_compiler_lock, "_lock", None)
 
-    holder = compiler_lock.global_compiler_lock
-    if not holder._lock._is_owned():
-        holder._lock = threading.RLock()
-    lock = getattr(parallel, "_backend_init_thread_lock", None)
-    if lock is not None and hasattr(lock, "_is_owned") and not lock._is_owned():
-        parallel._backend_init_thread_lock = threading.RLock()
+
+def _before_fork():
+    # A child forked while another thread compiles or loads a kernel would inherit numba's
+    # compiler lock, and LLVM's own mutexes, held by a thread that does not exist in the
+    # child: its first compile would wait for ever. So a fork waits until no thread is
+    # inside numba's compiler (one compile at most), holding its lock across the fork.
+    global _parent_started_threads, _held_for_fork
+    _parent_started_threads = _pool_started()
+    lock = _compiler_lock()
+    _held_for_fork = lock is not None and lock.acquire(timeout=60)
+
+
+def _after_fork_in_parent():
+    global _held_for_fork
+    if _held_for_fork:
+        _held_for_fork = False
+        _compiler_lock().release()
 
 
 def _after_fork_in_child():
@@ -170,19 +180,13 @@ def _after_fork_in_child():
     global _forked, _parallel_lock
     _forked = _forked or _parent_started_threads
     _parallel_lock = threading.Lock()
-    try:
-        _release_inherited_locks()
-    except (ImportError, AttributeError):  # another numba's internals: nothing to release
-        pass
-
-
-def _before_fork():
-    global _parent_started_threads
-    _parent_started_threads = _pool_started()
+    _after_fork_in_parent()  # the child's copy of the compiler lock is this thread's too
 
 
 _parent_started_threads = False
-os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+_held_for_fork = False
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
 
 
 class _OtherLoad:

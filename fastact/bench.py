@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from . import reference
-from .layers import Relu, Sigmoid
+from . import layers, reference
+from .activations import REGISTRY
 
-OPS = ("relu.forward", "relu.backward", "sigmoid.forward", "sigmoid.backward")
+OPS = tuple(f"{name}.{d}" for name in REGISTRY for d in ("forward", "backward"))
 DTYPES = ("float32", "float64")
 #: name -> (shape, how the array is laid out)
 SIZES = {
@@ -27,7 +27,35 @@ SIZES = {
     "conv": ((100, 30, 24, 24), "transposed"),
     "10M": ((10_000_000,), "contiguous"),
 }
-LAYERS = {"relu": (Relu, reference.Relu), "sigmoid": (Sigmoid, reference.Sigmoid)}
+
+
+class TwinLayer:
+    """The NumPy twin of an activation as a layer: ``reference.<name>`` forward and
+    ``reference.<name>_backward``, keeping what the declaration says backward needs (the
+    book's own classes where it has them: ``reference.Relu``, ``reference.Sigmoid``)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.saved = None
+
+    def forward(self, x):
+        spec = self.spec
+        with np.errstate(all="ignore"):  # a textbook twin may overflow; that is its business
+            out = getattr(reference, spec.name)(x, *spec.defaults)
+        self.saved = {"mask": None, "output": out, "input": x}[spec.saves]
+        if spec.saves == "mask":
+            self.saved = x <= 0
+        return out
+
+    def backward(self, dout):
+        return getattr(reference, f"{self.spec.name}_backward")(dout, self.saved, *self.spec.defaults)
+
+
+def layer_classes(name):
+    """(fastact's layer class, a zero-argument maker of the twin layer) for activation ``name``."""
+    spec = REGISTRY[name]
+    twin = getattr(reference, spec.layer, None)
+    return getattr(layers, spec.layer), (twin if twin is not None else lambda: TwinLayer(spec))
 
 
 @dataclass(frozen=True)
@@ -54,14 +82,12 @@ class Case:
 
     @property
     def bytes_moved(self):
-        """Bytes a single pass must read and write (see NOTES.md): the bandwidth floor."""
+        """Bytes a single pass must read and write: the bandwidth floor. Forward reads x and
+        writes out (and a 1-byte mask); backward reads dout and what forward saved, and
+        writes dx (into dout itself for Relu)."""
         s = np.dtype(self.dtype).itemsize
-        per_element = {
-            "relu.forward": 2 * s + 1,   # read x, write out and the bool mask
-            "relu.backward": 2 * s + 1,  # read dout and mask, write dout
-            "sigmoid.forward": 2 * s,
-            "sigmoid.backward": 3 * s,
-        }[self.op]
+        saved = 1 if REGISTRY[self.layer].saves == "mask" else s
+        per_element = 2 * s + (saved if self.direction == "backward" else saved % s)
         return per_element * self.n
 
     def __str__(self):
@@ -91,7 +117,7 @@ def engines(case, names=ENGINES):
     x = make_input(case)
     dout = make_input(case, seed=1)
     made = {}
-    for name, cls in zip(("fastact", "seed"), LAYERS[case.layer]):
+    for name, cls in zip(("fastact", "seed"), layer_classes(case.layer)):
         if name not in names:
             continue
         layer = cls()
@@ -133,21 +159,43 @@ def torch_module():
     return torch
 
 
+#: PyTorch's CPU ops for each activation: forward(F, x) and backward(aten, dout, x, y), with
+#: PyTorch's defaults (which are fastact's). Activations missing here get no torch column.
+TORCH = {
+    "relu": (lambda F, x: F.relu(x), lambda A, d, x, y: A.threshold_backward(d, y, 0)),
+    "sigmoid": (lambda F, x: F.sigmoid(x), lambda A, d, x, y: A.sigmoid_backward(d, y)),
+    "tanh": (lambda F, x: F.tanh(x), lambda A, d, x, y: A.tanh_backward(d, y)),
+    "leaky_relu": (lambda F, x: F.leaky_relu(x, 0.01),
+                   lambda A, d, x, y: A.leaky_relu_backward(d, x, 0.01, False)),
+    "elu": (lambda F, x: F.elu(x), lambda A, d, x, y: A.elu_backward(d, 1.0, 1.0, 1.0, False, x)),
+    "selu": (lambda F, x: F.selu(x), lambda A, d, x, y: A.elu_backward(
+        d, 1.6732632423543772, 1.0507009873554805, 1.0, False, x)),
+    "gelu": (lambda F, x: F.gelu(x), lambda A, d, x, y: A.gelu_backward(d, x)),
+    "gelu_tanh": (lambda F, x: F.gelu(x, approximate="tanh"),
+                  lambda A, d, x, y: A.gelu_backward(d, x, approximate="tanh")),
+    "silu": (lambda F, x: F.silu(x), lambda A, d, x, y: A.silu_backward(d, x)),
+    "softplus": (lambda F, x: F.softplus(x), lambda A, d, x, y: A.softplus_backward(d, x, 1.0, 20.0)),
+    "mish": (lambda F, x: F.mish(x), lambda A, d, x, y: A.mish_backward(d, x)),
+    "hardswish": (lambda F, x: F.hardswish(x), lambda A, d, x, y: A.hardswish_backward(d, x)),
+    "hardsigmoid": (lambda F, x: F.hardsigmoid(x), lambda A, d, x, y: A.hardsigmoid_backward(d, x)),
+    "log_sigmoid": (lambda F, x: F.logsigmoid(x), lambda A, d, x, y: A.log_sigmoid_backward(
+        d, x, A.log_sigmoid_forward(x)[1])),
+}
+
+
 def _torch_engine(case, x, dout):
     torch = torch_module()
-    if torch is None:
+    if torch is None or case.layer not in TORCH:
         return None
+    import torch.nn.functional as F
+
+    forward, backward = TORCH[case.layer]
     tx, td = torch.from_numpy(x), torch.from_numpy(dout.copy())
+    if case.direction == "forward":
+        return lambda: forward(F, tx)
+    y = forward(F, tx)
     aten = torch.ops.aten
-    if case.op == "relu.forward":
-        return lambda: torch.relu(tx)
-    if case.op == "sigmoid.forward":
-        return lambda: torch.sigmoid(tx)
-    if case.op == "relu.backward":
-        out = torch.relu(tx)
-        return lambda: aten.threshold_backward(td, out, 0)
-    y = torch.sigmoid(tx)
-    return lambda: aten.sigmoid_backward(td, y)
+    return lambda: backward(aten, td, tx, y)
 
 
 def _batch(call):

@@ -13,7 +13,9 @@ only once the result is complete.
 
 import inspect
 import numbers
+import warnings
 
+import numba
 import numpy as np
 
 from . import _apply, reference
@@ -91,6 +93,8 @@ class Activation:
     def forward(self, x):
         spec = self.spec
         kernels = KERNELS[spec.name]
+        if _twins_only():
+            return self._forward_twin(x)
         if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and x.flags.aligned:
             values = self._values(dt)
             if not x.ndim or _apply.small(kernels, "forward", x):  # 0-d: a NumPy scalar back
@@ -121,6 +125,13 @@ class Activation:
         self._keep(x if xk is None else xk, out)
         return out
 
+    def _forward_twin(self, x):
+        spec = self.spec
+        with np.errstate(over="ignore"):  # the textbook formula may overflow on its way to 0
+            out = getattr(reference, spec.name)(x, *self._values(np.dtype(np.float64)))
+        self._keep(x, out)
+        return out
+
     def _keep(self, x, out):
         setattr(self, self.spec.attribute, {"out": out, "x": x}.get(self.spec.attribute))
 
@@ -129,7 +140,7 @@ class Activation:
         saved = getattr(self, spec.attribute)
         if saved is None:
             raise _not_called(type(self).__name__, spec.attribute)
-        if (type(dout) is np.ndarray and type(saved) is np.ndarray
+        if (type(dout) is np.ndarray and type(saved) is np.ndarray and not _twins_only()
                 and ((dt := dout.dtype) is _F64 or dt is _F32) and saved.dtype == dt
                 and dout.shape == saved.shape and dout.flags.aligned and saved.flags.aligned):
             values = self._values(dt)
@@ -198,7 +209,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
         # The common cases first, in as few Python steps as possible: at the book's sizes each
         # step costs a few percent of the call.
         if (type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace
-                and not _subnormals_are_zero()):
+                and not _subnormals_are_zero() and not _twins_only()):
             if x.ndim and _apply.small(kernels, "forward", x):
                 mask = np.empty_like(x, dtype=_BOOL)
                 out = _apply.forward_ufunc(kernels, x, (), mask=mask)
@@ -210,6 +221,8 @@ class Relu(_layer_class(REGISTRY["relu"])):
                 _apply.forward(kernels, x, out, mask, ())
                 self.mask = mask
                 return out
+        if (_defers(x) and not isinstance(x, np.ndarray)) or _twins_only():
+            return self._forward_numpy(x)  # Dask: the seed's steps stay lazy
         _require_array(x, "Relu.forward", "x")
         _require_numeric(x, "Relu.forward")
         if self.inplace and not x.flags.writeable:
@@ -224,7 +237,9 @@ class Relu(_layer_class(REGISTRY["relu"])):
 
     def _forward_numpy(self, x):
         # The seed's own steps, for dtypes and layouts the kernels don't take.
-        mask = np.asarray(x <= 0)
+        mask = x <= 0
+        if isinstance(mask, np.generic):  # 0-d input: keep an array, as the seed's mask is
+            mask = np.asarray(mask)
         out = x if self.inplace else x.copy()
         out[mask] = 0
         self.mask = mask
@@ -233,6 +248,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
     def backward(self, dout):
         mask = self.mask
         if (type(dout) is np.ndarray and type(mask) is np.ndarray and dout.shape == mask.shape
+                and not _twins_only()
                 and ((dt := dout.dtype) is _F64 or dt is _F32) and mask.dtype is _BOOL
                 and (flags := dout.flags).writeable and flags.aligned
                 and (flags.c_contiguous or not may_self_overlap(dout))):
@@ -259,6 +275,23 @@ class Relu(_layer_class(REGISTRY["relu"])):
 
     def __repr__(self):
         return "Relu(inplace=True)" if self.inplace else "Relu()"
+
+
+_twins_warned = []
+
+
+def _twins_only():
+    """Whether numba's JIT is off (``NUMBA_DISABLE_JIT=1``, used to debug one's own numba
+    code): fastact cannot compile anything then, so the layers compute with their NumPy twins
+    (the book's results, at NumPy's speed), and say so once."""
+    if not numba.config.DISABLE_JIT:
+        return False
+    if not _twins_warned:
+        _twins_warned.append(True)
+        warnings.warn("fastact: NUMBA_DISABLE_JIT is set, so fastact's layers compute with their "
+                      "NumPy twins (fastact.reference): the book's results at NumPy's speed",
+                      RuntimeWarning, stacklevel=3)
+    return True
 
 
 _SUBNORMAL, _ZERO = np.float64(5e-324), np.float64(0.0)
@@ -289,3 +322,10 @@ def _make_family():
 
 LAYERS = {"Relu": Relu, "Sigmoid": Sigmoid, **_make_family()}
 globals().update(LAYERS)
+
+# The rest of the book's common/layers.py, so that `from fastact.layers import *` replaces
+# `from common.layers import *`.
+from .book_layers import Affine, BatchNormalization, Convolution, Dropout, Pooling  # noqa: E402
+
+__all__ = [*LAYERS, "Affine", "BatchNormalization", "Convolution", "Dropout", "Pooling",
+           "ForwardNotCalledError"]

@@ -197,3 +197,42 @@ def measure(name, dtype, engines=("seed", "fastact-act", "fastact"), rounds=10, 
                 net.step(x, t, times[e])
                 times[e].setdefault("step", []).append(time.perf_counter() - t0)
     return {e: {k: statistics.median(v) for k, v in rec.items()} for e, rec in times.items()}
+
+
+#: What each network's step must reach, as (engine, minimum speedup of the step over the
+#: seed's layers): with fastact's activation layers swapped in, never slower (the ConvNet's
+#: ReLUs are ~13% of its step: 1.08x); with every fastact layer, issue 13's targets.
+STEP_TARGETS = {
+    "mlp": {"fastact-act": 1.0},
+    "sigmoid_mlp": {"fastact-act": 1.0},
+    "convnet": {"fastact-act": 1.08, "fastact": 4.0},
+    "deep_convnet": {"fastact-act": 1.0, "fastact": 3.0},
+    "bn_mlp": {"fastact": 1.3},
+}
+#: With only the activations swapped, no other layer may be more than 5% slower...
+OTHER_LAYER_MIN = 0.95
+#: ...and the conv-size ReLU keeps its isolated advantage inside the ConvNet.
+CONV_RELU_MIN = 3.0
+ACTIVATION_LAYERS = ("Relu", "Sigmoid")
+
+
+def verdicts(name, medians):
+    """(what, ratio, target, met) for every target of network ``name`` in ``measure``'s result."""
+    seed = medians["seed"]
+    out = []
+    for engine, want in STEP_TARGETS[name].items():
+        if engine in medians:
+            ratio = seed["step"] / medians[engine]["step"]
+            out.append((f"step, {engine}", ratio, want, ratio >= want))
+    act = medians.get("fastact-act")
+    if act is not None:
+        for key in seed:
+            if key in ("step", "loss"):
+                continue
+            ratio = seed[key] / act[key]
+            if key.startswith(ACTIVATION_LAYERS):
+                if name == "convnet" and key.startswith("Relu1"):
+                    out.append((f"{key}, fastact-act", ratio, CONV_RELU_MIN, ratio >= CONV_RELU_MIN))
+            elif seed[key] > 1e-4:  # layers under 0.1 ms are at the clock's noise
+                out.append((f"{key}, fastact-act", ratio, OTHER_LAYER_MIN, ratio >= OTHER_LAYER_MIN))
+    return out

@@ -2,6 +2,8 @@
 
 import sys
 
+import numpy as np
+
 from . import bench
 
 _CONTIGUOUS = [s for s, (_, layout) in bench.SIZES.items() if layout == "contiguous"]
@@ -20,8 +22,10 @@ def plot_speedups(rows, path):
               '(or, in a checkout, python -m pip install -e ".[plot]")', file=sys.stderr)
         return 1
     results = {(c.op, c.dtype, c.size): (c, t) for c, t in rows}
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), sharex=True, constrained_layout=True)
-    for col, op in enumerate(bench.OPS):
+    ops = [op for op in bench.OPS if any(key[0] == op for key in results)]
+    fig, axes = plt.subplots(2, len(ops), figsize=(4 * len(ops), 7.5), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    for col, op in enumerate(ops):
         for row, dtype in enumerate(bench.DTYPES):
             ax = axes[row][col]
             points = [results[(op, dtype, s)] for s in _CONTIGUOUS if (op, dtype, s) in results]
@@ -29,7 +33,7 @@ def plot_speedups(rows, path):
             ax.plot(n, [t["seed"] / t["fastact"] for _, t in points], "o-", label="fastact")
             if all("torch" in t for _, t in points):
                 ax.plot(n, [t["seed"] / t["torch"] for _, t in points], "s--", label="torch")
-            limit = [t["seed"] / (t["copy"] * c.bytes_moved / (2 * c.n * (4 if dtype == "float32" else 8)))
+            limit = [t["seed"] / (t["copy"] * c.bytes_moved / (2 * c.n * np.dtype(dtype).itemsize))
                      for c, t in points]
             ax.plot(n, limit, ":", color="gray", label="copy bandwidth limit")
             ax.axhline(1.0, color="black", linewidth=0.8)

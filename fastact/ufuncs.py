@@ -12,7 +12,11 @@ writing anything.
 
 import functools
 import inspect
+import warnings
 
+import numba
+
+from . import reference
 from ._kernels import KERNELS
 from .activations import REGISTRY
 
@@ -45,5 +49,9 @@ def _with_parameters(spec, ufunc):
 def get(name):
     """The public function for activation ``name`` (compiles its ufunc on first use)."""
     spec = REGISTRY[name]
+    if numba.config.DISABLE_JIT:  # nothing can be compiled: the NumPy twin, said once
+        warnings.warn(f"fastact: NUMBA_DISABLE_JIT is set, so fastact.{name} is its NumPy twin "
+                      f"(fastact.reference.{name}), not a ufunc", RuntimeWarning, stacklevel=3)
+        return getattr(reference, name)
     ufunc = KERNELS[name].ufunc
     return _with_parameters(spec, ufunc) if spec.params else ufunc
