@@ -9,6 +9,8 @@ importing fastact compiles nothing). ``fastact.reference`` holds the NumPy twins
 for tests and benchmarks.
 """
 
+from importlib import metadata as _metadata
+
 from . import reference
 from ._threads import get_num_threads, num_threads, set_num_threads
 from .activations import REGISTRY as _REGISTRY
@@ -16,7 +18,10 @@ from .layers import LAYERS as _LAYERS, ForwardNotCalledError
 
 globals().update(_LAYERS)
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("fastact")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     *_LAYERS,

@@ -15,6 +15,8 @@ import inspect
 import warnings
 
 import numba
+from numba import types
+from numba.extending import overload
 
 from . import reference
 from ._kernels import KERNELS
@@ -54,4 +56,35 @@ def get(name):
                       f"(fastact.reference.{name}), not a ufunc", RuntimeWarning, stacklevel=3)
         return getattr(reference, name)
     ufunc = KERNELS[name].ufunc
-    return _with_parameters(spec, ufunc) if spec.params else ufunc
+    function = _with_parameters(spec, ufunc) if spec.params else ufunc
+    _callable_from_numba(function, spec)
+    return function
+
+
+def _callable_from_numba(function, spec):
+    """Make ``function`` callable on scalars from users' ``@njit`` code, inlining the same
+    formula the ufunc runs (so the same bits): numba-stats' pattern, an ``@overload`` on the
+    object itself (a NumPy ufunc object included, which numba could not type otherwise)."""
+    formula = spec.forward
+    names = [p.name for p in spec.params]
+
+    if not names:
+        @overload(function)
+        def scalar(x):
+            if isinstance(x, types.Float):
+                return lambda x: formula(x)
+        return
+
+    defaults = spec.defaults
+
+    @overload(function)
+    def scalar_with_parameters(x, *args):
+        if not isinstance(x, types.Float) or len(args) > len(names):
+            return None
+        given = len(args)
+
+        def impl(x, *args):
+            values = args + defaults[given:]
+            return formula(x, *[type(x)(v) for v in values])
+
+        return impl

@@ -14,7 +14,9 @@ from fastact.activations import REGISTRY
 
 from conftest import sample
 
-VECTOR = {np.float32: r"<(\d+) x float>", np.float64: r"<(\d+) x double>"}
+# Vectors of the element type, or of integers of its width: formulas that work on the bits
+# (ReLU's backward ands dout's bits with the mask) vectorize as integer lanes.
+VECTOR = {np.float32: r"<(\d+) x (?:float|i32)>", np.float64: r"<(\d+) x (?:double|i64)>"}
 NAMES = sorted(REGISTRY)
 
 
