@@ -1,0 +1,387 @@
+"""Row kernels: softmax, log-softmax, their backward passes and the fused softmax + cross-entropy.
+
+Every kernel takes C-contiguous 2-D arrays ``(rows, n)`` and works on one row at a time; the
+parallel build spreads rows over threads with ``prange``. The inner loops over a row are plain
+loops that LLVM vectorizes (the exponential is ``_math.exp_nonpositive``, branch-free).
+
+Exactness (u = 2**-53, n = row length, E = exp_nonpositive's own error in ULP of its result):
+
+- float32 rows are computed in float64 throughout and rounded once at the store: softmax and
+  log-softmax are within 0.5 ULP + 1e-4 ULP of the true value (for n < 2**20): the float64
+  intermediates carry relative errors below (n + 1000) * u, which is < 1e-4 of a float32 ULP.
+- float64: x - max is split exactly into hi + lo (TwoSum), exp(x - max) = E(hi) * (1 + lo);
+  the row sum is split on a grid (``_grid``) so that its high parts add exactly in any order and
+  only the low parts (each < 2**(k - 54), n < 2**k) are rounded: relative error of the sum
+  < 2**(3k - 54) u (< u / 64 for n < 65536). The softmax is then q + (residual) / s, one final
+  rounding: error <= 0.5 + 2 E + 1/32 ULP. Log-softmax: (hi - L) + (lo - L_lo) with
+  L = log1p(sum of the other terms) (hi <= 0 <= L: no cancellation): <= 0.5 + 1 + 2 E ULP where
+  the 1 is libm's log1p, tested <= 2 ULP. See ``tests/test_softmax.py`` for the measured values.
+"""
+
+import math
+
+import numpy as np
+from numba import prange, types
+from numba.extending import overload, register_jitable
+
+from ._kernels import Pair, wide_vectors
+from ._math import _F64, _polynomial, bitcast, exp_nonpositive, fma
+
+_LOG_FLOOR = 1e-7  # the book's cross_entropy_error adds this inside the log
+
+
+@register_jitable
+def _row_max(x):
+    """(max, bad): bad when the row holds a NaN or its max is not finite (torch's NaN rows)."""
+    m = x.dtype.type(-np.inf)
+    nan = False
+    for j in range(x.shape[0]):
+        v = x[j]
+        m = v if v > m else m
+        nan |= v != v
+    return m, nan or not (abs(m) < np.inf)
+
+
+@register_jitable
+def _two_diff(a, b):
+    """a - b = hi + lo exactly (TwoSum); lo = 0 where hi is infinite (the TwoSum gives NaN)."""
+    hi = a - b
+    bb = hi - a
+    lo = (a - (hi - bb)) - (b + bb)
+    return hi, (lo if lo == lo else 0.0)
+
+
+@register_jitable
+def _grid(n):
+    """A shifter C with (e + C) - C = e rounded to a multiple of 2**(k - 53), 2**k > n: sums of
+    at most n such parts of terms in [0, 1] are exact in float64, in any order."""
+    k = 3
+    while (1 << k) <= n:
+        k += 1
+    return 1.5 * 2.0 ** (k - 1)
+
+
+@register_jitable
+def _fast_two_sum(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+# --- float64 ------------------------------------------------------------------------------
+
+
+@register_jitable
+def _exp_split(a):
+    """exp(a) for -inf <= a <= 0 (sign bit set) as e + err: ``_math.exp_nonpositive`` step for
+    step, but the rounding error of its last addition 1 + p is kept (Fast2Sum, |p| < 0.42), so
+    e + err carries only the polynomial's and the reduction's errors (~0.1 ULP)."""
+    log2e, ln2_hi, ln2_lo, lowest, coefficients, shifter, mantissa, unscale = _F64
+    a = bitcast(min(bitcast(a), bitcast(lowest)))
+    j = fma(a, log2e, shifter)
+    kf = j - shifter
+    r = fma(kf, -ln2_lo, fma(kf, -ln2_hi, a))
+    p = fma(r * r, _polynomial(r, coefficients), r)
+    y = 1.0 + p
+    err = (1.0 - y) + p
+    bits = bitcast(j)
+    scale = bitcast(bits << mantissa)
+    return y * scale * unscale, err * scale * unscale
+
+
+@register_jitable
+def _exp_diff_f64(v, m):
+    """exp(v - m) = e + (e * lo + err), v - m = hi + lo exactly."""
+    hi, lo = _two_diff(v, m)
+    e, err = _exp_split(-abs(hi))
+    return e, fma(e, lo, err)
+
+
+@register_jitable
+def _sum_f64(x, m, skip_max):
+    """Sum of exp(x - m) over the row as (hi, lo) and the count of x == m; with skip_max the
+    terms at the max (exactly 1) are left out of the sum (log-softmax needs the rest exactly)."""
+    c = _grid(x.shape[0])
+    sh = 0.0
+    sl = 0.0
+    count = 0
+    for j in range(x.shape[0]):
+        e, lo = _exp_diff_f64(x[j], m)
+        e = e + lo
+        at_max = x[j] == m
+        count += at_max
+        e = 0.0 if (skip_max and at_max) else e
+        h = (e + c) - c
+        sh += h
+        sl += e - h
+    return sh, sl, count
+
+
+@register_jitable
+def _softmax_row_f64(x, o):
+    n = x.shape[0]
+    if n == 0:
+        return
+    m, bad = _row_max(x)
+    if bad:
+        o[:] = np.nan
+        return
+    sh, sl, _ = _sum_f64(x, m, False)
+    s_hi, s_lo = _fast_two_sum(sh, sl)
+    inv = 1.0 / s_hi
+    for j in range(n):
+        wide_vectors()
+        e, lo = _exp_diff_f64(x[j], m)
+        q = e * inv
+        # y = (e + lo) / (s_hi + s_lo) = q + (e - q s_hi + lo - q s_lo) / s_hi, one rounding
+        r = fma(-q, s_hi, e) + (lo - q * s_lo)
+        o[j] = fma(r, inv, q)
+
+
+@register_jitable
+def _log_sum_f64(x, m):
+    """log(sum exp(x - m)) as (hi, lo), from log1p of the terms other than the max's 1."""
+    sh, sl, count = _sum_f64(x, m, True)
+    u_hi, u_lo = _fast_two_sum((count - 1) + sh, sl)  # (count - 1) + sh is exact (grid)
+    l_hi = math.log1p(u_hi)
+    return l_hi, u_lo / (1.0 + u_hi)
+
+
+@register_jitable
+def _log_softmax_row_f64(x, o):
+    n = x.shape[0]
+    if n == 0:
+        return
+    m, bad = _row_max(x)
+    if bad:
+        o[:] = np.nan
+        return
+    l_hi, l_lo = _log_sum_f64(x, m)
+    for j in range(n):
+        wide_vectors()
+        hi, lo = _two_diff(x[j], m)
+        s, e = _two_diff(hi, l_hi)
+        t = e + (lo - l_lo)
+        o[j] = s + t if t == t else s  # t is NaN only where hi is -inf: the result is -inf
+
+
+# --- float32: float64 inside, one rounding at the store --------------------------------------
+
+
+@register_jitable
+def _diff64(v, m):
+    return -(np.float64(m) - np.float64(v))  # <= 0, and -0.0 (not +0.0) at the max
+
+
+@register_jitable
+def _softmax_row_f32(x, o):
+    n = x.shape[0]
+    if n == 0:
+        return
+    m, bad = _row_max(x)
+    if bad:
+        o[:] = np.float32(np.nan)
+        return
+    s = 0.0
+    for j in range(n):
+        wide_vectors()
+        s += exp_nonpositive(_diff64(x[j], m), _F64)
+    inv = 1.0 / s
+    for j in range(n):
+        wide_vectors()
+        o[j] = np.float32(exp_nonpositive(_diff64(x[j], m), _F64) * inv)
+
+
+@register_jitable
+def _log_sum_f32(x, m):
+    r = 0.0
+    count = 0
+    for j in range(x.shape[0]):
+        wide_vectors()
+        d = _diff64(x[j], m)
+        at_max = x[j] == m
+        count += at_max
+        r += 0.0 if at_max else exp_nonpositive(d, _F64)
+    return math.log1p((count - 1) + r)
+
+
+@register_jitable
+def _log_softmax_row_f32(x, o):
+    n = x.shape[0]
+    if n == 0:
+        return
+    m, bad = _row_max(x)
+    if bad:
+        o[:] = np.float32(np.nan)
+        return
+    lse = _log_sum_f32(x, m)
+    for j in range(n):
+        wide_vectors()
+        o[j] = np.float32(_diff64(x[j], m) - lse)
+
+
+# --- dispatch by dtype --------------------------------------------------------------------
+
+
+def softmax_row(x, o):
+    raise NotImplementedError("compiled code only")
+
+
+def log_softmax_row(x, o):
+    raise NotImplementedError("compiled code only")
+
+
+@overload(softmax_row)
+def _softmax_row(x, o):
+    return {types.float64: _softmax_row_f64, types.float32: _softmax_row_f32}.get(x.dtype)
+
+
+@overload(log_softmax_row)
+def _log_softmax_row(x, o):
+    return {types.float64: _log_softmax_row_f64, types.float32: _log_softmax_row_f32}.get(x.dtype)
+
+
+def _wide(x):
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_wide)
+def _wide_impl(x):
+    """The accumulation type: float64 for both (float32 sums are taken in float64)."""
+    return lambda x: np.float64(x)
+
+
+# --- kernels ------------------------------------------------------------------------------
+
+
+def _make_softmax():
+    def kernel(x, out):
+        for i in prange(x.shape[0]):
+            wide_vectors()
+            softmax_row(x[i], out[i])
+
+    return kernel
+
+
+def _make_log_softmax():
+    def kernel(x, out):
+        for i in prange(x.shape[0]):
+            wide_vectors()
+            log_softmax_row(x[i], out[i])
+
+    return kernel
+
+
+def _make_softmax_backward():
+    # The sequel's dx = out * dout; dx -= out * sum(dx): the same two products and one
+    # subtraction per element (no FMA), the row sum taken in float64.
+    def kernel(out, dout, dx):
+        for i in prange(out.shape[0]):
+            o = out[i]
+            d = dout[i]
+            g = dx[i]
+            s = 0.0
+            for j in range(o.shape[0]):
+                wide_vectors()
+                s += _wide(o[j] * d[j])
+            st = o.dtype.type(s)
+            for j in range(o.shape[0]):
+                wide_vectors()
+                g[j] = o[j] * d[j] - o[j] * st
+
+    return kernel
+
+
+def _make_log_softmax_backward():
+    # dx = dout - exp(out) * sum(dout), out <= 0 (a log-softmax output).
+    def kernel(out, dout, dx):
+        for i in prange(out.shape[0]):
+            o = out[i]
+            d = dout[i]
+            g = dx[i]
+            s = 0.0
+            for j in range(o.shape[0]):
+                wide_vectors()
+                s += _wide(d[j])
+            for j in range(o.shape[0]):
+                wide_vectors()
+                g[j] = o.dtype.type(_wide(d[j]) - exp_nonpositive(-abs(_wide(o[j])), _F64) * s)
+
+    return kernel
+
+
+def _make_softmax_xent():
+    # SoftmaxWithLoss.forward with class labels: y = softmax(x) row by row, and each row's
+    # log(y[t] + 1e-7) (the book's floor), taken in float64. A label outside [-n, n) is
+    # reported in bad[0] and its row's term left NaN; negative labels count from the end as
+    # NumPy's indexing does.
+    def kernel(x, t, y, terms, bad):
+        for i in prange(x.shape[0]):
+            wide_vectors()
+            softmax_row(x[i], y[i])
+            n = x.shape[1]
+            k = t[i]
+            if k < 0:
+                k += n
+            if k < 0 or k >= n:
+                bad[0] = 1
+                terms[i] = np.nan
+            else:
+                terms[i] = math.log(_wide(y[i, k]) + _LOG_FLOOR)
+
+    return kernel
+
+
+def _make_xent_backward_labels():
+    # dx = y.copy(); dx[arange, t] -= 1; dx / batch: the same roundings, row by row.
+    def kernel(y, t, batch, dx):
+        for i in prange(y.shape[0]):
+            yr = y[i]
+            g = dx[i]
+            for j in range(yr.shape[0]):
+                wide_vectors()
+                g[j] = yr[j] / batch
+            k = t[i]
+            if k < 0:
+                k += yr.shape[0]
+            g[k] = (yr[k] - yr.dtype.type(1)) / batch
+
+    return kernel
+
+
+def _make_xent_backward_onehot():
+    # (y - t) / batch, t of y's dtype.
+    def kernel(y, t, batch, dx):
+        for i in prange(y.shape[0]):
+            yr = y[i]
+            tr = t[i]
+            g = dx[i]
+            for j in range(yr.shape[0]):
+                wide_vectors()
+                g[j] = (yr[j] - tr[j]) / batch
+
+    return kernel
+
+
+class _Lazy:
+    """Pairs built on first use: importing fastact.softmax compiles nothing."""
+
+    _makers = {
+        "softmax": _make_softmax,
+        "log_softmax": _make_log_softmax,
+        "softmax_backward": _make_softmax_backward,
+        "log_softmax_backward": _make_log_softmax_backward,
+        "softmax_xent": _make_softmax_xent,
+        "xent_backward_labels": _make_xent_backward_labels,
+        "xent_backward_onehot": _make_xent_backward_onehot,
+    }
+
+    def __getattr__(self, name):
+        make = self._makers.get(name)
+        if make is None:
+            raise AttributeError(name)
+        pair = Pair(f"rows_{name}", make)
+        setattr(self, name, pair)
+        return pair
+
+
+PAIRS = _Lazy()
