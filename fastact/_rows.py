@@ -43,6 +43,23 @@ def _row_max(x):
 
 
 @register_jitable
+def _row_max2(x):
+    """(max, the largest value below it or -inf, bad) in one scalar pass."""
+    m = x.dtype.type(-np.inf)
+    m2 = m
+    nan = False
+    for j in range(x.shape[0]):
+        v = x[j]
+        if v > m:
+            m2 = m
+            m = v
+        elif v < m and v > m2:
+            m2 = v
+        nan |= v != v
+    return m, m2, nan or not (abs(m) < np.inf)
+
+
+@register_jitable
 def _two_diff(a, b):
     """a - b = hi + lo exactly (TwoSum); lo = 0 where hi is infinite (the TwoSum gives NaN)."""
     hi = a - b
@@ -53,12 +70,44 @@ def _two_diff(a, b):
 
 @register_jitable
 def _grid(n):
-    """A shifter C with (e + C) - C = e rounded to a multiple of 2**(k - 53), 2**k > n: sums of
-    at most n such parts of terms in [0, 1] are exact in float64, in any order."""
+    """Shifters for summing n terms in [0, 1] exactly in int64 (see ``_accumulate``).
+
+    With 2**k > n and q = 2**(k - 53), a term v is split as v = h + l, h a multiple of q
+    (|h / q| <= 2**(53 - k), so the h / q of n terms add to < 2**53), |l| <= q / 2, and l is
+    rounded to a multiple of q2 = max(q 2**(k - 62), q 2**-51) (|l / q2| <= 2**50: the l / q2
+    of n terms add to < 2**62). The sums are exact integers, whatever the order of addition
+    (which is what lets LLVM vectorize them: float sums would need reassociation); what the
+    rounding of l drops is below n q2 / 2 <= 2**(3k - 116) in all (k <= 20: < u / 8 of the
+    sum, which is at least 1).
+    """
     k = 3
     while (1 << k) <= n:
         k += 1
-    return 1.5 * 2.0 ** (k - 1)
+    q = _pow2(k - 53)
+    q2 = _pow2(k - 53 + max(k - 62, -51))
+    return 1.5 * 2.0 ** 52 * q, 1.5 * 2.0 ** 52 * q2, q, q2
+
+
+@register_jitable
+def _pow2(e):
+    """2.0 ** e for normal results, from the exponent bits (pow is a libm call)."""
+    return bitcast(np.int64(e + 1023) << 52)
+
+
+@register_jitable
+def _accumulate(v, c1, c2):
+    """(h / q, l / q2) of a term v in [0, 1] as integers: adding c1 rounds v to a multiple of
+    q = ulp(c1), and the integer difference of the bits is that multiple; likewise l with c2."""
+    t = v + c1
+    i1 = bitcast(t) - bitcast(c1)
+    i2 = bitcast((v - (t - c1)) + c2) - bitcast(c2)
+    return i1, i2
+
+
+@register_jitable
+def _total(i1, i2, q, q2):
+    """The sum as (hi, lo) from the integer sums: i1 q is exact (i1 < 2**53)."""
+    return _fast_two_sum(np.float64(i1) * q, np.float64(i2) * q2)
 
 
 @register_jitable
@@ -97,23 +146,24 @@ def _exp_diff_f64(v, m):
 
 
 @register_jitable
-def _sum_f64(x, m, skip_max):
-    """Sum of exp(x - m) over the row as (hi, lo) and the count of x == m; with skip_max the
-    terms at the max (exactly 1) are left out of the sum (log-softmax needs the rest exactly)."""
-    c = _grid(x.shape[0])
-    sh = 0.0
-    sl = 0.0
+def _sum_f64(x, m):
+    """Sum of exp(x - m) over the terms x <= m of the row, as (hi, lo) (the terms x > m are
+    left out), and how many x == m there are."""
+    c1, c2, q, q2 = _grid(x.shape[0])
+    s1 = 0
+    s2 = 0
     count = 0
     for j in range(x.shape[0]):
+        wide_vectors()
         e, lo = _exp_diff_f64(x[j], m)
-        e = e + lo
-        at_max = x[j] == m
-        count += at_max
-        e = 0.0 if (skip_max and at_max) else e
-        h = (e + c) - c
-        sh += h
-        sl += e - h
-    return sh, sl, count
+        v = e + lo
+        count += x[j] == m
+        v = v if x[j] <= m else 0.0
+        i1, i2 = _accumulate(v, c1, c2)
+        s1 += i1
+        s2 += i2
+    hi, lo = _total(s1, s2, q, q2)
+    return hi, lo, count
 
 
 @register_jitable
@@ -125,8 +175,7 @@ def _softmax_row_f64(x, o):
     if bad:
         o[:] = np.nan
         return
-    sh, sl, _ = _sum_f64(x, m, False)
-    s_hi, s_lo = _fast_two_sum(sh, sl)
+    s_hi, s_lo, _ = _sum_f64(x, m)
     inv = 1.0 / s_hi
     for j in range(n):
         wide_vectors()
@@ -138,12 +187,26 @@ def _softmax_row_f64(x, o):
 
 
 @register_jitable
-def _log_sum_f64(x, m):
-    """log(sum exp(x - m)) as (hi, lo), from log1p of the terms other than the max's 1."""
-    sh, sl, count = _sum_f64(x, m, True)
-    u_hi, u_lo = _fast_two_sum((count - 1) + sh, sl)  # (count - 1) + sh is exact (grid)
-    l_hi = math.log1p(u_hi)
-    return l_hi, u_lo / (1.0 + u_hi)
+def _log_sum_f64(x, m, m2):
+    """log(sum exp(x - m)) as (hi, lo): log1p(count - 1 + R), R = the sum over x < m.
+
+    R is summed relative to the next value m2 (R = exp(m2 - m) V, V >= 1 summed on the grid)
+    so that it keeps its relative precision however small it is: near the max the result is
+    -log1p(R) ~ -R, which needs R to a relative 2**-53.
+    """
+    count = 0
+    for j in range(x.shape[0]):
+        count += x[j] == m
+    r_hi = 0.0
+    r_lo = 0.0
+    if m2 > -np.inf:
+        v_hi, v_lo, _ = _sum_f64(x, m2)
+        e, e_lo = _exp_diff_f64(m2, m)
+        r_hi = e * v_hi
+        r_lo = fma(e, v_hi, -r_hi) + (e_lo * v_hi + e * v_lo)
+    u_hi, u_lo = _two_diff(np.float64(count - 1), -r_hi)
+    u_hi, u_lo = _fast_two_sum(u_hi, u_lo + r_lo)
+    return math.log1p(u_hi), u_lo / (1.0 + u_hi)
 
 
 @register_jitable
@@ -151,11 +214,11 @@ def _log_softmax_row_f64(x, o):
     n = x.shape[0]
     if n == 0:
         return
-    m, bad = _row_max(x)
+    m, m2, bad = _row_max2(x)
     if bad:
         o[:] = np.nan
         return
-    l_hi, l_lo = _log_sum_f64(x, m)
+    l_hi, l_lo = _log_sum_f64(x, m, m2)
     for j in range(n):
         wide_vectors()
         hi, lo = _two_diff(x[j], m)
@@ -181,26 +244,40 @@ def _softmax_row_f32(x, o):
     if bad:
         o[:] = np.float32(np.nan)
         return
-    s = 0.0
+    c1, c2, q, q2 = _grid(n)
+    s1 = 0
+    s2 = 0
     for j in range(n):
         wide_vectors()
-        s += exp_nonpositive(_diff64(x[j], m), _F64)
-    inv = 1.0 / s
+        i1, i2 = _accumulate(exp_nonpositive(_diff64(x[j], m), _F64), c1, c2)
+        s1 += i1
+        s2 += i2
+    hi, lo = _total(s1, s2, q, q2)
+    inv = 1.0 / (hi + lo)
     for j in range(n):
         wide_vectors()
         o[j] = np.float32(exp_nonpositive(_diff64(x[j], m), _F64) * inv)
 
 
 @register_jitable
-def _log_sum_f32(x, m):
-    r = 0.0
+def _log_sum_f32(x, m, m2):
+    """As _log_sum_f64, all in float64: log1p(count - 1 + exp(m2 - m) V)."""
     count = 0
     for j in range(x.shape[0]):
-        wide_vectors()
-        d = _diff64(x[j], m)
-        at_max = x[j] == m
-        count += at_max
-        r += 0.0 if at_max else exp_nonpositive(d, _F64)
+        count += x[j] == m
+    r = 0.0
+    if m2 > -np.inf:
+        c1, c2, q, q2 = _grid(x.shape[0])
+        s1 = 0
+        s2 = 0
+        for j in range(x.shape[0]):
+            wide_vectors()
+            e = exp_nonpositive(_diff64(x[j], m2), _F64)
+            i1, i2 = _accumulate(e if x[j] <= m2 else 0.0, c1, c2)
+            s1 += i1
+            s2 += i2
+        hi, lo = _total(s1, s2, q, q2)
+        r = exp_nonpositive(_diff64(m2, m), _F64) * (hi + lo)
     return math.log1p((count - 1) + r)
 
 
@@ -209,11 +286,11 @@ def _log_softmax_row_f32(x, o):
     n = x.shape[0]
     if n == 0:
         return
-    m, bad = _row_max(x)
+    m, m2, bad = _row_max2(x)
     if bad:
         o[:] = np.float32(np.nan)
         return
-    lse = _log_sum_f32(x, m)
+    lse = _log_sum_f32(x, m, m2)
     for j in range(n):
         wide_vectors()
         o[j] = np.float32(_diff64(x[j], m) - lse)
