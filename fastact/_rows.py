@@ -21,7 +21,7 @@ Exactness (u = 2**-53, n = row length, E = exp_nonpositive's own error in ULP of
 import math
 
 import numpy as np
-from numba import prange, types
+from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
 from ._kernels import Pair, wide_vectors
@@ -348,6 +348,26 @@ def _make_log_softmax():
     return kernel
 
 
+# Float sums vectorize only when LLVM may reassociate them; these two small functions carry
+# that flag alone (it is per instruction, so it stays on their additions when inlined) and
+# nothing in them is an error-free transformation that reassociation could undo.
+@njit(fastmath={"reassoc"}, error_model="numpy", nogil=True, cache=True)
+def _sum_products(o, d):
+    """sum(float64(o * d)): each product rounded in the arrays' dtype, as NumPy's o * d."""
+    s = 0.0
+    for j in range(o.shape[0]):
+        s += np.float64(o[j] * d[j])
+    return s
+
+
+@njit(fastmath={"reassoc"}, error_model="numpy", nogil=True, cache=True)
+def _sum(d):
+    s = 0.0
+    for j in range(d.shape[0]):
+        s += np.float64(d[j])
+    return s
+
+
 def _make_softmax_backward():
     # The sequel's dx = out * dout; dx -= out * sum(dx): the same two products and one
     # subtraction per element (no FMA), the row sum taken in float64.
@@ -356,11 +376,7 @@ def _make_softmax_backward():
             o = out[i]
             d = dout[i]
             g = dx[i]
-            s = 0.0
-            for j in range(o.shape[0]):
-                wide_vectors()
-                s += _wide(o[j] * d[j])
-            st = o.dtype.type(s)
+            st = o.dtype.type(_sum_products(o, d))
             for j in range(o.shape[0]):
                 wide_vectors()
                 g[j] = o[j] * d[j] - o[j] * st
@@ -375,10 +391,7 @@ def _make_log_softmax_backward():
             o = out[i]
             d = dout[i]
             g = dx[i]
-            s = 0.0
-            for j in range(o.shape[0]):
-                wide_vectors()
-                s += _wide(d[j])
+            s = _sum(d)
             for j in range(o.shape[0]):
                 wide_vectors()
                 g[j] = o.dtype.type(_wide(d[j]) - exp_nonpositive(-abs(_wide(o[j])), _F64) * s)
