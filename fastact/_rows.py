@@ -28,35 +28,79 @@ from ._kernels import Pair, wide_vectors
 from ._math import _F64, _polynomial, bitcast, exp_nonpositive, fma
 
 _LOG_FLOOR = 1e-7  # the book's cross_entropy_error adds this inside the log
+#: From this row length softmax keeps its exps in a scratch row rather than computing them
+#: twice (below it, allocating the row costs more than the exps).
+_STORE_MIN = 64
+
+
+def _key(v):
+    """An integer that orders like the float v (-0.0 taken as +0.0; NaNs at the ends)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_key)
+def _key_impl(v):
+    # Integer max reductions vectorize without fast-math flags; float ones don't. Flipping the
+    # magnitude bits of negative floats makes signed-integer order the float order.
+    if v == types.float64:
+        mask = np.int64(0x7FFFFFFFFFFFFFFF)
+
+        def key(v):
+            b = bitcast(v + 0.0)
+            return b ^ ((b >> 63) & mask)
+
+        return key
+    if v == types.float32:
+        mask32 = np.int64(0x7FFFFFFF)
+        zero = np.float32(0.0)
+
+        def key32(v):  # in int64: numba widens int32 arithmetic anyway
+            b = np.int64(bitcast(v + zero))
+            return b ^ ((b >> 63) & mask32)
+
+        return key32
+    return None
+
+
+def _from_key(k, like):
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_from_key)
+def _from_key_impl(k, like):
+    if like == types.float64:
+        mask = np.int64(0x7FFFFFFFFFFFFFFF)
+        return lambda k, like: bitcast(k ^ ((k >> 63) & mask))
+    if like == types.float32:
+        mask32 = np.int64(0x7FFFFFFF)
+        return lambda k, like: bitcast(np.int32(k ^ ((k >> 63) & mask32)))
+    return None
 
 
 @register_jitable
 def _row_max(x):
     """(max, bad): bad when the row holds a NaN or its max is not finite (torch's NaN rows)."""
-    m = x.dtype.type(-np.inf)
-    nan = False
+    k = _key(x[0])
+    nan = 0
     for j in range(x.shape[0]):
-        v = x[j]
-        m = v if v > m else m
-        nan |= v != v
-    return m, nan or not (abs(m) < np.inf)
+        wide_vectors()
+        k = max(k, _key(x[j]))
+        nan += x[j] != x[j]
+    m = _from_key(k, x[0])
+    return m, nan > 0 or not (abs(m) < np.inf)
 
 
 @register_jitable
 def _row_max2(x):
-    """(max, the largest value below it or -inf, bad) in one scalar pass."""
-    m = x.dtype.type(-np.inf)
-    m2 = m
-    nan = False
+    """(max, the largest value below it or -inf, bad)."""
+    m, bad = _row_max(x)
+    km = _key(m)
+    k2 = _key(x.dtype.type(-np.inf))
     for j in range(x.shape[0]):
-        v = x[j]
-        if v > m:
-            m2 = m
-            m = v
-        elif v < m and v > m2:
-            m2 = v
-        nan |= v != v
-    return m, m2, nan or not (abs(m) < np.inf)
+        wide_vectors()
+        kj = _key(x[j])
+        k2 = max(k2, kj if kj < km else k2)
+    return m, _from_key(k2, m), bad
 
 
 @register_jitable
@@ -175,15 +219,42 @@ def _softmax_row_f64(x, o):
     if bad:
         o[:] = np.nan
         return
-    s_hi, s_lo, _ = _sum_f64(x, m)
-    inv = 1.0 / s_hi
+    if n < _STORE_MIN:
+        s_hi, s_lo, _ = _sum_f64(x, m)
+        inv = 1.0 / s_hi
+        for j in range(n):
+            wide_vectors()
+            e, lo = _exp_diff_f64(x[j], m)
+            o[j] = _quotient(e, lo, s_hi, s_lo, inv)
+        return
+    # Longer rows keep each exp from the sum's pass (e in o, its low part in a scratch row)
+    # instead of computing it twice: both stay in cache.
+    w = np.empty(n)
+    c1, c2, q, q2 = _grid(n)
+    s1 = 0
+    s2 = 0
     for j in range(n):
         wide_vectors()
         e, lo = _exp_diff_f64(x[j], m)
-        q = e * inv
-        # y = (e + lo) / (s_hi + s_lo) = q + (e - q s_hi + lo - q s_lo) / s_hi, one rounding
-        r = fma(-q, s_hi, e) + (lo - q * s_lo)
-        o[j] = fma(r, inv, q)
+        o[j] = e
+        w[j] = lo
+        i1, i2 = _accumulate(e + lo, c1, c2)
+        s1 += i1
+        s2 += i2
+    s_hi, s_lo = _total(s1, s2, q, q2)
+    inv = 1.0 / s_hi
+    for j in range(n):
+        wide_vectors()
+        o[j] = _quotient(o[j], w[j], s_hi, s_lo, inv)
+
+
+@register_jitable
+def _quotient(e, lo, s_hi, s_lo, inv):
+    """(e + lo) / (s_hi + s_lo) = q + (e - q s_hi + lo - q s_lo) / s_hi, q = e / s_hi, with one
+    rounding that matters (the last): the residual e - q s_hi is exact from an FMA."""
+    q = e * inv
+    r = fma(-q, s_hi, e) + (lo - q * s_lo)
+    return fma(r, inv, q)
 
 
 @register_jitable
@@ -247,16 +318,31 @@ def _softmax_row_f32(x, o):
     c1, c2, q, q2 = _grid(n)
     s1 = 0
     s2 = 0
+    if n < _STORE_MIN:
+        for j in range(n):
+            wide_vectors()
+            i1, i2 = _accumulate(exp_nonpositive(_diff64(x[j], m), _F64), c1, c2)
+            s1 += i1
+            s2 += i2
+        hi, lo = _total(s1, s2, q, q2)
+        inv = 1.0 / (hi + lo)
+        for j in range(n):
+            wide_vectors()
+            o[j] = np.float32(exp_nonpositive(_diff64(x[j], m), _F64) * inv)
+        return
+    w = np.empty(n)  # the float64 exps, kept for the second pass
     for j in range(n):
         wide_vectors()
-        i1, i2 = _accumulate(exp_nonpositive(_diff64(x[j], m), _F64), c1, c2)
+        e = exp_nonpositive(_diff64(x[j], m), _F64)
+        w[j] = e
+        i1, i2 = _accumulate(e, c1, c2)
         s1 += i1
         s2 += i2
     hi, lo = _total(s1, s2, q, q2)
     inv = 1.0 / (hi + lo)
     for j in range(n):
         wide_vectors()
-        o[j] = np.float32(exp_nonpositive(_diff64(x[j], m), _F64) * inv)
+        o[j] = np.float32(w[j] * inv)
 
 
 @register_jitable
