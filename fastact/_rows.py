@@ -382,6 +382,122 @@ def _log_softmax_row_f32(x, o):
         o[j] = np.float32(_diff64(x[j], m) - lse)
 
 
+# --- short rows: the exps of a block of rows in one flat loop ---------------------------------
+#
+# A row shorter than a few vectors never reaches the vectorized loop body (the remainder loop
+# runs instead), so for short rows the exps of a block of rows are taken in one flat loop over
+# the block, each element beside its row's max; sums and quotients stay per row (no exp there).
+# Same formulas, same bits as the row functions.
+
+_BLOCK = 2048  # elements per block: the scratch rows stay in L1
+
+
+@register_jitable
+def _exp_block_f64(xf, mm, of, w):
+    for k in range(xf.shape[0]):
+        wide_vectors()
+        e, lo = _exp_diff_f64(xf[k], mm[k])
+        of[k] = e
+        w[k] = lo
+
+
+@register_jitable
+def _exp_block_f32(xf, mm, w):
+    for k in range(xf.shape[0]):
+        wide_vectors()
+        w[k] = exp_nonpositive(_diff64(xf[k], mm[k]), _F64)
+
+
+@register_jitable
+def _block_maxes(x, r0, r1):
+    n = x.shape[1]
+    mm = np.empty((r1 - r0) * n, x.dtype)
+    bad = np.zeros(r1 - r0, np.bool_)
+    for i in range(r1 - r0):
+        m, bad[i] = _row_max(x[r0 + i])
+        mm[i * n:(i + 1) * n] = m
+    return mm, bad
+
+
+@register_jitable
+def _softmax_block_f64(x, out, r0, r1):
+    n = x.shape[1]
+    of = out.reshape(out.shape[0] * n)[r0 * n:r1 * n]
+    mm, bad = _block_maxes(x, r0, r1)
+    w = np.empty((r1 - r0) * n)
+    _exp_block_f64(x.reshape(x.shape[0] * n)[r0 * n:r1 * n], mm, of, w)
+    c1, c2, q, q2 = _grid(n)
+    for i in range(r1 - r0):
+        o = of[i * n:(i + 1) * n]
+        v = w[i * n:(i + 1) * n]
+        if bad[i]:
+            o[:] = np.nan
+            continue
+        s1 = 0
+        s2 = 0
+        for j in range(n):
+            i1, i2 = _accumulate(o[j] + v[j], c1, c2)
+            s1 += i1
+            s2 += i2
+        s_hi, s_lo = _total(s1, s2, q, q2)
+        inv = 1.0 / s_hi
+        for j in range(n):
+            o[j] = _quotient(o[j], v[j], s_hi, s_lo, inv)
+
+
+@register_jitable
+def _softmax_block_f32(x, out, r0, r1):
+    n = x.shape[1]
+    of = out.reshape(out.shape[0] * n)[r0 * n:r1 * n]
+    mm, bad = _block_maxes(x, r0, r1)
+    w = np.empty((r1 - r0) * n)
+    _exp_block_f32(x.reshape(x.shape[0] * n)[r0 * n:r1 * n], mm, w)
+    c1, c2, q, q2 = _grid(n)
+    for i in range(r1 - r0):
+        o = of[i * n:(i + 1) * n]
+        v = w[i * n:(i + 1) * n]
+        if bad[i]:
+            o[:] = np.float32(np.nan)
+            continue
+        s1 = 0
+        s2 = 0
+        for j in range(n):
+            i1, i2 = _accumulate(v[j], c1, c2)
+            s1 += i1
+            s2 += i2
+        s_hi, s_lo = _total(s1, s2, q, q2)
+        inv = 1.0 / (s_hi + s_lo)
+        for j in range(n):
+            o[j] = np.float32(v[j] * inv)
+
+
+def _softmax_block(x, out, r0, r1):
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_softmax_block)
+def _softmax_block_impl(x, out, r0, r1):
+    return {types.float64: _softmax_block_f64, types.float32: _softmax_block_f32}.get(x.dtype)
+
+
+@register_jitable
+def _blocks(rows, n):
+    """(rows per block, number of blocks): one row per block once rows are long."""
+    per = max(1, _BLOCK // n) if n < _STORE_MIN else 1
+    return per, (rows + per - 1) // per
+
+
+@register_jitable
+def _softmax_rows(x, out, b, per):
+    """softmax of block b (``per`` rows) of x into out."""
+    r0 = b * per
+    r1 = min(x.shape[0], r0 + per)
+    if per == 1:
+        softmax_row(x[r0], out[r0])
+    else:
+        _softmax_block(x, out, r0, r1)
+
+
 # --- dispatch by dtype --------------------------------------------------------------------
 
 
@@ -418,9 +534,10 @@ def _wide_impl(x):
 
 def _make_softmax():
     def kernel(x, out):
-        for i in prange(x.shape[0]):
+        per, blocks = _blocks(x.shape[0], x.shape[1])
+        for b in prange(blocks):
             wide_vectors()
-            softmax_row(x[i], out[i])
+            _softmax_rows(x, out, b, per)
 
     return kernel
 
@@ -487,22 +604,31 @@ def _make_log_softmax_backward():
 
 def _make_softmax_xent():
     # SoftmaxWithLoss.forward with class labels: y = softmax(x) row by row, and each row's
-    # log(y[t] + 1e-7) (the book's floor), taken in float64. A label outside [-n, n) is
+    # log(y[t] + 1e-7) (the book's floor), taken in float64, into terms[:rows]; their sum in
+    # terms[rows]. A label outside [-n, n) is
     # reported in bad[0] and its row's term left NaN; negative labels count from the end as
     # NumPy's indexing does.
     def kernel(x, t, y, terms, bad):
-        for i in prange(x.shape[0]):
+        n = x.shape[1]
+        per, blocks = _blocks(x.shape[0], n)
+        for b in prange(blocks):
             wide_vectors()
-            softmax_row(x[i], y[i])
-            n = x.shape[1]
-            k = t[i]
-            if k < 0:
-                k += n
-            if k < 0 or k >= n:
-                bad[0] = 1
-                terms[i] = np.nan
-            else:
-                terms[i] = math.log(_wide(y[i, k]) + _LOG_FLOOR)
+            _softmax_rows(x, y, b, per)
+            for i in range(b * per, min(x.shape[0], (b + 1) * per)):
+                k = t[i]
+                if k < 0:
+                    k += n
+                if k < 0 or k >= n:
+                    bad[0] = 1
+                    terms[i] = np.nan
+                else:
+                    terms[i] = math.log(_wide(y[i, k]) + _LOG_FLOOR)
+        # after the parallel region: the sum, in row order, into the last slot (saves the
+        # layer a NumPy call, a fair part of its time at the book's (100, 10))
+        total = 0.0
+        for i in range(x.shape[0]):
+            total += terms[i]
+        terms[x.shape[0]] = total
 
     return kernel
 

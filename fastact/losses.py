@@ -93,6 +93,9 @@ class SoftmaxWithLoss:
     def forward(self, x, t):
         if (type(x) is np.ndarray and type(t) is np.ndarray and x.ndim == 2
                 and ((dt := x.dtype) is _F64 or dt is _F32) and x.flags.c_contiguous and x.size):
+            if t.ndim == 1 and t.dtype.kind == "i" and t.shape[0] == x.shape[0]:
+                # the kernel checks the range (and reports it below, before anything is kept)
+                return self._fused(x, t, t if t.dtype is _INTP else t.astype(_INTP))
             if t.ndim == 1 and t.dtype.kind in "iu":
                 return self._fused(x, t, _labels(t, *x.shape, "SoftmaxWithLoss.forward"))
             if t.shape == x.shape and t.dtype.kind in "biuf":
@@ -102,10 +105,12 @@ class SoftmaxWithLoss:
     def _fused(self, x, t, labels):
         rows, n = x.shape
         y = np.empty_like(x)
-        terms = np.empty(rows)
+        terms = np.empty(rows + 1)
         bad = np.zeros(1, np.int64)
         _threads.run(PAIRS.softmax_xent, x.size, x, labels, y, terms, bad, per_iteration=n)
-        loss = -np.sum(terms) / rows
+        if bad[0]:
+            _labels(t, rows, n, "SoftmaxWithLoss.forward")  # raises, saying which labels
+        loss = -terms[rows] / rows
         if x.dtype is _F32:
             loss = np.float32(loss)
         self.t, self.y, self.loss = t, y, loss
@@ -136,7 +141,7 @@ class SoftmaxWithLoss:
             batch = y.dtype.type(rows)
             if t.ndim == 1 and t.dtype.kind in "iu":
                 dx = np.empty_like(y)
-                _threads.run(PAIRS.xent_backward_labels, y.size, y, t.astype(_INTP, copy=False),
+                _threads.run(PAIRS.xent_backward_labels, y.size, y, t if t.dtype is _INTP else t.astype(_INTP),
                              batch, dx, per_iteration=y.shape[1])
                 return dx
             if t.shape == y.shape and t.dtype == y.dtype and t.flags.c_contiguous:

@@ -286,3 +286,26 @@ def test_row_loops_are_vectorized(name, build, dtype):
     # the vector exponential's shift of 2**k into the exponent field, and a vector sum
     assert re.search(r"fadd reassoc <\d+ x double>", ir) or name in ("softmax", "log_softmax")
     assert name == "softmax_backward" or re.search(r"shl <\d+ x i64>", ir), f"{name} {build} {dtype}: exponential not vectorized"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_short_row_blocks_give_the_row_functions_bits(dtype, rng):
+    """Rows shorter than _STORE_MIN are done in blocks (their exps in one flat loop): the
+    same bits as the row function, row by row."""
+    from fastact._rows import _STORE_MIN, softmax_row
+
+    @numba.njit
+    def row_by_row(x, o):
+        for i in range(x.shape[0]):
+            softmax_row(x[i], o[i])
+
+    for n in (1, 3, 10, _STORE_MIN - 1):
+        x = (rng.standard_normal((257, n)) * 30).astype(dtype)
+        x[5, 0] = np.nan
+        x[6] = -np.inf
+        expected = np.empty_like(x)
+        row_by_row(x, expected)
+        for build in ("serial", "parallel"):
+            got = np.empty_like(x)
+            getattr(PAIRS.softmax, build)(x, got)
+            assert_same_bits(got, expected, f"n={n} {build}")
