@@ -13,18 +13,19 @@ Exactness (u = 2**-53; n = row length < 2**20; ULP of the true result, rounded t
   (x - max rounded once, an exp within 3.3e-12 relative, grid sums within 2**-60 relative,
   log1p within 1 ULP of float64) carry relative errors below 1e-11, i.e. < 2e-4 of a float32
   ULP: softmax and log-softmax within 0.5 + 2e-4 ULP (tests: <= 0.5 + 1e-3).
-- float64 softmax: x - max = hi + lo exactly (TwoSum); exp(x - max) = e + err where e + err is
-  exp(hi) before its last rounding (``_exp_split``: measured within 0.57 ULP of exp(hi), over
-  1M arguments in [-700, 0]) times (1 + lo); the row sum is exact on the grid up to 2**(3k - 116)
-  (2**k > n), < u / 64 relative for n < 65536; the quotient is q + residual / s with one final
-  rounding. Error <= 0.5 + 2 * 0.57 + 1/32 < 1.7 ULP (the 2: a relative error of one ULP of e is
-  up to two ULP of a result at the other end of its binade); measured up to 1.2.
+- float64 softmax: x - max = hi + lo exactly (TwoSum); exp(x - max) = e + err, e + err being
+  exp(hi) (1 + lo) before its last rounding (``_exp_split``: within 0.26 ULP of exp(hi),
+  measured over 1M arguments in [-700, 0]; 0.81 quanta where subnormal); the row sum is exact
+  on the grid up to 2**(3k - 116) (2**k > n), < u / 64 relative for n < 65536; the quotient is
+  q + residual / s with one final rounding. Error <= 0.5 + 2 * 0.26 (numerator) + 2 * 0.26
+  (the sum's terms) + 1/32 < 1.6 ULP (the 2: a relative error of one ULP of e is up to two ULP
+  of a result at the other end of its binade); measured up to 0.8.
 - float64 log-softmax: (hi - L) + (lo - L_lo), hi <= 0 <= L (no cancellation), L =
   log1p(count - 1 + R) with R, the terms below the max, on the grid; where R < 2**-10 it is
   summed again relative to the second value (R = exp(m2 - m) V, V >= 1 on the grid) so that
-  R keeps its relative precision however small.
-  Error <= 0.5 (rounding) + libm's log1p (< 1 ULP) + 2 * 0.57 (the exps in R, relative) ULP in
-  the worst case, 2.6 ULP as a proven bound; measured up to 1.1, tested <= 2.
+  R keeps its relative precision however small. Error <= 0.5 (rounding) + 1 (glibc's log1p)
+  + 2 * 0.26 (the exps in R) = 2.02 ULP as a worst-case bound (1.52 at the max itself);
+  measured up to 1.0, tested <= 2.
 """
 
 import math
@@ -156,12 +157,13 @@ def _pow2(e):
 
 
 @register_jitable
-def _accumulate(v, c1, c2):
-    """(h / q, l / q2) of a term v in [0, 1] as integers: adding c1 rounds v to a multiple of
-    q = ulp(c1), and the integer difference of the bits is that multiple; likewise l with c2."""
+def _accumulate(v, c1, c2, v_lo=0.0):
+    """(h / q, l / q2) of a term v + v_lo (v in [0, 1], |v_lo| tiny) as integers: adding c1
+    rounds v to a multiple h of q = ulp(c1), the integer difference of the bits is that
+    multiple; likewise the rest l = (v - h) + v_lo with c2."""
     t = v + c1
     i1 = bitcast(t) - bitcast(c1)
-    i2 = bitcast((v - (t - c1)) + c2) - bitcast(c2)
+    i2 = bitcast(((v - (t - c1)) + v_lo) + c2) - bitcast(c2)
     return i1, i2
 
 
@@ -182,20 +184,29 @@ def _fast_two_sum(a, b):
 
 @register_jitable
 def _exp_split(a):
-    """exp(a) for -inf <= a <= 0 (sign bit set) as e + err: ``_math.exp_nonpositive`` step for
-    step, but the rounding error of its last addition 1 + p is kept (Fast2Sum, |p| < 0.42), so
-    e + err carries only the polynomial's and the reduction's errors (~0.1 ULP)."""
+    """exp(a) for -inf <= a <= 0 (sign bit set) as e + err, e = exp(a) rounded.
+
+    ``_math.exp_nonpositive``'s reduction and polynomial, with the roundings that matter kept:
+    r = a - k ln2 as r0 + r1 (r0 exact, r1 = -k ln2_lo) summed by TwoSum into r + r_lo, and
+    exp(r) = 1 + r + t, t = r**2 P(r) (|t| < 0.07), added with Fast2Sum. What is left is the
+    polynomial's fit (1.3e-17), t's rounding (< 2**-57) and r_lo's effect on t: measured within
+    0.2 ULP of exp(a) (tests/test_softmax.py).
+    """
     log2e, ln2_hi, ln2_lo, lowest, coefficients, shifter, mantissa, unscale = _F64
     a = bitcast(min(bitcast(a), bitcast(lowest)))
     j = fma(a, log2e, shifter)
     kf = j - shifter
-    r = fma(kf, -ln2_lo, fma(kf, -ln2_hi, a))
-    p = fma(r * r, _polynomial(r, coefficients), r)
-    y = 1.0 + p
-    err = (1.0 - y) + p
+    r0 = fma(kf, -ln2_hi, a)  # exact: k ln2_hi has trailing zeros, and r0 is near a
+    r1 = kf * -ln2_lo
+    r, r_lo = _two_diff(r0, -r1)
+    t = r * r * _polynomial(r, coefficients)
+    y = 1.0 + r
+    y_lo = ((1.0 - y) + r) + (t + r_lo * (1.0 + r))
+    e = y + y_lo
+    err = (y - e) + y_lo
     bits = bitcast(j)
     scale = bitcast(bits << mantissa)
-    return y * scale * unscale, err * scale * unscale
+    return e * scale * unscale, err * scale * unscale
 
 
 @register_jitable
@@ -219,7 +230,8 @@ def _sum_f64(x, ref, top):
         wide_vectors()
         e, lo = _exp_diff_f64(x[j], ref)
         count += x[j] == top
-        i1, i2 = _accumulate(e + lo if x[j] < top else 0.0, c1, c2)
+        keep = x[j] < top
+        i1, i2 = _accumulate(e if keep else 0.0, c1, c2, lo if keep else 0.0)
         s1 += i1
         s2 += i2
     hi, lo = _total(s1, s2, q, q2)
@@ -259,7 +271,7 @@ def _softmax_row_f64(x, o):
         e, lo = _exp_diff_f64(x[j], m)
         o[j] = e
         w[j] = lo
-        i1, i2 = _accumulate(e + lo, c1, c2)
+        i1, i2 = _accumulate(e, c1, c2, lo)
         s1 += i1
         s2 += i2
     s_hi, s_lo = _total(s1, s2, q, q2)
@@ -461,7 +473,7 @@ def _softmax_block_f64(x, out, r0, r1):
         s1 = 0
         s2 = 0
         for j in range(n):
-            i1, i2 = _accumulate(o[j] + v[j], c1, c2)
+            i1, i2 = _accumulate(o[j], c1, c2, v[j])
             s1 += i1
             s2 += i2
         s_hi, s_lo = _total(s1, s2, q, q2)

@@ -314,3 +314,21 @@ def test_short_row_blocks_give_the_row_functions_bits(dtype, rng):
             got = np.empty_like(x)
             getattr(PAIRS.softmax, build)(x, got)
             assert_same_bits(got, expected, f"n={n} {build}")
+
+
+def test_split_exponential_error_as_documented(rng):
+    """_rows._exp_split (exp before its last rounding), the basis of the float64 bounds."""
+    from fastact._rows import _exp_split
+
+    @numba.njit
+    def split(a, e, err):
+        for i in range(a.shape[0]):
+            e[i], err[i] = _exp_split(a[i])
+
+    a = -np.concatenate([rng.uniform(0, 700, 200_000), rng.uniform(0, 1, 100_000),
+                         rng.uniform(0, 1e-6, 10_000)])
+    e, err = np.empty_like(a), np.empty_like(a)
+    split(a, e, err)
+    true = np.exp(a.astype(np.longdouble))
+    ulps = np.abs(e.astype(np.longdouble) + err - true) / np.spacing(e).astype(np.longdouble)
+    assert ulps.max() <= 0.26
