@@ -128,7 +128,7 @@ def _two_diff(a, b):
     hi = a - b
     bb = hi - a
     lo = (a - (hi - bb)) - (b + bb)
-    return hi, (lo if lo == lo else 0.0)
+    return hi, (lo if lo == lo else 0.0)  # noqa: PLR0124 (a NaN test)
 
 
 @register_jitable
@@ -326,7 +326,8 @@ def _log_softmax_row_f64(x, o):
         hi, lo = _two_diff(x[j], m)
         s, e = _two_diff(hi, l_hi)
         t = e + (lo - l_lo)
-        o[j] = s + t if t == t else s  # t is NaN only where hi is -inf: the result is -inf
+        # t is NaN only where hi is -inf: the result is -inf
+        o[j] = s + t if t == t else s  # noqa: PLR0124
 
 
 # --- float32: float64 inside, one rounding at the store --------------------------------------
@@ -723,21 +724,22 @@ def _make_xent_backward_onehot():
     return kernel
 
 
+_MAKERS = {
+    "softmax": _make_softmax,
+    "log_softmax": _make_log_softmax,
+    "softmax_backward": _make_softmax_backward,
+    "log_softmax_backward": _make_log_softmax_backward,
+    "softmax_xent": _make_softmax_xent,
+    "xent_backward_labels": _make_xent_backward_labels,
+    "xent_backward_onehot": _make_xent_backward_onehot,
+}
+
+
 class _Lazy:
     """Pairs built on first use: importing fastact.softmax compiles nothing."""
 
-    _makers = {
-        "softmax": _make_softmax,
-        "log_softmax": _make_log_softmax,
-        "softmax_backward": _make_softmax_backward,
-        "log_softmax_backward": _make_log_softmax_backward,
-        "softmax_xent": _make_softmax_xent,
-        "xent_backward_labels": _make_xent_backward_labels,
-        "xent_backward_onehot": _make_xent_backward_onehot,
-    }
-
     def __getattr__(self, name):
-        make = self._makers.get(name)
+        make = _MAKERS.get(name)
         if make is None:
             raise AttributeError(name)
         pair = Pair(f"rows_{name}", make)

@@ -17,16 +17,16 @@ from . import reference as _ref
 from .softmax import softmax as _softmax
 
 __all__ = [
+    "cross_entropy_error",
     "identity_function",
-    "step_function",
-    "sigmoid",
-    "sigmoid_grad",
     "relu",
     "relu_grad",
+    "sigmoid",
+    "sigmoid_grad",
     "softmax",
-    "sum_squared_error",
-    "cross_entropy_error",
     "softmax_loss",
+    "step_function",
+    "sum_squared_error",
 ]
 
 _F32 = np.dtype(np.float32)
