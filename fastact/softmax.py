@@ -1,0 +1,134 @@
+"""``softmax`` and ``log_softmax`` over any axis, within 2 ULP of the true value.
+
+Both are numerically stable for every input: no overflow and no floating-point warning for any
+float input. Rows (1-D slices along ``axis``) holding a NaN or a +inf, and rows that are all
+-inf, give NaN, as PyTorch 2.13 does; a -inf beside finite values gives 0 (log: -inf).
+
+Float32 and float64 run compiled row kernels (``fastact._rows``; its docstring has the error
+analysis). Accuracy against the true value, measured and tested (``tests/test_softmax.py``):
+float32 within 0.5 + 2e-4 ULP (one rounding of a float64 result) for rows shorter than 2**20;
+float64 softmax within 1.6 ULP (0.5 + 4 x 0.26 + 1/32, 0.26 the measured error of the
+exponential before its last rounding; measured 0.8), float64 log-softmax within 2.02 ULP as a
+worst-case bound (glibc's log1p counted as 1 ULP), 1.0 measured, 2 tested.
+Other dtypes follow NumPy's rules for the book's expression: integers (and bool-free ints) give
+float64, float16 is computed in float32 and rounded once; longdouble and complex are computed
+by the book's NumPy expression.
+"""
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
+
+from . import _threads
+from ._rows import PAIRS
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def _result_dtype(x, name):
+    dt = x.dtype
+    if dt.kind == "f" and dt.itemsize in (4, 8):
+        return dt.newbyteorder("=")
+    if dt.kind == "b" or dt.kind not in "iufc":
+        raise TypeError(f"{name} needs a numeric (non-bool) array, got dtype {dt}")
+    if dt.kind in "iu":
+        return _F64
+    if dt == np.float16:
+        return np.dtype(np.float16)
+    return None  # longdouble, complex: NumPy's expression
+
+
+def _numpy(x, axis, log):
+    # The book's expression along ``axis``, for the dtypes the kernels don't serve.
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    if log:
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _rows(pair, x, axis, out, name):
+    """Run ``pair`` over the rows of ``x`` along ``axis``; the kernels' dtypes only."""
+    n = x.shape[axis]
+    xm = np.moveaxis(x, axis, -1)
+    if not xm.flags.c_contiguous:
+        xm = np.ascontiguousarray(xm)  # one strided copy, then unit-stride rows
+    om = None
+    if out is not None:
+        om = np.moveaxis(out, axis, -1)
+        if not om.flags.c_contiguous or (om is not xm and np.may_share_memory(om, xm)
+                                         and om.__array_interface__ != xm.__array_interface__):
+            om = None
+    target = om if om is not None else np.empty(xm.shape, x.dtype)
+    if x.size:
+        _threads.run(pair, x.size, xm.reshape(-1, n), target.reshape(-1, n), per_iteration=n)
+    if out is None:
+        return np.moveaxis(target, -1, axis)
+    if om is None:
+        np.copyto(out, np.moveaxis(target, -1, axis))
+    return out
+
+
+def _apply(x, axis, out, log):
+    name = "log_softmax" if log else "softmax"
+    pair = PAIRS.log_softmax if log else PAIRS.softmax
+    if (type(x) is np.ndarray and axis == -1 and out is None and ((dt := x.dtype) is _F64 or dt is _F32)
+            and x.flags.c_contiguous and x.flags.aligned and x.ndim and x.size):
+        # The common case in as few Python steps as possible.
+        n = x.shape[-1]
+        o = np.empty_like(x)
+        _threads.run(pair, x.size, x.reshape(-1, n), o.reshape(-1, n), per_iteration=n)
+        return o
+    if not isinstance(x, np.ndarray) or type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if x.ndim == 0:
+        raise np.exceptions.AxisError(f"{name} needs at least one axis; got a 0-d array")
+    axis = normalize_axis_index(axis, x.ndim)
+    dt = _result_dtype(x, name)
+    if out is not None:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
+        if out.shape != x.shape:
+            raise ValueError(f"{name}: out has shape {out.shape}, expected {x.shape}")
+        want = dt if dt is not None else np.result_type(x.dtype, np.float16)
+        if out.dtype != want:
+            raise TypeError(f"{name}: out has dtype {out.dtype}, the result is {want}")
+        if not out.flags.writeable:
+            raise ValueError(f"{name}: out is read-only")
+    if dt is None:
+        with np.errstate(all="ignore"):
+            r = _numpy(x, axis, log)
+        if out is None:
+            return r
+        np.copyto(out, r)
+        return out
+    if dt == np.float16:
+        r = _rows(pair, x.astype(_F32), axis, None, name).astype(np.float16)
+    else:
+        if x.dtype != dt or not x.flags.aligned:
+            x = x.astype(dt)  # ints -> float64; byte-swapped or unaligned -> native copy
+        if out is not None and out.dtype.isnative and out.flags.aligned:
+            return _rows(pair, x, axis, out, name)
+        r = _rows(pair, x, axis, None, name)
+    if out is None:
+        return r
+    np.copyto(out, r)
+    return out
+
+
+def softmax(x, axis=-1, out=None):
+    """exp(x - max) / sum(exp(x - max)) along ``axis``, for any float input without overflow.
+
+    Float32: within 0.5 ULP (+2e-4) of the true value; float64: within 1.6 ULP (see the module
+    docstring). A row holding NaN or +inf, or all -inf, gives NaN (as PyTorch).
+    """
+    return _apply(x, axis, out, False)
+
+
+def log_softmax(x, axis=-1, out=None):
+    """(x - max) - log(sum(exp(x - max))) along ``axis``, accurate near 0 too (log1p).
+
+    Float32: within 0.5 ULP (+2e-4) of the true value; float64: within 2 ULP (tested). A row
+    holding NaN or +inf, or all -inf, gives NaN (as PyTorch); -inf beside finite values gives -inf.
+    """
+    return _apply(x, axis, out, True)
