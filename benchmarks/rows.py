@@ -18,7 +18,7 @@ import numpy as np
 
 from fastact import reference
 from fastact.losses import LogSoftmax, Softmax, SoftmaxWithLoss
-from fastact.softmax import log_softmax, softmax
+from fastact._softmax import log_softmax, softmax
 
 
 def bench(engines, rounds, number):

@@ -12,9 +12,11 @@ for tests and benchmarks.
 from importlib import metadata as _metadata
 
 from . import reference
+from ._softmax import log_softmax, softmax
 from ._threads import get_num_threads, num_threads, set_num_threads
 from .activations import REGISTRY as _REGISTRY
 from .layers import LAYERS as _LAYERS, ForwardNotCalledError
+from .losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
 
 globals().update(_LAYERS)
 
@@ -26,6 +28,12 @@ except _metadata.PackageNotFoundError:  # run from a source tree that was never 
 __all__ = [
     *_LAYERS,
     *_REGISTRY,
+    "softmax",
+    "log_softmax",
+    "Softmax",
+    "LogSoftmax",
+    "SoftmaxWithLoss",
+    "SigmoidWithLoss",
     "ForwardNotCalledError",
     "get_num_threads",
     "set_num_threads",

@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
-from ._kernels import Pair, wide_vectors
+from ._kernels import Pair, _cached, wide_vectors
 from ._math import _F32, _F64, _polynomial, _split, bitcast, exp_nonpositive, fma
 
 #: exp_nonpositive's float64 constants with a degree-6 polynomial instead of 9, for the float32
@@ -612,7 +612,6 @@ def _make_log_softmax():
 # Float sums vectorize only when LLVM may reassociate them; these two small functions carry
 # that flag alone (it is per instruction, so it stays on their additions when inlined) and
 # nothing in them is an error-free transformation that reassociation could undo.
-@njit(fastmath={"reassoc"}, error_model="numpy", nogil=True, cache=True)
 def _sum_products(o, d):
     """sum(float64(o * d)): each product rounded in the arrays' dtype, as NumPy's o * d."""
     s = 0.0
@@ -621,12 +620,16 @@ def _sum_products(o, d):
     return s
 
 
-@njit(fastmath={"reassoc"}, error_model="numpy", nogil=True, cache=True)
 def _sum(d):
     s = 0.0
     for j in range(d.shape[0]):
         s += np.float64(d[j])
     return s
+
+
+_REASSOC = dict(fastmath={"reassoc"}, error_model="numpy", nogil=True)
+_sum_products = _cached(njit, _sum_products, **_REASSOC)
+_sum = _cached(njit, _sum, **_REASSOC)
 
 
 def _make_softmax_backward():

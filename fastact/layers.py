@@ -326,6 +326,7 @@ globals().update(LAYERS)
 # The rest of the book's common/layers.py, so that `from fastact.layers import *` replaces
 # `from common.layers import *`.
 from .book_layers import Affine, BatchNormalization, Convolution, Dropout, Pooling  # noqa: E402
+from .losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss  # noqa: E402
 
 __all__ = [*LAYERS, "Affine", "BatchNormalization", "Convolution", "Dropout", "Pooling",
-           "ForwardNotCalledError"]
+           "SoftmaxWithLoss", "Softmax", "LogSoftmax", "SigmoidWithLoss", "ForwardNotCalledError"]

@@ -15,7 +15,7 @@ from . import _threads
 from . import reference as _ref
 from ._rows import PAIRS
 from .layers import ForwardNotCalledError
-from .softmax import log_softmax, softmax
+from ._softmax import log_softmax, softmax
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)

@@ -10,7 +10,7 @@ import fastact._threads as threads
 from fastact import reference
 from fastact.layers import ForwardNotCalledError
 from fastact.losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
-from fastact.softmax import log_softmax, softmax
+from fastact._softmax import log_softmax, softmax
 
 from conftest import assert_same_bits
 

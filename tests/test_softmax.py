@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import fastact._threads as threads
 from fastact import reference
 from fastact._rows import PAIRS
-from fastact.softmax import log_softmax, softmax
+from fastact._softmax import log_softmax, softmax
 
 from conftest import assert_same_bits, layouts, special_values
 
