@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from fastact import reference
-from fastact.losses import LogSoftmax, Softmax, SoftmaxWithLoss
 from fastact._softmax import log_softmax, softmax
+from fastact.losses import LogSoftmax, Softmax, SoftmaxWithLoss
 
 
 def bench(engines, rounds, number):

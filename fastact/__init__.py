@@ -15,7 +15,8 @@ from . import reference
 from ._softmax import log_softmax, softmax
 from ._threads import get_num_threads, num_threads, set_num_threads
 from .activations import REGISTRY as _REGISTRY
-from .layers import LAYERS as _LAYERS, ForwardNotCalledError
+from .layers import LAYERS as _LAYERS
+from .layers import ForwardNotCalledError
 from .losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
 
 globals().update(_LAYERS)

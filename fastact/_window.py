@@ -22,6 +22,7 @@ from numba.extending import register_jitable
 
 from ._kernels import Pair
 
+
 @register_jitable(inline="always")
 def _add(total, term):
     """``total + term`` in float64, where a NaN total keeps its own payload as NumPy's

@@ -18,7 +18,8 @@ from typing import Callable, Optional
 
 from numba.extending import register_jitable
 
-from ._math import bitcast, less_equal_zero, like, sigmoid as _sigmoid
+from ._math import bitcast, less_equal_zero, like
+from ._math import sigmoid as _sigmoid
 
 #: What forward keeps for backward, under which attribute of the layer.
 SAVES = {"mask": "mask", "output": "out", "input": "x", "nothing": None}

@@ -14,8 +14,8 @@ import numpy as np
 from . import _threads
 from . import reference as _ref
 from ._rows import PAIRS
-from .layers import ForwardNotCalledError
 from ._softmax import log_softmax, softmax
+from .layers import ForwardNotCalledError
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)

@@ -71,7 +71,7 @@ def crossings(rows):
         else:
             break
     parallel_min = rows[-1][0] * 2
-    for i, (nbytes, _, s, p) in enumerate(rows):
+    for i, (nbytes, _, _, _) in enumerate(rows):
         if all(pp < 0.9 * ss for _, _, ss, pp in rows[i:]):
             parallel_min = nbytes
             break

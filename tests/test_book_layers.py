@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import fastact._threads as threads
+from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import book_layers as fast
 from fastact import reference as twin
-
-from conftest import FLOATS, assert_same_bits, layouts, sample
 
 
 @pytest.fixture(params=["serial", "parallel"])

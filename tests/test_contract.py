@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import reference
-
 from conftest import assert_same_bits, bits, sample
+from fastact import reference
 
 
 @pytest.mark.parametrize("cls, saved", [(fastact.Relu, "mask"), (fastact.Sigmoid, "out")])

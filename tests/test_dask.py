@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact.activations import REGISTRY
-
 from conftest import assert_same_bits
+from fastact.activations import REGISTRY
 
 da = pytest.importorskip("dask.array")
 

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from conftest import assert_same_bits, float_arrays, layouts, sample, special_values
 from fastact import functions as F
 from fastact import reference as R
-
-from conftest import assert_same_bits, float_arrays, layouts, sample, special_values
 
 BOOK_NAMES = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
               "softmax", "sum_squared_error", "cross_entropy_error", "softmax_loss"]

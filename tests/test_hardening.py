@@ -16,11 +16,10 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 import fastact
 import fastact._apply as apply_module
 import fastact._threads as threads
+from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import reference
 from fastact._kernels import KERNELS
 from fastact.activations import REGISTRY
-
-from conftest import FLOATS, assert_same_bits, layouts, sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

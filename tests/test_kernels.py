@@ -9,10 +9,9 @@ import pytest
 
 import fastact
 import fastact._threads as threads
+from conftest import sample
 from fastact._kernels import KERNELS
 from fastact.activations import REGISTRY
-
-from conftest import sample
 
 # Vectors of the element type, or of integers of its width: formulas that work on the bits
 # (ReLU's backward ands dout's bits with the mask) vectorize as integer lanes.

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 
 import fastact._threads as threads
+from conftest import assert_same_bits
 from fastact import reference
+from fastact._softmax import log_softmax, softmax
 from fastact.layers import ForwardNotCalledError
 from fastact.losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
-from fastact._softmax import log_softmax, softmax
-
-from conftest import assert_same_bits
 
 FLOATS = [np.float32, np.float64]
 

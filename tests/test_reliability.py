@@ -13,7 +13,6 @@ import pytest
 
 import fastact
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 # A child process's check: every layer on large (parallel) and book-sized arrays against the
@@ -64,7 +63,7 @@ def test_fork_after_parallel_use_gives_correct_results_without_crash_or_hang():
             assert pool.map(check, [2, 3, 4]) == ["ok"] * 3
         check(5)                      # and the parent still runs in parallel afterwards
         print("fork ok")
-    
+
     ''')
     assert "fork ok" in run_python(code, timeout=180)
 

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastact
+from conftest import FLOATS, SHAPES, assert_same_bits, bits, float_arrays, layouts, sample
 from fastact import reference
-
-from conftest import FLOATS, SHAPES, float_arrays, assert_same_bits, bits, layouts, sample
 
 
 def run_both(x):

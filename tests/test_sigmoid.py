@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 
 import fastact
+from conftest import FLOATS, SHAPES, assert_same_bits, bits, float_arrays, layouts, sample
 from fastact import reference
-
-from conftest import FLOATS, SHAPES, float_arrays, assert_same_bits, bits, layouts, sample
 
 
 def true_sigmoid(x):

@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastact._threads as threads
+from conftest import assert_same_bits, layouts, special_values
 from fastact import reference
 from fastact._rows import PAIRS
 from fastact._softmax import log_softmax, softmax
-
-from conftest import assert_same_bits, layouts, special_values
 
 FLOATS = [np.float32, np.float64]
 #: The bounds the module docstrings state (ULP of the result).
@@ -290,7 +289,8 @@ def test_row_loops_are_vectorized(name, build, dtype):
     assert widths and max(widths) >= 4, f"{name} {build} {dtype}: no SIMD vectors in IR"
     # the vector exponential's shift of 2**k into the exponent field, and a vector sum
     assert re.search(r"fadd reassoc <\d+ x double>", ir) or name in ("softmax", "log_softmax")
-    assert name == "softmax_backward" or re.search(r"shl <\d+ x i(?:32|64)>", ir), f"{name} {build} {dtype}: exponential not vectorized"
+    assert name == "softmax_backward" or re.search(r"shl <\d+ x i(?:32|64)>", ir), \
+        f"{name} {build} {dtype}: exponential not vectorized"
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
+from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import reference
 from fastact.util import col2im, im2col
-
-from conftest import FLOATS, assert_same_bits, layouts, sample
 
 # (filter_h, filter_w, stride, pad): overlapping windows, strides that skip pixels, pad > 0,
 # a filter as large as the padded input, 1x1.
