@@ -75,16 +75,16 @@ def _callable_from_numba(function, spec):
                 return lambda x: formula(x)
         return
 
-    defaults = spec.defaults
-
-    @overload(function)
-    def scalar_with_parameters(x, *args):
-        if not isinstance(x, types.Float) or len(args) > len(names):
-            return None
-        given = len(args)
-
-        def impl(x, *args):
-            values = args + defaults[given:]
-            return formula(x, *[type(x)(v) for v in values])
-
-        return impl
+    d = spec.defaults
+    if len(names) == 1:
+        @overload(function)
+        def one(x, a=d[0]):
+            if isinstance(x, types.Float):
+                cast = x
+                return lambda x, a=d[0]: formula(x, cast(a))
+    elif len(names) == 2:
+        @overload(function)
+        def two(x, a=d[0], b=d[1]):
+            if isinstance(x, types.Float):
+                cast = x
+                return lambda x, a=d[0], b=d[1]: formula(x, cast(a), cast(b))
