@@ -26,11 +26,29 @@ flag, like NumPy's own ``np.exp(-740)``; NumPy ignores underflow by default.
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
+from numba.extending import intrinsic, overload, register_jitable
 
 from ._math import _F64, _split, bitcast, fma, _polynomial
 
 # --- shared pieces ------------------------------------------------------------------------
+
+
+@intrinsic
+def inline_here(typingctx):
+    """Mark the enclosing compiled function ``alwaysinline`` for LLVM.
+
+    numba compiles each jitable function on its own and leaves inlining to LLVM's cost model,
+    which refuses the larger ones (tanh, erf, the formulas): the loop around them then holds a
+    call and stays scalar (seen in the IR of numba's own ufunc loops). Every function here
+    calls this first, so each loop gets one flat body it can vectorize.
+    """
+
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("alwaysinline")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
 
 _LOG2E = _F64[0]
 _LN2_HI = _F64[1]  # 32 significant bits: k * _LN2_HI is exact for |k| < 2**21
@@ -88,10 +106,10 @@ _TWO_OVER_SQRT_PI = 1.1283791670955126
 _C0_HI = _TWO_OVER_SQRT_PI
 _C0_LO = 1.533545961316588e-17  # 2/sqrt(pi) - _C0_HI
 #: Below it erfc is 1 -+ erf, above it the q-polynomial.
-_ERFC_SMALL = 0.5
+_ERFC_SMALL = 0.8
 
 # erf(x) = x (2/sqrt(pi) + z P(z)), z = x**2, for |x| < 1: Chebyshev fits of erf(x)/x in z on
-# [0, 1], degree 11 (error 7e-18) and 7 (3e-11, for float32), whose constant term is replaced by
+# [0, 1], degree 11 (error 7e-18) and 8 (8e-13, for float32), whose constant term is replaced by
 # 2/sqrt(pi) as a double-double (it is within the fit error of it). From |x| = 1 on, erf = 1 - erfc(|x|), where
 # erfc <= 0.16 and the subtraction loses nothing.
 _ERF_P64 = (-7.795898827002142e-10, 1.3720064546777686e-08, -1.6208483801871705e-07,
@@ -99,9 +117,9 @@ _ERF_P64 = (-7.795898827002142e-10, 1.3720064546777686e-08, -1.6208483801871705e
             -0.0008548325975389692, 0.0052239776071164225, -0.02686617064323777,
             0.11283791670945006, -0.37612638903183543)
 _ERF_P64 = _split(_ERF_P64)
-_ERF_P32 = _split((-9.667044571486996e-06, 0.00011265959025606609, -0.0008484080405535107,
-                   0.005221031807858023, -0.026865430727670243, 0.11283782495236845,
-                   -0.3761263846802871))
+_ERF_P32 = _split((1.058938064107502e-06, -1.3909340021874599e-05, 0.0001195656256820733,
+                   -0.0008542637997087229, 0.005223783477189248, -0.026866133235095593,
+                   0.11283791308604582, -0.3761263888963531))
 
 # log(1 + f) = f - f**2/2 + s (f**2/2 + R(s**2)), s = f / (2 + f): fdlibm's minimax
 # coefficients for R (error below 2**-58.45 on |s| <= 0.1716).
@@ -122,6 +140,7 @@ _F32_TABLES = (_EXP_P32, _ERFC_P32, _ERF_P32)
 def _clamp(x, lowest, highest):
     """x limited to [lowest, highest] (lowest < 0 < highest) by integer compares of the bits:
     no flag for any input; NaNs land on one of the bounds (the callers select NaN back)."""
+    inline_here()
     b = bitcast(x)
     return bitcast(min(b, bitcast(highest)) if b >= 0 else min(b, bitcast(lowest)))
 
@@ -129,13 +148,16 @@ def _clamp(x, lowest, highest):
 @register_jitable
 def _pow2(k):
     """2.0**k for -1022 <= k <= 1023, from the exponent bits."""
+    inline_here()
     return bitcast((k + 1023) << 52)
 
 
 @register_jitable
 def _scale(y, k):
-    """y * 2**k for -1100 < k <= 1024 and 0.5 < y < 2: two exact power-of-two factors, so a
-    subnormal result is rounded once (in the last product) and 2**1024 is never formed."""
+    """y * 2**k for -1100 < k <= 1024 and y * 2**(k >> 1) normal (0.5 < y < 64 is plenty):
+    two exact power-of-two factors, so a subnormal result is rounded once (in the last
+    product) and 2**1024 is never formed."""
+    inline_here()
     k1 = k >> 1
     return y * _pow2(k1) * _pow2(k - k1)
 
@@ -145,6 +167,7 @@ def _reduce(x, extra):
     """x - extra = k ln2 + r + rl with |r| <= ln2/2 (+ a hair) and rl the rounding error of r,
     for |x| <= 746 and |extra| tiny against r's ULP budget; returns (r, rl, k as int64).
     rl matters where the result cancels against 2**k (expm1 near -ln2) or is scaled up."""
+    inline_here()
     j = fma(x, _LOG2E, _SHIFT)
     kf = j - _SHIFT
     # Cody-Waite: kf * _LN2_HI is exact and x - kf * _LN2_HI too (Sterbenz).
@@ -157,7 +180,53 @@ def _reduce(x, extra):
 @register_jitable
 def _tail(r, rl, table):
     """exp(r + rl) - 1 - r, to well below r's ULP (|r| <= 0.35, |rl| <= ulp(r))."""
+    inline_here()
     return fma(r * r, _polynomial(r, table[0]), rl)
+
+
+@register_jitable
+def two_sum(a, b):
+    """a + b = s + e exactly (Knuth's TwoSum: no condition on the magnitudes)."""
+    inline_here()
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@register_jitable
+def two_prod(a, b):
+    """a * b = p + e exactly (barring underflow), from one FMA."""
+    inline_here()
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@register_jitable
+def exp_dd(x, extra, table):
+    """exp(x - extra) = (hi + lo) * 2**k (hi + lo accurate to ~2**-100 relative, 0.7 <= hi <
+    1.42), for -746 <= x <= 709.7 and |extra| tiny (a low-order part of the argument).
+    Callers multiply before they scale (``_scale``), so that a product that ends up subnormal
+    is rounded once."""
+    inline_here()
+    r, rl, k = _reduce(x, extra)
+    s = 1.0 + r
+    e = (1.0 - s) + r
+    t = _tail(r, rl, table) + e
+    hi = s + t
+    return hi, t - (hi - s), k
+
+
+@register_jitable
+def expm1_dd_nonpositive(x, table):
+    """expm1(x) as hi + lo for -40 <= x <= 0 (to ~2**-100 relative); hi is +0.0 at x = -0.0."""
+    inline_here()
+    r, rl, k = _reduce(x, 0.0)
+    c = 1.0 - _pow2(-k)
+    s, e = two_sum(c, r)
+    t = _tail(r, rl, table) + e
+    hi = s + t
+    lo = t - (hi - s)
+    return _scale(hi, k), lo * _pow2(k)
 
 
 # --- exp, expm1 ---------------------------------------------------------------------------
@@ -165,6 +234,7 @@ def _tail(r, rl, table):
 
 @register_jitable
 def _exp(x, table):
+    inline_here()
     a = _clamp(x, _EXP_MIN, _EXP_MAX)
     r, rl, k = _reduce(a, 0.0)
     # 1 + r exactly as s + e (Fast2Sum), the rest added once: about half an ULP in all.
@@ -178,6 +248,7 @@ def _exp(x, table):
 
 @register_jitable
 def _expm1(x, table):
+    inline_here()
     a = _clamp(x, _EXPM1_MIN, _EXP_MAX)
     r, rl, k = _reduce(a, 0.0)
     # expm1(x) = 2**k (c + r + tail), c = 1 - 2**-k: c + r may cancel (k = 1, r < 0), so it is
@@ -201,6 +272,7 @@ def _expm1(x, table):
 def _log_parts(u):
     """For a positive normal u: (e, f, hfsq, s*(hfsq + R)) with u = 2**e (1 + f),
     sqrt(1/2) <= 1 + f < sqrt(2) and log(1 + f) = f - (hfsq - s*(hfsq + R))."""
+    inline_here()
     b = bitcast(u) + (_ONE_BITS - _SQRT_HALF_BITS)
     e = (b >> 52) - 1023
     m = bitcast((b & _MANTISSA) + _SQRT_HALF_BITS)
@@ -213,14 +285,17 @@ def _log_parts(u):
 
 @register_jitable
 def _log(x):
+    inline_here()
     b = bitcast(x)
     normal = (b >= _TINY_BITS) & (b < _INF_BITS)
     subnormal = (b > 0) & (b < _TINY_BITS)
-    # Subnormals are scaled up by 2**54 (exact, no flag); anything outside (0, inf) is
-    # replaced by 1 so that no arithmetic below meets a NaN, a zero or an infinity.
-    u = x if normal else (x * 18014398509481984.0 if subnormal else 1.0)
+    # A subnormal x is its bits times 2**-1074: the integer converts to float64 exactly.
+    # Anything outside (0, inf) is replaced by 1 so that no arithmetic below meets a NaN, a
+    # zero or an infinity. (Selects are branch-free and LLVM may move arithmetic into their
+    # arms, so the replacement is done on values that cannot overflow either way.)
+    u = x if normal else (float(b) if subnormal else 1.0)
     e, f, hfsq, t = _log_parts(u)
-    e = e - 54.0 if subnormal else e
+    e = e - 1074.0 if subnormal else e
     y = e * _LN2_HI - ((hfsq - (t + e * _LN2_LO)) - f)
     y = np.inf if b == _INF_BITS else y
     y = _NAN if b < 0 else y  # negative numbers and -inf; -0.0 was caught above
@@ -230,6 +305,7 @@ def _log(x):
 
 @register_jitable
 def _log1p(x):
+    inline_here()
     b = bitcast(x)
     # x > -1 and finite, by bits: positive finite, or negative above the bits of -1.0
     # (more negative floats have larger signed bits).
@@ -264,6 +340,7 @@ _TANH_SMALL = 0.625
 def _tanh_quotient(a, table):
     """tanh(a) = t / (t + 2), t = expm1(2a), for 0 <= a <= 20 (tanh(20) rounds to 1); the
     quotient is corrected by its exact residual: it adds about half an ULP to t's error."""
+    inline_here()
     t = _expm1(a + a, table)
     d = t + 2.0
     dl = t - (d - 2.0) if t < 2.0 else 2.0 - (d - t)  # d + dl = t + 2 exactly (Fast2Sum)
@@ -273,6 +350,7 @@ def _tanh_quotient(a, table):
 
 @register_jitable
 def _tanh64(x, table):
+    inline_here()
     a = _clamp(bitcast(bitcast(x) & _ABS), 0.0, 20.0)  # NaN -> 20, selected back below
     z = a * a
     small = fma(a * z, _polynomial(z, _TANH_Q), a)
@@ -283,6 +361,7 @@ def _tanh64(x, table):
 
 @register_jitable
 def _tanh32(x, table):
+    inline_here()
     # Rounded to float32 afterwards: the quotient's ~2 float64 ULP are far below that.
     a = _clamp(bitcast(bitcast(x) & _ABS), 0.0, 20.0)
     y = bitcast(bitcast(_tanh_quotient(a, table)) | (bitcast(x) & _SIGN))
@@ -294,63 +373,84 @@ def _tanh32(x, table):
 
 @register_jitable
 def _erfc_positive(a, lo, table):
-    """erfc(a + lo) for 0 <= a <= 27.3 and |lo| <= ulp(a): lo carries the rounding error of
-    an argument computed in double-double (GELU's x/sqrt(2)), which erfc would amplify by 2a**2."""
+    """erfc(a + lo) = (hi + lo) * 2**k (0.25 < hi < 2) for 0 <= a <= 27.3 and |lo| <= ulp(a): lo carries the rounding
+    error of an argument computed in double-double (GELU's x/sqrt(2)), which erfc would
+    amplify by 2a**2. What is left is the rounding of the polynomial, ~0.3 ULP."""
+    inline_here()
     d = a + _ERFC_K
     q = (a - _ERFC_K) / d
     p = _polynomial(q, table[1])
-    # y = exp(a**2) erfc(a) = (1 + p) / (1 + 2a), with (1 + p) and (1 + 2a) each as an exact
-    # sum of two doubles and the quotient corrected by its residual.
+    # y = exp(a**2) erfc(a) = (1 + p) / (1 + 2a), as yh + yl: both sums exact (Fast2Sum),
+    # the quotient corrected by its residual.
     nh = 1.0 + p
     nl = p - (nh - 1.0)
     a2 = a + a
     dh = 1.0 + a2
     dl = a2 - (dh - 1.0) if a2 < 1.0 else 1.0 - (dh - a2)
-    y = nh / dh
-    y = y + ((fma(-y, dh, nh) + nl) - y * dl) / dh
+    yh = nh / dh
+    yl = ((fma(-yh, dh, nh) + nl) - yh * dl) / dh
     # erfc(a + lo) = exp(-(a + lo)**2) (y(a) + lo y'(a)), y' = 2a y - 2/sqrt(pi).
-    y = fma(lo, fma(a2, y, -_TWO_OVER_SQRT_PI), y)
+    yl = fma(lo, fma(a2, yh, -_TWO_OVER_SQRT_PI), yl)
     # exp(-(a + lo)**2) = exp(-s - (sl + 2a lo)), s + sl = a**2 exactly: the low parts go into
-    # the reduced argument, where they are small against r's ULP-sized budget.
+    # the reduced argument.
     s = a * a
     sl = fma(a, a, -s)
     r, rl, k = _reduce(-s, fma(a2, lo, sl))
-    return _scale(fma(y, r + _tail(r, rl, table), y), k)
+    # (yh + yl) (1 + r + tail), 1 + r = eh + el exactly.
+    eh = 1.0 + r
+    el = (1.0 - eh) + r + _tail(r, rl, table)
+    ph, pe = two_prod(yh, eh)
+    pl = pe + fma(yh, el, yl * eh)
+    return ph, pl, k
 
 
 @register_jitable
 def _erf_tail(a, z, table):
     """erf(a)/a - _C0_HI for 0 <= a < 1, z = a*a: erf(a) = a*_C0_HI + a*tail with one rounding."""
+    inline_here()
     return fma(z, _polynomial(z, table[2]), _C0_LO)
 
 
 @register_jitable
-def _erfc_dd(x, lo, table):
-    """erfc(x + lo) for any x (lo as in _erfc_positive); NaN for NaN."""
+def erfc_dd(x, lo, table):
+    """erfc(x + lo) = (hi + lo) * 2**k (|lo| <= ulp(x)), for any x; NaN for NaN."""
+    inline_here()
     negative = bitcast(x) < 0
     a = _clamp(bitcast(bitcast(x) & _ABS), 0.0, _ERFC_MAX)
-    y = _erfc_positive(a, -lo if negative else lo, table)
-    y = 2.0 - y if negative else y
-    # Below 0.5, 1 -+ erf(|x|): the rounded erfc would lose up to an ULP to 1 + p near a = 0.
-    sa = x + lo  # |x| < 0.5: lo only matters here through this sum
+    h, l, k = _erfc_positive(a, -lo if negative else lo, table)
+    h2, e2 = two_sum(2.0, -_scale(h, k))
+    h = h2 if negative else h
+    l = e2 - _scale(l, k) if negative else l
+    k = 0 if negative else k
+    # Below 0.8, 1 - erf(x): 1 + p would lose up to an ULP near a = 0.
+    sa = x + lo  # |x| < 0.8: lo only matters here through this sum
     sa = 0.0 if a >= _ERFC_SMALL else sa
-    z = sa * sa
-    near = fma(-sa, _erf_tail(sa, z, table), fma(-sa, _C0_HI, 1.0))
-    y = near if a < _ERFC_SMALL else y
-    return y if x == x else x
+    mh, ml = two_prod(-sa, _C0_HI)
+    nh, ne = two_sum(1.0, mh)
+    nl = ne + fma(-sa, _erf_tail(sa, sa * sa, table), ml)
+    small = a < _ERFC_SMALL
+    h = nh if small else h
+    l = nl if small else l
+    k = 0 if small else k
+    h = h if x == x else x
+    return h, l, k
 
 
 @register_jitable
 def _erfc(x, table):
-    return _erfc_dd(x, 0.0, table)
+    inline_here()
+    h, l, k = erfc_dd(x, 0.0, table)
+    return _scale(h + l, k)
 
 
 @register_jitable
 def _erf(x, table):
+    inline_here()
     a = _clamp(bitcast(bitcast(x) & _ABS), 0.0, 6.0)  # erf(6) rounds to 1; NaN -> 6
     z = a * a
     small = fma(a, _C0_HI, a * _erf_tail(a, z, table))
-    large = 1.0 - _erfc_positive(a, 0.0, table)
+    h, l, k = _erfc_positive(a, 0.0, table)
+    large = (1.0 - _scale(h, k)) - _scale(l, k)
     y = small if a < 1.0 else large
     y = bitcast(bitcast(y) | (bitcast(x) & _SIGN))
     return y if x == x else x
@@ -364,88 +464,100 @@ _F32_HUGE_BITS = np.int64(0x47EFFFFFF0000000)  # 2**128 - 2**103: float64s from 
 @register_jitable
 def _narrow(y):
     """y as float32, +-inf for finite values that round beyond FLT_MAX, without the overflow
-    flag a float conversion would raise; NaN stays NaN."""
-    b = bitcast(y) & _ABS
-    over = (b >= _F32_HUGE_BITS) & (b <= _INF_BITS)
-    safe = 0.0 if over else y
-    inf = bitcast(bitcast(np.inf) | (bitcast(y) & _SIGN))
-    return np.float32(inf) if over else np.float32(safe)
+    flag a float conversion would raise; NaN stays NaN. The value converted is clamped on its
+    bits first (LLVM may hoist a conversion above a select, never above integer arithmetic)."""
+    inline_here()
+    b = bitcast(y)
+    a = b & _ABS
+    over = (a >= _F32_HUGE_BITS) & (a <= _INF_BITS)
+    a = a if a > _INF_BITS else min(a, _F32_HUGE_BITS - 1)
+    safe = np.float32(bitcast(a | (b & _SIGN)))
+    inf = np.float32(bitcast(_INF_BITS | (b & _SIGN)))
+    return inf if over else safe
 
 
 @register_jitable
 def exp_f64(x):
+    inline_here()
     return _exp(x, _F64_TABLES)
 
 
 @register_jitable
 def exp_f32(x):
+    inline_here()
     return _narrow(_exp(np.float64(x), _F32_TABLES))
 
 
 @register_jitable
 def expm1_f64(x):
+    inline_here()
     return _expm1(x, _F64_TABLES)
 
 
 @register_jitable
 def expm1_f32(x):
+    inline_here()
     return _narrow(_expm1(np.float64(x), _F32_TABLES))
 
 
 @register_jitable
 def log_f64(x):
+    inline_here()
     return _log(x)
 
 
 @register_jitable
 def log_f32(x):
+    inline_here()
     return np.float32(_log(np.float64(x)))
 
 
 @register_jitable
 def log1p_f64(x):
+    inline_here()
     return _log1p(x)
 
 
 @register_jitable
 def log1p_f32(x):
+    inline_here()
     return np.float32(_log1p(np.float64(x)))
 
 
 @register_jitable
 def tanh_f64(x):
+    inline_here()
     return _tanh64(x, _F64_TABLES)
 
 
 @register_jitable
 def tanh_f32(x):
+    inline_here()
     return np.float32(_tanh32(np.float64(x), _F32_TABLES))
 
 
 @register_jitable
 def erf_f64(x):
+    inline_here()
     return _erf(x, _F64_TABLES)
 
 
 @register_jitable
 def erf_f32(x):
+    inline_here()
     return np.float32(_erf(np.float64(x), _F32_TABLES))
 
 
 @register_jitable
 def erfc_f64(x):
+    inline_here()
     return _erfc(x, _F64_TABLES)
 
 
 @register_jitable
 def erfc_f32(x):
+    inline_here()
     return np.float32(_erfc(np.float64(x), _F32_TABLES))
-
-
-@register_jitable
-def erfc_dd_f64(x, lo):
-    """erfc(x + lo), for an argument carried as a double-double (|lo| <= ulp(x))."""
-    return _erfc_dd(x, lo, _F64_TABLES)
 
 
 # --- the public names: dispatch on the argument's type ------------------------------------
