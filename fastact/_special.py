@@ -100,8 +100,10 @@ _ERFC_P32 = _split((
     0.0018911306392899727, 0.0025290912102774654, -0.023771097482205232, 0.06830804829211244,
     -0.11927359684570489, 0.12964515868068238, -0.04756229722560911, -0.13562110614541045,
     0.25300805829010387))
-#: erfc(27.3) is below half the smallest subnormal: the clamp for |x|.
-_ERFC_MAX = 27.3
+#: The clamp for |x|: erfc rounds to 0 from 27.23 on; 28.5 leaves room for callers that
+#: multiply erfc by up to ~40 before they round (gelu), at the price of evaluating the
+#: polynomial a hair beyond its fitted range (q = 0.81), where every result rounds to 0.
+_ERFC_MAX = 28.5
 _TWO_OVER_SQRT_PI = 1.1283791670955126
 _C0_HI = _TWO_OVER_SQRT_PI
 _C0_LO = 1.533545961316588e-17  # 2/sqrt(pi) - _C0_HI
@@ -204,7 +206,7 @@ def two_prod(a, b):
 @register_jitable
 def exp_dd(x, extra, table):
     """exp(x - extra) = (hi + lo) * 2**k (hi + lo accurate to ~2**-100 relative, 0.7 <= hi <
-    1.42), for -746 <= x <= 709.7 and |extra| tiny (a low-order part of the argument).
+    1.42), for -1400 <= x <= 709.7 and |extra| tiny (a low-order part of the argument).
     Callers multiply before they scale (``_scale``), so that a product that ends up subnormal
     is rounded once."""
     inline_here()
@@ -373,7 +375,7 @@ def _tanh32(x, table):
 
 @register_jitable
 def _erfc_positive(a, lo, table):
-    """erfc(a + lo) = (hi + lo) * 2**k (0.25 < hi < 2) for 0 <= a <= 27.3 and |lo| <= ulp(a): lo carries the rounding
+    """erfc(a + lo) = (hi + lo) * 2**k (0.25 < hi < 2) for 0 <= a <= 28.5 and |lo| <= ulp(a): lo carries the rounding
     error of an argument computed in double-double (GELU's x/sqrt(2)), which erfc would
     amplify by 2a**2. What is left is the rounding of the polynomial, ~0.3 ULP."""
     inline_here()
