@@ -17,10 +17,12 @@ Exactness:
 - The transcendental ones compute in float64, carrying the quantities that cancel or get
   amplified as double-doubles (x/sqrt(2) inside erfc, the cubic inside gelu_tanh, beta*x,
   exp, sigmoid, the quotients and products of the derivatives), and round once at the end.
-  Measured against mpmath: about 1 ULP in float64 and correctly rounded (0.5 ULP) float32,
-  away from the roots of the derivatives (gelu, gelu_tanh, silu, mish have one each), where
-  the error is bounded in units of the derivative's terms, not of its vanishing value (see the
-  tests and benchmarks/accuracy_family.py). Float32 results are the float64 ones rounded once.
+  Measured against mpmath (tests/test_formulas.py, benchmarks/accuracy_family.py): float64
+  within 1 ULP (elu, selu, gelu_tanh, silu, mish), 1.5 (softplus, log_sigmoid, every
+  backward) and 2 (gelu: the erf polynomial's rounding near |x| = 1); float32 results are the
+  float64 ones rounded once, within a hair of 0.5 ULP. Near the root of a derivative (gelu,
+  gelu_tanh, silu and mish have one) its terms cancel and no formula that rounds them keeps
+  relative precision: there the error is within 1 ULP of the size of the terms.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
   raise invalid on any use, as in NumPy); NaN in, NaN out; +-inf give the limits (gelu(-inf),
   silu(-inf), mish(-inf), hardswish(-inf) are -0.0 where PyTorch gives NaN); -0.0 is kept where
@@ -117,7 +119,7 @@ def _sigmoid_pair(z, zl, table):
     so that a product that ends up subnormal is rounded once).
 
     e = exp(-|z|) as a double-double, d = 1 + e exactly, 1/d by a corrected division, e/d by a
-    double-double product: to ~2**-100 relative, so callers can round once."""
+    double-double product: good to ~2**-57 relative (exp_dd's), so callers round once."""
     inline_here()
     zc = _clamp(z, -1000.0, 1000.0)  # exp_dd serves down to about -1400
     negative = bitcast(zc) < 0
@@ -133,12 +135,6 @@ def _sigmoid_pair(z, zl, table):
     if negative:
         return q2, q2l, k, q1, q1l, 0
     return q1, q1l, 0, q2, q2l, k
-
-
-@register_jitable
-def _round(h, l):
-    inline_here()
-    return h + l
 
 
 @register_jitable

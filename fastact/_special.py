@@ -205,7 +205,8 @@ def two_prod(a, b):
 
 @register_jitable
 def exp_dd(x, extra, table):
-    """exp(x - extra) = (hi + lo) * 2**k (hi + lo accurate to ~2**-100 relative, 0.7 <= hi <
+    """exp(x - extra) = (hi + lo) * 2**k (hi + lo good to ~2**-57 relative, the rounding of the
+    polynomial's small terms: an eighth of an ULP of hi; 0.7 <= hi <
     1.42), for -1400 <= x <= 709.7 and |extra| tiny (a low-order part of the argument).
     Callers multiply before they scale (``_scale``), so that a product that ends up subnormal
     is rounded once."""
@@ -220,7 +221,8 @@ def exp_dd(x, extra, table):
 
 @register_jitable
 def expm1_dd_nonpositive(x, table):
-    """expm1(x) as hi + lo for -40 <= x <= 0 (to ~2**-100 relative); hi is +0.0 at x = -0.0."""
+    """expm1(x) as hi + lo for -40 <= x <= 0 (good to ~2**-57 relative, as exp_dd); hi is +0.0
+    at x = -0.0."""
     inline_here()
     r, rl, k = _reduce(x, 0.0)
     c = 1.0 - _pow2(-k)
