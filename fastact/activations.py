@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 from numba.extending import register_jitable
 
+from . import _formulas as F
 from ._math import bitcast, less_equal_zero, like
 from ._math import sigmoid as _sigmoid
 
@@ -35,7 +36,8 @@ class Param:
 class Activation:
     #: the function: ``fastact.<name>``, twin ``reference.<name>``
     name: str
-    #: the layer class: ``fastact.<layer>``
+    #: the layer class: ``fastact.<layer>`` (called with ``layer_kwargs``: GELU's tanh form
+    #: is ``GELU(approximate="tanh")``)
     layer: str
     #: y = forward(x, *params) for one element
     forward: Callable
@@ -52,6 +54,10 @@ class Activation:
     cost: int = 1
     #: the book's layer writes dx into dout and returns it (Relu) instead of a new array
     backward_in_place: bool = False
+    #: max error in ULP against the true value (forward and backward); 0: bit-identical to
+    #: the NumPy twin
+    ulp: float = 0
+    layer_kwargs: tuple = ()
 
     @property
     def attribute(self):
@@ -97,6 +103,27 @@ def _sigmoid_backward(dout, y):
     return dout * (like(1.0, y) - y) * y
 
 
-SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40)
+SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40, ulp=2)
 
-REGISTRY = {act.name: act for act in (RELU, SIGMOID)}
+# The family: PyTorch's names, formulas and defaults (see _formulas for the exactness of each).
+FAMILY = (
+    Activation("leaky_relu", "LeakyReLU", F.leaky_relu, F.leaky_relu_backward, "input",
+               params=(Param("negative_slope", 0.01),)),
+    Activation("elu", "ELU", F.elu, F.elu_backward, "input", params=(Param("alpha", 1.0),),
+               cost=40, ulp=2),
+    Activation("selu", "SELU", F.selu, F.selu_backward, "input", cost=40, ulp=2),
+    Activation("gelu", "GELU", F.gelu, F.gelu_backward, "input", cost=60, ulp=2),
+    Activation("gelu_tanh", "GELU", F.gelu_tanh, F.gelu_tanh_backward, "input", cost=60, ulp=2,
+               layer_kwargs=(("approximate", "tanh"),)),
+    Activation("silu", "SiLU", F.silu, F.silu_backward, "input", cost=40, ulp=2),
+    Activation("tanh", "Tanh", F.tanh, F.tanh_backward, "output", cost=40, ulp=2),
+    Activation("softplus", "Softplus", F.softplus, F.softplus_backward, "input",
+               params=(Param("beta", 1.0), Param("threshold", 20.0)), cost=60, ulp=2),
+    Activation("mish", "Mish", F.mish, F.mish_backward, "input", cost=80, ulp=2),
+    Activation("hardswish", "Hardswish", F.hardswish, F.hardswish_backward, "input"),
+    Activation("hardsigmoid", "Hardsigmoid", F.hardsigmoid, F.hardsigmoid_backward, "input"),
+    Activation("log_sigmoid", "LogSigmoid", F.log_sigmoid, F.log_sigmoid_backward, "input",
+               cost=60, ulp=2),
+)
+
+REGISTRY = {act.name: act for act in (RELU, SIGMOID, *FAMILY)}

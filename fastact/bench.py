@@ -54,8 +54,8 @@ class TwinLayer:
 def layer_classes(name):
     """(fastact's layer class, a zero-argument maker of the twin layer) for activation ``name``."""
     spec = REGISTRY[name]
-    twin = getattr(reference, spec.layer, None)
-    return getattr(layers, spec.layer), (twin if twin is not None else lambda: TwinLayer(spec))
+    twin = getattr(reference, spec.layer, None) if not spec.layer_kwargs else None
+    return (lambda: layers.layer_for(name)), (twin if twin is not None else lambda: TwinLayer(spec))
 
 
 @dataclass(frozen=True)

@@ -312,15 +312,39 @@ class Sigmoid(_layer_class(REGISTRY["sigmoid"])):
     """
 
 
+class GELU(_layer_class(REGISTRY["gelu"])):
+    """GELU: ``x * Phi(x)`` with the erf (``approximate="none"``, PyTorch's default) or
+    PyTorch's tanh approximation (``approximate="tanh"``); backward from the input."""
+
+    def __init__(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        super().__init__()
+
+    @property
+    def spec(self):  # a property, not an instance attribute: instances hold no functions
+        return REGISTRY["gelu" if self.approximate == "none" else "gelu_tanh"]
+
+    def __repr__(self):
+        return f"GELU(approximate={self.approximate!r})"
+
+
 def _make_family():
     made = {}
     for spec in REGISTRY.values():
-        if spec.layer not in ("Relu", "Sigmoid"):
+        if spec.layer not in ("Relu", "Sigmoid", "GELU"):
             made[spec.layer] = _layer_class(spec)
     return made
 
 
-LAYERS = {"Relu": Relu, "Sigmoid": Sigmoid, **_make_family()}
+LAYERS = {"Relu": Relu, "Sigmoid": Sigmoid, "GELU": GELU, **_make_family()}
+
+
+def layer_for(name, **params):
+    """A new layer computing activation ``name`` of the registry (``gelu_tanh`` included)."""
+    spec = REGISTRY[name]
+    return LAYERS[spec.layer](**dict(spec.layer_kwargs), **params)
 globals().update(LAYERS)
 
 # The rest of the book's common/layers.py, so that `from fastact.layers import *` replaces

@@ -8,6 +8,8 @@ better (no overflow warning, unsigned input, exact log of small probabilities, c
 the README says so. The code is the project's own; only its arithmetic follows the book.
 """
 
+import math
+
 import numpy as np
 
 # --- the book's functions (common/functions.py) -------------------------------------------
@@ -347,3 +349,135 @@ def relu_backward(dout, mask):
 
 def sigmoid_backward(dout, out):
     return dout * (1.0 - out) * out
+
+
+# --- the activation family (issue 11) ---------------------------------------------------------
+# PyTorch 2.13's formulas and defaults (torch.nn.functional), written as a NumPy user would:
+# plain expressions, no care for overflow, cancellation or warnings. Backward functions take
+# (dout, saved, *params): saved is the forward output for tanh, the input x for the others.
+# The piecewise-linear ones (leaky_relu, hardswish, hardsigmoid) and tanh_backward are the
+# exact arithmetic fastact's formulas must match bit for bit.
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def erf(x):
+    """math.erf over an array, in x's dtype (SciPy is not a dependency)."""
+    x = np.asarray(x)
+    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return np.where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(dout, x, negative_slope=0.01):
+    return np.where(x > 0, dout, dout * negative_slope)
+
+
+def elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * (np.exp(x) - 1))
+
+
+def elu_backward(dout, x, alpha=1.0):
+    return np.where(x > 0, dout, dout * alpha * np.exp(x))
+
+
+def selu(x):
+    return SELU_SCALE * elu(x, SELU_ALPHA)
+
+
+def selu_backward(dout, x):
+    return np.where(x > 0, dout * SELU_SCALE, dout * SELU_SCALE * SELU_ALPHA * np.exp(x))
+
+
+def gelu(x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    if approximate != "none":
+        raise ValueError(f"approximate must be 'none' or 'tanh', not {approximate!r}")
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+def gelu_backward(dout, x, approximate="none"):
+    if approximate == "tanh":
+        beta = math.sqrt(2 / math.pi)
+        t = np.tanh(beta * (x + 0.044715 * x**3))
+        left_derivative = 0.5 * (1 + t)
+        right_derivative = 0.5 * x * (1 - t * t) * beta * (1 + 3 * 0.044715 * x * x)
+        return dout * (left_derivative + right_derivative)
+    if approximate != "none":
+        raise ValueError(f"approximate must be 'none' or 'tanh', not {approximate!r}")
+    cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return dout * (cdf + x * pdf)
+
+
+def gelu_tanh(x):
+    return gelu(x, approximate="tanh")
+
+
+def gelu_tanh_backward(dout, x):
+    return gelu_backward(dout, x, approximate="tanh")
+
+
+def silu(x):
+    return x * sigmoid(x)
+
+
+def silu_backward(dout, x):
+    s = sigmoid(x)
+    return dout * s * (1 + x * (1 - s))
+
+
+def tanh(x):
+    return np.tanh(x)
+
+
+def tanh_backward(dout, y):
+    return dout * (1 - y**2)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return np.where(x * beta > threshold, x, np.log1p(np.exp(beta * x)) / beta)
+
+
+def softplus_backward(dout, x, beta=1.0, threshold=20.0):
+    z = np.exp(x * beta)
+    return np.where(x * beta > threshold, dout, dout * z / (z + 1))
+
+
+def mish(x):
+    return x * np.tanh(np.log1p(np.exp(x)))
+
+
+def mish_backward(dout, x):
+    t = np.tanh(np.log1p(np.exp(x)))
+    s = sigmoid(x)
+    return dout * (t + x * s * (1 - t * t))
+
+
+def hardswish(x):
+    return x * np.minimum(np.maximum(x + 3, 0), 6) / 6
+
+
+def hardswish_backward(dout, x):
+    return np.where(x < -3, 0, np.where(x <= 3, dout * (x / 3 + 0.5), dout))
+
+
+def hardsigmoid(x):
+    return np.minimum(np.maximum(x + 3, 0), 6) / 6
+
+
+def hardsigmoid_backward(dout, x):
+    return np.where((x > -3) & (x < 3), dout / 6, 0)
+
+
+def log_sigmoid(x):
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def log_sigmoid_backward(dout, x):
+    return dout * (1 - sigmoid(x))

@@ -47,6 +47,22 @@ def _with_parameters(spec, ufunc):
     return call
 
 
+def _gelu(ufuncs):
+    erf_form, tanh_form = ufuncs
+
+    def gelu(x, approximate="none", out=None, **kwargs):
+        """gelu(x, approximate="none", out=None): x * Phi(x), with the erf or ("tanh")
+        PyTorch's tanh approximation."""
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        if out is not None:
+            kwargs["out"] = out
+        return (erf_form if approximate == "none" else tanh_form)(x, **kwargs)
+
+    gelu.ufunc = erf_form
+    return gelu
+
+
 @functools.lru_cache(maxsize=None)
 def get(name):
     """The public function for activation ``name`` (compiles its ufunc on first use)."""
@@ -56,7 +72,10 @@ def get(name):
                       f"(fastact.reference.{name}), not a ufunc", RuntimeWarning, stacklevel=3)
         return getattr(reference, name)
     ufunc = KERNELS[name].ufunc
-    function = _with_parameters(spec, ufunc) if spec.params else ufunc
+    if name == "gelu":  # PyTorch's one function for two formulas, chosen by a string
+        function = _gelu((ufunc, KERNELS["gelu_tanh"].ufunc))
+    else:
+        function = _with_parameters(spec, ufunc) if spec.params else ufunc
     _callable_from_numba(function, spec)
     return function
 

@@ -20,6 +20,7 @@ from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import reference
 from fastact._kernels import KERNELS
 from fastact.activations import REGISTRY
+from fastact.layers import layer_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,9 +101,8 @@ def normal_result_inputs(dtype):
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_no_floating_point_flag_on_any_path(name, dtype, path):
     x = normal_result_inputs(dtype)
-    cls = getattr(fastact, REGISTRY[name].layer)
     with np.errstate(all="raise"):
-        layer = cls()
+        layer = layer_for(name)
         out = layer.forward(x)
         getattr(fastact, name)(x)
         dout = np.ones_like(x)
@@ -118,7 +118,7 @@ class Boom(Exception):
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_a_failed_forward_keeps_the_previous_state(name, failure, monkeypatch, rng):
     spec = REGISTRY[name]
-    layer = getattr(fastact, spec.layer)()
+    layer = layer_for(name)
     x = sample(np.float64, (300, 400), rng)  # the kernel path, not the ufunc's
     layer.forward(x)
     kept = getattr(layer, spec.attribute)
@@ -265,9 +265,9 @@ def test_dask_arrays_stay_lazy_and_compute_the_same(rng):
     x[0, :4] = [np.nan, np.inf, -np.inf, -0.0]
     lazy = da.from_array(x, chunks=(20, 25))
     for name, spec in REGISTRY.items():
-        out = getattr(fastact, spec.layer)().forward(lazy)
+        out = layer_for(name).forward(lazy)
         assert isinstance(out, da.Array), name
-        assert_same_bits(out.compute(scheduler="sync"), getattr(fastact, spec.layer)().forward(x), name)
+        assert_same_bits(out.compute(scheduler="sync"), layer_for(name).forward(x), name)
 
 
 def test_torch_tensors(rng):

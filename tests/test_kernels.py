@@ -12,6 +12,7 @@ import fastact._threads as threads
 from conftest import sample
 from fastact._kernels import KERNELS
 from fastact.activations import REGISTRY
+from fastact.layers import layer_for
 
 # Vectors of the element type, or of integers of its width: formulas that work on the bits
 # (ReLU's backward ands dout's bits with the mask) vectorize as integer lanes.
@@ -75,7 +76,7 @@ def test_element_formulas_vectorize_in_a_plain_loop(name, dtype):
 
 
 def layer_of(name):
-    return getattr(fastact, REGISTRY[name].layer)()
+    return layer_for(name)
 
 
 @pytest.mark.parametrize("name", NAMES)

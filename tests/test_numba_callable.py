@@ -39,7 +39,7 @@ def test_njit_code_calls_the_same_formula(name, dtype):
 def test_parameters_by_position_and_by_keyword(name):
     spec = REGISTRY[name]
     f = getattr(fastact, name)
-    values = [p.default * 1.5 + 0.25 for p in spec.params]
+    values = tuple(p.default * 1.5 + 0.25 for p in spec.params)
     by_keyword = dict(zip((p.name for p in spec.params), values))
 
     @numba.njit

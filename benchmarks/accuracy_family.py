@@ -1,0 +1,372 @@
+"""Accuracy (and, with --speed, rough speed) of the activation family's element formulas.
+
+For each function, forward and backward, and each dtype: the max error in ULP against mpmath
+(40 digits) on one fixed sample, for fastact's formula (fastact._formulas through a ufunc),
+the NumPy twin (fastact.reference) and PyTorch (if importable). Backward functions get a
+random dout in [0.5, 2]; "max" is over all inputs, "clean" only over inputs where the
+derivative's terms cancel by less than a factor 2 (away from its root, where any formula that
+rounds its terms loses relative precision). Errors: |result - truth| / ULP(truth); a NaN or
+infinity where the truth is finite counts as inf.
+
+    python benchmarks/accuracy_family.py [--n 3000] [--speed]
+
+--speed times 1M-element loops (median of interleaved runs, --threads 2 by default):
+fastact's formula in a parallel prange loop (as fastact's kernels: 512-bit vectors allowed),
+the NumPy twin, and PyTorch's forward op or backward op from the input. Rough numbers on a
+shared machine: under contention an OpenMP region can take milliseconds whatever its work,
+and --threads 1 gives the steadier per-element cost.
+"""
+
+import argparse
+import math
+import sys
+import time
+import warnings
+
+import mpmath
+import numba
+import numpy as np
+from numba import prange
+
+from fastact import _formulas as F
+from fastact import reference as ref
+from fastact._special import inline_here
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+PARAMS = {"leaky_relu": (0.01,), "elu": (1.0,), "softplus": (1.0, 20.0)}
+NAMES = ["leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "tanh", "softplus", "mish",
+         "hardswish", "hardsigmoid", "log_sigmoid"]
+
+with mpmath.workdps(50):
+    ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
+    SCALE = mpmath.mpf("1.0507009873554804934193349852946")
+    KAPPA = mpmath.mpf("0.044715")
+
+
+def sig(v):
+    return 1 / (1 + mpmath.exp(-v))
+
+
+def cdf(v):
+    return mpmath.erfc(-v / mpmath.sqrt(2)) / 2
+
+
+def gelu_v(v):
+    return 2 * mpmath.sqrt(2 / mpmath.pi) * (v + KAPPA * v**3)
+
+
+def softplus(v):
+    return mpmath.log1p(mpmath.exp(v))
+
+
+def gelu_tanh_d(v):
+    s, n = sig(gelu_v(v)), sig(-gelu_v(v))
+    dv = 2 * mpmath.sqrt(2 / mpmath.pi) * (1 + 3 * KAPPA * v * v)
+    return s * (1 + v * dv * n), s * (1 + abs(v * dv * n))
+
+
+def mish_d(v):
+    t = mpmath.tanh(softplus(v))
+    second = v * sig(v) * (1 - t * t)
+    return t + second, abs(t) + abs(second)
+
+
+def hardswish_d(v):
+    if v < -3:
+        return 0, 0
+    return ((v / 3 + mpmath.mpf(1) / 2), abs(v / 3) + mpmath.mpf(1) / 2) if v <= 3 else (1, 1)
+
+
+#: name -> (forward(x), derivative(x) -> (value, size of its terms)); the tanh backward takes y.
+TRUTH = {
+    "leaky_relu": (lambda v: v if v > 0 else v * mpmath.mpf(np.float64(0.01)),
+                   lambda v: (1, 1) if v > 0 else (mpmath.mpf(np.float64(0.01)),) * 2),
+    "elu": (lambda v: v if v > 0 else mpmath.expm1(v),
+            lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
+    "selu": (lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
+             lambda v: (SCALE,) * 2 if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2),
+    "gelu": (lambda v: v * cdf(v),
+             lambda v: (cdf(v) + v * mpmath.npdf(v), cdf(v) + abs(v) * mpmath.npdf(v))),
+    "gelu_tanh": (lambda v: v * sig(gelu_v(v)), gelu_tanh_d),
+    "silu": (lambda v: v * sig(v),
+             lambda v: (sig(v) * (1 + v * sig(-v)), sig(v) * (1 + abs(v) * sig(-v)))),
+    "tanh": (mpmath.tanh, lambda y: (1 - y * y, 1 + y * y)),
+    "softplus": (lambda v: v if v > 20 else softplus(v),
+                 lambda v: (1, 1) if v > 20 else (sig(v),) * 2),
+    "mish": (lambda v: v * mpmath.tanh(softplus(v)), mish_d),
+    "hardswish": (lambda v: v * min(max(v + 3, 0), 6) / 6, hardswish_d),
+    "hardsigmoid": (lambda v: min(max(v + 3, 0), 6) / 6,
+                    lambda v: (mpmath.mpf(1) / 6,) * 2 if -3 < v < 3 else (0, 0)),
+    "log_sigmoid": (lambda v: -softplus(-v), lambda v: (sig(-v),) * 2),
+}
+ROOTS = {"gelu": -0.7517915726308, "gelu_tanh": -0.7522, "silu": -1.2784645427610738,
+         "mish": -1.1915}
+
+
+def to_longdouble(v):
+    if abs(v) < mpmath.mpf("1e-4000"):
+        return np.longdouble(-0.0 if v < 0 else 0.0)
+    return np.longdouble(mpmath.nstr(v, 25))
+
+
+def inputs(name, n, rng):
+    x = [rng.choice([-1.0, 1.0], n) * rng.random(n) * 10.0 ** rng.uniform(-12, 3, n),
+         rng.uniform(-12, 12, n), rng.uniform(-1, 1, n // 2), rng.uniform(-40, -5, n // 4),
+         rng.uniform(-760, -700, n // 8), rng.uniform(-4, 4, n // 2)]
+    if name in ROOTS:
+        r = ROOTS[name]
+        x.append(r + r * rng.uniform(-1e-3, 1e-3, n // 4))
+    return np.concatenate(x)
+
+
+def truth(name, direction, x, dout):
+    f, g = TRUTH[name]
+    values, sizes = [], []
+    with mpmath.workdps(40):
+        for v, d in zip(x.tolist(), dout.tolist()):
+            v = mpmath.mpf(v)
+            if direction == "forward":
+                t = f(v)
+                size = abs(t)
+            else:
+                t, size = g(v)
+                t, size = d * t, abs(d) * size
+            values.append(to_longdouble(t))
+            sizes.append(to_longdouble(size))
+    return np.array(values), np.array(sizes)
+
+
+def ulp_error(y, t, dtype):
+    fi = np.finfo(dtype)
+    y = np.asarray(y)
+    with np.errstate(all="ignore"):
+        _, e = np.frexp(t)
+        ulp = np.ldexp(np.longdouble(1), np.maximum(e.astype(np.int64) - fi.nmant - 1,
+                                                    int(np.log2(fi.smallest_subnormal))))
+        err = np.abs(y.astype(np.longdouble) - t) / ulp
+    err[y.astype(np.longdouble) == t] = 0
+    err[~np.isfinite(y) & np.isfinite(t.astype(dtype))] = np.inf
+    return err
+
+
+def element(f, nargs):
+    def e1(a):
+        inline_here()
+        return f(a)
+
+    def e2(a, b):
+        inline_here()
+        return f(a, b)
+
+    def e3(a, b, c):
+        inline_here()
+        return f(a, b, c)
+
+    def e4(a, b, c, d):
+        inline_here()
+        return f(a, b, c, d)
+
+    return {1: e1, 2: e2, 3: e3, 4: e4}[nargs]
+
+
+def nargs(name, direction):
+    return len(PARAMS.get(name, ())) + (1 if direction == "forward" else 2)
+
+
+def fast_ufunc(name, direction):
+    f = getattr(F, name if direction == "forward" else f"{name}_backward")
+    k = nargs(name, direction)
+    sigs = [f"{t}({', '.join([t] * k)})" for t in ("float32", "float64")]
+    return numba.vectorize(sigs)(element(f, k))
+
+
+def twin(name, direction, x, dout):
+    p = PARAMS.get(name, ())
+    with np.errstate(all="ignore"):
+        if direction == "forward":
+            return getattr(ref, name)(x, *p)
+        return getattr(ref, f"{name}_backward")(dout, x, *p)
+
+
+TORCH_FORWARD = {
+    "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.01),
+    "elu": lambda t: torch.nn.functional.elu(t), "selu": lambda t: torch.nn.functional.selu(t),
+    "gelu": lambda t: torch.nn.functional.gelu(t),
+    "gelu_tanh": lambda t: torch.nn.functional.gelu(t, approximate="tanh"),
+    "silu": lambda t: torch.nn.functional.silu(t), "tanh": lambda t: torch.tanh(t),
+    "softplus": lambda t: torch.nn.functional.softplus(t),
+    "mish": lambda t: torch.nn.functional.mish(t),
+    "hardswish": lambda t: torch.nn.functional.hardswish(t),
+    "hardsigmoid": lambda t: torch.nn.functional.hardsigmoid(t),
+    "log_sigmoid": lambda t: torch.nn.functional.logsigmoid(t),
+}
+
+
+def torch_result(name, direction, x, dout):
+    if direction == "backward" and name == "tanh":
+        return torch.ops.aten.tanh_backward(torch.from_numpy(dout), torch.from_numpy(x)).numpy()
+    t = torch.from_numpy(x.copy()).requires_grad_(direction == "backward")
+    y = TORCH_FORWARD[name](t)
+    if direction == "forward":
+        return y.detach().numpy()
+    y.backward(torch.from_numpy(dout.copy()))
+    return t.grad.numpy()
+
+
+def accuracy(n):
+    rng = np.random.default_rng(2026)
+    engines = ["fastact", "twin"] + (["torch"] if torch is not None else [])
+    print(f"max error in ULP vs mpmath; {n}-ish points per sample; clean = where the terms "
+          "cancel by < 2x")
+    print(f"{'function':24s} {'dtype':8s} " + " ".join(f"{e + ' max':>12s} {e + ' clean':>12s}"
+                                                        for e in engines))
+    for name in NAMES:
+        for direction in ("forward", "backward"):
+            label = name if direction == "forward" else f"{name}_backward"
+            for dtype in (np.float32, np.float64):
+                x = inputs(name, n, rng)
+                if name == "tanh" and direction == "backward":
+                    x = np.tanh(x)  # saved is the forward output
+                x = x.astype(dtype)
+                x = x[np.isfinite(x)]
+                dout = (np.ones_like(x) if direction == "forward"
+                        else rng.uniform(0.5, 2, x.size).astype(dtype))
+                t, size = truth(name, direction, x, dout)
+                clean = size <= 2 * np.abs(t)
+                row = []
+                for engine in engines:
+                    with warnings.catch_warnings(), np.errstate(all="ignore"):
+                        warnings.simplefilter("ignore")
+                        if engine == "fastact":
+                            u = fast_ufunc(name, direction)
+                            p = [dtype(v) for v in PARAMS.get(name, ())]
+                            y = u(x, *p) if direction == "forward" else u(dout, x, *p)
+                        elif engine == "twin":
+                            y = twin(name, direction, x, dout)
+                        else:
+                            y = torch_result(name, direction, x, dout)
+                    err = ulp_error(np.asarray(y).astype(dtype), t, dtype)
+                    row.append(f"{fmt(err.max()):>12s} {fmt(err[clean].max()):>12s}")
+                print(f"{label:24s} {np.dtype(dtype).name:8s} " + " ".join(row), flush=True)
+
+
+def fmt(v):
+    return "inf" if not np.isfinite(v) else (f"{v:.3g}" if v < 1e4 else f"{v:.2e}")
+
+
+def speed(threads=2, n=1_000_000, rounds=15, only=None):
+    from fastact._kernels import wide_vectors
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    if torch is not None:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(7)
+
+    def loop_for(f, k):
+        # As fastact's kernels: a prange loop with 512-bit vectors allowed.
+        def l1(a, out):
+            for i in prange(out.shape[0]):
+                wide_vectors()
+                out[i] = f(a[i])
+
+        def l2(a, b, out):
+            for i in prange(out.shape[0]):
+                wide_vectors()
+                out[i] = f(a[i], b[i])
+
+        return numba.njit(parallel=True, error_model="numpy", nogil=True)({1: l1, 2: l2}[k])
+
+    print(f"\nmedian ms per call, {n} elements, {threads} thread(s) (rough: shared machine); "
+          "speedup = twin / fastact and torch / fastact")
+    print(f"{'function':24s} {'dtype':8s} {'fastact':>9s} {'twin':>9s} {'torch':>9s} "
+          f"{'x twin':>7s} {'x torch':>7s}")
+    for name in only or NAMES:
+        for direction in ("forward", "backward"):
+            label = name if direction == "forward" else f"{name}_backward"
+            f = getattr(F, label)
+            k = 1 if direction == "forward" else 2
+            p = PARAMS.get(name, ())
+            if p:  # the parameters stay run-time values; bind the defaults for timing
+                g = f
+                if direction == "forward":
+                    f = numba.njit(inline="always")(
+                        (lambda a: g(a, 0.01)) if name == "leaky_relu" else
+                        (lambda a: g(a, 1.0)) if name == "elu" else (lambda a: g(a, 1.0, 20.0)))
+                else:
+                    f = numba.njit(inline="always")(
+                        (lambda d, a: g(d, a, 0.01)) if name == "leaky_relu" else
+                        (lambda d, a: g(d, a, 1.0)) if name == "elu" else
+                        (lambda d, a: g(d, a, 1.0, 20.0)))
+            loop = loop_for(f, k)
+            for dtype in (np.float32, np.float64):
+                x = (rng.standard_normal(n) * 3).astype(dtype)
+                if name == "tanh" and direction == "backward":
+                    x = np.tanh(x)
+                d = rng.standard_normal(n).astype(dtype)
+                out = np.empty_like(x)
+                args = (x,) if k == 1 else (d, x)
+                loop(*args, out)
+                tx = torch.from_numpy(x) if torch is not None else None
+                td = torch.from_numpy(d) if torch is not None else None
+                engines = {
+                    "fastact": lambda: loop(*args, out),
+                    "twin": lambda: twin(name, direction, x, d),
+                }
+                if torch is not None:
+                    engines["torch"] = (lambda: torch_timed(name, direction, tx, td))
+                times = {e: [] for e in engines}
+                for _ in range(rounds):
+                    for e, fn in engines.items():
+                        t0 = time.perf_counter()
+                        fn()
+                        times[e].append(time.perf_counter() - t0)
+                med = {e: 1e3 * float(np.median(v)) for e, v in times.items()}
+                tt = med.get("torch", math.nan)
+                print(f"{label:24s} {np.dtype(dtype).name:8s} {med['fastact']:9.3f} "
+                      f"{med['twin']:9.3f} {tt:9.3f} {med['twin'] / med['fastact']:7.1f} "
+                      f"{tt / med['fastact']:7.2f}", flush=True)
+
+
+def torch_timed(name, direction, tx, td):
+    """One PyTorch forward, or one backward op from the input (what autograd would run)."""
+    fn = torch.nn.functional
+    aten = torch.ops.aten
+    if direction == "forward":
+        return TORCH_FORWARD[name](tx)
+    return {
+        "leaky_relu": lambda: aten.leaky_relu_backward(td, tx, 0.01, False),
+        "elu": lambda: aten.elu_backward(td, 1.0, 1.0, 1.0, False, tx),
+        "selu": lambda: aten.elu_backward(td, 1.6732632423543772, 1.0507009873554805, 1.0,
+                                          False, tx),
+        "gelu": lambda: aten.gelu_backward(td, tx),
+        "gelu_tanh": lambda: aten.gelu_backward(td, tx, approximate="tanh"),
+        "silu": lambda: aten.silu_backward(td, tx),
+        "tanh": lambda: aten.tanh_backward(td, tx),
+        "softplus": lambda: aten.softplus_backward(td, tx, 1.0, 20.0),
+        "mish": lambda: aten.mish_backward(td, tx),
+        "hardswish": lambda: aten.hardswish_backward(td, tx),
+        "hardsigmoid": lambda: aten.hardsigmoid_backward(td, tx),
+        "log_sigmoid": lambda: aten.log_sigmoid_backward(td, tx, aten.log_sigmoid_forward(tx)[1]),
+    }[name]()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3000, help="base sample size per function")
+    parser.add_argument("--speed", action="store_true", help="also time 1M-element loops")
+    parser.add_argument("--only-speed", action="store_true", help="skip the accuracy table")
+    parser.add_argument("--threads", type=int, default=2, help="threads for the timings")
+    parser.add_argument("--functions", nargs="*", help="time only these")
+    args = parser.parse_args(argv)
+    if not args.only_speed:
+        accuracy(args.n)
+    if args.speed or args.only_speed:
+        speed(args.threads, only=args.functions)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
