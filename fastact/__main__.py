@@ -42,11 +42,11 @@ def _threading_layer():
 
 
 def check():
-    print("Checking fastact against the seed (fastact.reference) on this machine:")
+    print("Checking fastact against its NumPy twins (fastact.reference) on this machine:")
     failed = 0
     for layer, dtype, build, ok, detail in selfcheck.run_checks():
         failed += not ok
-        print(f"  {'PASS' if ok else 'FAIL'}  {layer:<8}{dtype:<9}{build:<10}{detail}")
+        print(f"  {'PASS' if ok else 'FAIL'}  {layer:<12}{dtype:<9}{build:<10}{detail}")
     return failed
 
 
