@@ -147,8 +147,8 @@ def accuracy_inputs(name, dtype, rng, n):
 
 
 #: Claimed max errors in ULP of the true result, float64 (float32 results are the float64
-#: ones rounded once: within a hair of 0.5 ULP). Where a derivative's terms cancel (near its
-#: root) the error is instead within TERMS_ULP ULP of the size of its terms.
+#: ones rounded once: within a hair of 0.5 ULP everywhere). Where a float64 derivative's terms
+#: cancel (near its root) the error is instead within TERMS_ULP ULP of the size of its terms.
 BOUND64 = {("elu", "forward"): 1.0, ("selu", "forward"): 1.0, ("gelu", "forward"): 2.0,
            ("gelu_tanh", "forward"): 1.0, ("silu", "forward"): 1.0, ("softplus", "forward"): 1.5,
            ("mish", "forward"): 1.0, ("log_sigmoid", "forward"): 1.5}
@@ -170,7 +170,8 @@ def test_accuracy_against_mpmath(name, direction, dtype, rng):
     err = ulp_error(y, t, dtype)
     err_terms = ulp_error(size + (y.astype(np.longdouble) - t), size, dtype)  # |y - t| / ulp(size)
     bound = BOUND64[name, direction] if dtype == np.float64 else BOUND32
-    bad = (err > bound) & (err_terms > TERMS_ULP)
+    # float32 has no escape near roots: its float64 evaluation resolves the cancellation.
+    bad = (err > bound) & ((err_terms > TERMS_ULP) | (dtype == np.float32))
     if bad.any():
         i = np.flatnonzero(bad)[np.argmax(err[bad])]
         raise AssertionError(f"{name} {direction} {np.dtype(dtype)}: x={x[i]!r} dout={dout[i]!r}: "
@@ -191,7 +192,7 @@ def bit_inputs(dtype, rng, shape=(4000,)):
 
 
 def hardswish_twin_region(x):
-    """Where the twin's x * 6 does not overflow and x is not -inf (fastact gives the limits)."""
+    """Where the twin's x * 6 is finite (beyond, and at +-inf, fastact gives x and the limits)."""
     with np.errstate(all="ignore"):
         return np.isfinite(x * x.dtype.type(6)) | np.isnan(x)
 
@@ -215,10 +216,10 @@ def test_piecewise_linear_bits_match_twin(name, direction, dtype, rng):
 def test_hardswish_beyond_the_twin(dtype):
     """Where the twin overflows (x > max/6) fastact gives x; at -inf the limit -0.0."""
     fi = np.finfo(dtype)
-    x = np.array([fi.max, fi.max / 5, np.inf, -np.inf, fi.max / 6.000001], dtype)
+    x = np.array([fi.max, fi.max / 5, np.inf, -np.inf], dtype)
     with np.errstate(all="raise"):
         y = call("hardswish", "forward", x)
-    assert_same_bits(y, np.array([fi.max, fi.max / 5, np.inf, -0.0, fi.max / 6.000001], dtype))
+    assert_same_bits(y, np.array([fi.max, fi.max / 5, np.inf, -0.0], dtype))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
