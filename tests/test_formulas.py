@@ -378,6 +378,7 @@ def test_never_worse_than_pytorch(name, direction, dtype, rng):
 # --- vectorization ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # tests/test_kernels.py checks the registry's kernels built from these formulas
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name,direction", ALL)
 def test_loops_vectorize(name, direction, dtype):

@@ -47,8 +47,10 @@ def kernel_args(name, direction, dtype):
     return (x, saved, np.empty_like(x), params(name, dtype))
 
 
+# The parallel build outlines the same loop body; its check doubles the compile time of this
+# file, so it runs with -m slow (and the serial build's in every run).
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("build", ["serial", "parallel"])
+@pytest.mark.parametrize("build", ["serial", pytest.param("parallel", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 @pytest.mark.parametrize("name", NAMES)
 def test_hot_loops_are_vectorized(name, direction, build, dtype):
