@@ -85,7 +85,9 @@ def _col2im():
     return kernel
 
 
-def _pool_forward():
+@register_jitable
+def _pool_window_exact(x, out, arg_max, i, oy, ox, base, ph, pw, stride, pad):
+    # One output position, every channel, with the twin's exact rules, NaN included.
     # The twin takes np.argmax and np.max of each im2col row (float64, padding as +0.0).
     # argmax: the first maximum, or the first NaN. max, as NumPy 2.4 gives it for rows of up to
     # 4 elements (measured): the maximum, and among equal maxima (only -0.0 vs +0.0 can tell)
@@ -94,42 +96,70 @@ def _pool_forward():
     # That is NumPy's result on most arrays, not all: NaN payloads (and, for rows of more
     # than 4 elements, tied zero signs) follow NumPy's SIMD blocking, which depends on the
     # array's size; this does not model it (see book_layers).
+    n, c, h, w = x.shape
+    for ch in range(c):
+        best = 0.0
+        value = 0.0
+        arg = -1
+        for fy in range(ph):
+            y = oy * stride + fy - pad
+            for fx in range(pw):
+                xx = ox * stride + fx - pad
+                v = 0.0
+                if 0 <= y < h and 0 <= xx < w:
+                    v = np.float64(x[i, ch, y, xx])
+                k = fy * pw + fx
+                if arg < 0:
+                    arg = k
+                    best = v
+                    value = v if (v == v or ph * pw == 1) else np.nan
+                elif best != best:  # a NaN decided both already
+                    pass
+                elif v != v:
+                    arg = k
+                    best = v
+                    value = v
+                elif v > best:
+                    arg = k
+                    best = v
+                    value = v
+                elif v == best:
+                    value = v
+        out[i, oy, ox, ch] = value
+        arg_max[base + ch] = arg
+
+
+def _pool_forward():
+    # Branch-free over the channels (contiguous in the book's NHWC conv output, so the channel
+    # loop vectorizes): the running maximum moves to each value >= it (the last of equal
+    # values: the sign of a tied zero), the argmax to each value > it (the first maximum).
+    # Without NaNs that is the exact rule above; a window position that met a NaN is redone
+    # by it. The branchy scalar walk alone mispredicted about every other compare (~4x slower).
     def kernel(x, out, arg_max, ph, pw, stride, pad, oh, ow):
         n, c, h, w = x.shape
         for noy in prange(n * oh):
             i, oy = noy // oh, noy % oh
             for ox in range(ow):
                 base = (noy * ow + ox) * c
-                for ch in range(c):
-                    best = 0.0
-                    value = 0.0
-                    arg = -1
-                    for fy in range(ph):
-                        y = oy * stride + fy - pad
-                        for fx in range(pw):
-                            xx = ox * stride + fx - pad
-                            v = 0.0
-                            if 0 <= y < h and 0 <= xx < w:
-                                v = np.float64(x[i, ch, y, xx])
-                            k = fy * pw + fx
-                            if arg < 0:
-                                arg = k
-                                best = v
-                                value = v if (v == v or ph * pw == 1) else np.nan
-                            elif best != best:  # a NaN decided both already
-                                pass
-                            elif v != v:
-                                arg = k
-                                best = v
-                                value = v
-                            elif v > best:
-                                arg = k
-                                best = v
-                                value = v
-                            elif v == best:
-                                value = v
-                    out[i, oy, ox, ch] = value
-                    arg_max[base + ch] = arg
+                nan_seen = False
+                for fy in range(ph):
+                    y = oy * stride + fy - pad
+                    for fx in range(pw):
+                        xx = ox * stride + fx - pad
+                        k = fy * pw + fx
+                        inside = 0 <= y < h and 0 <= xx < w
+                        for ch in range(c):
+                            v = np.float64(x[i, ch, y, xx]) if inside else 0.0
+                            nan_seen |= v != v
+                            if k == 0:
+                                out[i, oy, ox, ch] = v
+                                arg_max[base + ch] = 0
+                            else:
+                                cur = out[i, oy, ox, ch]
+                                out[i, oy, ox, ch] = v if v >= cur else cur
+                                arg_max[base + ch] = k if v > cur else arg_max[base + ch]
+                if nan_seen:
+                    _pool_window_exact(x, out, arg_max, i, oy, ox, base, ph, pw, stride, pad)
 
     return kernel
 
@@ -156,6 +186,27 @@ def _pool_backward():
                             xx = ox * stride + fx - pad
                             if 0 <= xx < w and arg_max[((i * oh + oy) * ow + ox) * c + ch] == k:
                                 img[i, ch, y, xx] = _add(img[i, ch, y, xx], dout[i, ch, oy, ox])
+
+    return kernel
+
+
+def _pool_backward_disjoint():
+    # Windows that cannot overlap (stride >= pool size, the book's 2x2 stride 2): each pixel
+    # lies in one window at most, so the twin's col2im sum is +0.0 plus that window's dout
+    # where the pixel was its maximum, else +0.0. One pass over dout scatters it into dx
+    # (zeroed by the caller), instead of a walk over every pixel's windows.
+    def kernel(dout, arg_max, img, ph, pw, stride, pad, oh, ow):
+        n, c, h, w = img.shape
+        for noy in prange(n * oh):
+            i, oy = noy // oh, noy % oh
+            for ox in range(ow):
+                base = (noy * ow + ox) * c
+                for ch in range(c):
+                    k = arg_max[base + ch]
+                    y = oy * stride + k // pw - pad
+                    xx = ox * stride + k % pw - pad
+                    if 0 <= y < h and 0 <= xx < w:
+                        img[i, ch, y, xx] = _add(0.0, dout[i, ch, oy, ox])
 
     return kernel
 
@@ -279,6 +330,7 @@ IM2COL = Pair("window_im2col", _im2col)
 COL2IM = Pair("window_col2im", _col2im)
 POOL_FORWARD = Pair("window_pool_forward", _pool_forward)
 POOL_BACKWARD = Pair("window_pool_backward", _pool_backward)
+POOL_BACKWARD_DISJOINT = Pair("window_pool_backward_disjoint", _pool_backward_disjoint)
 DROPOUT_FORWARD = Pair("window_dropout_forward", _dropout_forward)
 BN_STATS = Pair("window_bn_stats", _bn_stats)
 BN_NORMALIZE = Pair("window_bn_normalize", _bn_normalize)

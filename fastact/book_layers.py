@@ -365,6 +365,12 @@ class Pooling:
             raise ValueError(f"Pooling.backward: dout must have shape {(n, c, oh, ow)}, "
                              f"got {dout.shape}")
         dout = as_kernel_input(dout, "dout")
+        if s >= ph and s >= pw:  # windows cannot overlap: scatter dout into zeros
+            dx = np.zeros((n, c, h, w))
+            if dout.size:
+                _threads.run(_window.POOL_BACKWARD_DISJOINT, dout.size, dout, self.arg_max, dx, ph, pw,
+                             s, p, oh, ow, per_iteration=ow * c)
+            return dx
         dx = np.empty((n, c, h, w))
         if dx.size:
             _threads.run(_window.POOL_BACKWARD, dx.size * ph * pw, dout, self.arg_max, dx, ph, pw,
