@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange, types, vectorize
 from numba.extending import intrinsic
 
+from ._special import inline_here
 from .activations import REGISTRY
 
 #: The dtypes the compiled kernels serve; everything else takes a NumPy path.
@@ -200,13 +201,25 @@ class Kernels:
 
 def _element(f, arity):
     """A plain function of ``arity`` scalars calling ``f``: what @vectorize compiles (it needs
-    a fixed signature, not *args). Up to two parameters after (dout, saved)."""
-    return {
-        1: lambda a: f(a),
-        2: lambda a, b: f(a, b),
-        3: lambda a, b, c: f(a, b, c),
-        4: lambda a, b, c, d: f(a, b, c, d),
-    }[arity]
+    a fixed signature, not *args). Up to two parameters after (dout, saved). It marks itself
+    always-inline: numba's ufunc loop calls it, and a call left in that loop keeps it scalar."""
+    if arity == 1:
+        def element(a):
+            inline_here()
+            return f(a)
+    elif arity == 2:
+        def element(a, b):
+            inline_here()
+            return f(a, b)
+    elif arity == 3:
+        def element(a, b, c):
+            inline_here()
+            return f(a, b, c)
+    else:
+        def element(a, b, c, d):
+            inline_here()
+            return f(a, b, c, d)
+    return element
 
 
 def _ufunc(element, name, signatures):
