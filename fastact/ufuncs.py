@@ -72,6 +72,7 @@ def get(name):
                       f"(fastact.reference.{name}), not a ufunc", RuntimeWarning, stacklevel=3)
         return getattr(reference, name)
     ufunc = KERNELS[name].ufunc
+    globals()[name] = ufunc  # where pickle finds it by name (see __getattr__)
     if name == "gelu":  # PyTorch's one function for two formulas, chosen by a string
         function = _gelu((ufunc, KERNELS["gelu_tanh"].ufunc))
     else:
@@ -107,3 +108,14 @@ def _callable_from_numba(function, spec):
             if isinstance(x, types.Float):
                 cast = x
                 return lambda x, a=d[0], b=d[1]: formula(x, cast(a), cast(b))
+
+
+def __getattr__(name):
+    # NumPy pickles a ufunc as (module, name), finding the module whose attribute of that name
+    # is the ufunc itself: for the wrapped ones (leaky_relu, elu, softplus, gelu) that is this
+    # module, not fastact. A Dask worker unpickling one imports this module and gets it here.
+    if name in REGISTRY:
+        ufunc = KERNELS[name].ufunc
+        globals()[name] = ufunc
+        return ufunc
+    raise AttributeError(f"module 'fastact.ufuncs' has no attribute {name!r}")
