@@ -333,7 +333,6 @@ def speed(threads=2, n=1_000_000, rounds=15, only=None):
 
 def torch_timed(name, direction, tx, td):
     """One PyTorch forward, or one backward op from the input (what autograd would run)."""
-    fn = torch.nn.functional
     aten = torch.ops.aten
     if direction == "forward":
         return TORCH_FORWARD[name](tx)

@@ -12,12 +12,10 @@ for tests and benchmarks.
 from importlib import metadata as _metadata
 
 from . import reference
-from ._softmax import log_softmax, softmax
 from ._threads import get_num_threads, num_threads, set_num_threads
 from .activations import REGISTRY as _REGISTRY
 from .layers import LAYERS as _LAYERS
 from .layers import ForwardNotCalledError
-from .losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
 
 globals().update(_LAYERS)
 
@@ -43,8 +41,19 @@ __all__ = [
 ]
 
 
+_LATER = {"softmax": "_softmax", "log_softmax": "_softmax", "Softmax": "losses",
+          "LogSoftmax": "losses", "SoftmaxWithLoss": "losses", "SigmoidWithLoss": "losses"}
+
+
 def __getattr__(name):
-    # The functions are built on first use: importing fastact for its layers compiles nothing.
+    # The functions are built on first use: importing fastact for its layers compiles nothing,
+    # and the row kernels' modules are imported when first asked for.
+    if name in _LATER:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LATER[name]}"), name)
+        globals()[name] = value
+        return value
     if name in _REGISTRY:
         from . import ufuncs
 

@@ -28,9 +28,16 @@ def served(a):
 
 
 def small(kernels, direction, a):
-    """Whether a call on ``a`` takes the ufunc path."""
-    act = kernels.act
-    return a.nbytes <= _threads.thresholds(f"{act.name}_{direction}", act.cost)[0] or _threads.ufunc_only()
+    """Whether a call on ``a`` takes the ufunc path. The limits are read once per change of
+    the tables (``_threads.generation``): at the book's sizes a call is a few microseconds,
+    and looking them up anew cost about one."""
+    limits = kernels.__dict__.get("ufunc_limits")
+    if limits is None or limits[0] != _threads.generation:
+        act = kernels.act
+        limits = (_threads.generation,
+                  {d: _threads.thresholds(f"{act.name}_{d}", act.cost)[0] for d in ("forward", "backward")})
+        kernels.ufunc_limits = limits
+    return a.nbytes <= limits[1][direction]
 
 
 def forward_ufunc(kernels, x, params, out=None, mask=None):
@@ -46,9 +53,6 @@ def forward_ufunc(kernels, x, params, out=None, mask=None):
 def forward(kernels, x, out, mask, params):
     """Fill ``out`` (and ``mask``, when given) from ``x``; they are laid out like ``x``
     (``np.empty_like``), or ``out`` is ``x`` itself."""
-    if _threads.ufunc_only():
-        forward_ufunc(kernels, x, params, out, mask)
-        return
     pair = kernels.forward
     dst = [out] if mask is None else [out, mask.view(_U8)]
     if x.flags.c_contiguous:  # so are the outputs, all flat as they are

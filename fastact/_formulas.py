@@ -36,8 +36,18 @@ from numba.extending import overload, register_jitable
 
 from ._math import bitcast, fma, like
 from ._special import (
-    inline_here, _F32_TABLES, _F64_TABLES, _clamp, _log1p, _narrow, _scale, erfc_dd, exp_dd,
-    expm1_dd_nonpositive, two_prod, two_sum,
+    _F32_TABLES,
+    _F64_TABLES,
+    _clamp,
+    _log1p,
+    _narrow,
+    _scale,
+    erfc_dd,
+    exp_dd,
+    expm1_dd_nonpositive,
+    inline_here,
+    two_prod,
+    two_sum,
 )
 from ._special import tanh as _tanh
 

@@ -28,7 +28,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-from ._math import _F64, _split, bitcast, fma, _polynomial
+from ._math import _F64, _polynomial, _split, bitcast, fma
 
 # --- shared pieces ------------------------------------------------------------------------
 

@@ -67,10 +67,12 @@ def thresholds(op, cost):
 
 
 def ufunc_only():
-    """Whether every call must take the ufunc path: forced, or numba's JIT is off
-    (``NUMBA_DISABLE_JIT=1`` turns kernels into Python functions whose intrinsics can't run,
-    while ufuncs are still compiled)."""
-    return _forced_path == "ufunc" or numba.config.DISABLE_JIT
+    """Whether every call must take the ufunc path (forced, for tests and checks)."""
+    return _forced_path == "ufunc"
+
+
+#: Bumped whenever a threshold table changes, so that callers may cache what they read.
+generation = 0
 
 
 # --- measured thresholds, per machine ----------------------------------------------------------
@@ -100,6 +102,8 @@ def load_tuning(path=None):
             saved = json.load(f)
         UFUNC_MAX_BYTES.update({k: int(v) for k, v in saved["ufunc_max_bytes"].items()})
         PARALLEL_MIN_BYTES.update({k: int(v) for k, v in saved["parallel_min_bytes"].items()})
+        global generation
+        generation += 1
         return True
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False  # none saved, or unreadable: the defaults serve
@@ -298,8 +302,9 @@ def forced(path):
 
     For checks and tests, which must cover each path whatever the array size.
     """
-    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path
+    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path, generation
     saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path
+    generation += 1
     UFUNC_MAX_BYTES = _Everything(10**18 if path == "ufunc" else -1)
     PARALLEL_MIN_BYTES = _Everything(1 if path == "parallel" else 10**18)
     _forced_parallel = path == "parallel"
@@ -308,6 +313,7 @@ def forced(path):
         yield
     finally:
         UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path = saved
+        generation += 1
 
 
 _forced_path = None

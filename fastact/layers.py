@@ -278,13 +278,14 @@ class Relu(_layer_class(REGISTRY["relu"])):
 
 
 _twins_warned = []
+_JIT_OFF = numba.config.DISABLE_JIT  # read once: numba reads it once too, at import
 
 
 def _twins_only():
     """Whether numba's JIT is off (``NUMBA_DISABLE_JIT=1``, used to debug one's own numba
     code): fastact cannot compile anything then, so the layers compute with their NumPy twins
     (the book's results, at NumPy's speed), and say so once."""
-    if not numba.config.DISABLE_JIT:
+    if not _JIT_OFF:
         return False
     if not _twins_warned:
         _twins_warned.append(True)
@@ -348,9 +349,23 @@ def layer_for(name, **params):
 globals().update(LAYERS)
 
 # The rest of the book's common/layers.py, so that `from fastact.layers import *` replaces
-# `from common.layers import *`.
-from .book_layers import Affine, BatchNormalization, Convolution, Dropout, Pooling  # noqa: E402
-from .losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss  # noqa: E402
+# `from common.layers import *`. Imported on first use (a star import asks for each name):
+# a user of Relu alone does not pay for them at import.
+_ELSEWHERE = {
+    **dict.fromkeys(("Affine", "BatchNormalization", "Convolution", "Dropout", "Pooling"), "book_layers"),
+    **dict.fromkeys(("SoftmaxWithLoss", "Softmax", "LogSoftmax", "SigmoidWithLoss"), "losses"),
+}
 
-__all__ = [*LAYERS, "Affine", "BatchNormalization", "Convolution", "Dropout", "Pooling",
+
+def __getattr__(name):
+    if name in _ELSEWHERE:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__package__}.{_ELSEWHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [*LAYERS, "Affine",  # noqa: F822 (the rest come from __getattr__) "BatchNormalization", "Convolution", "Dropout", "Pooling",
            "SoftmaxWithLoss", "Softmax", "LogSoftmax", "SigmoidWithLoss", "ForwardNotCalledError"]

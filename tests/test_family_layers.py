@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 import fastact
+from conftest import FLOATS, assert_same_bits, bits, layouts
 from fastact import reference, ufuncs
 from fastact._kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
-
-from conftest import FLOATS, assert_same_bits, bits, layouts
 
 NAMES = sorted(REGISTRY)
 NEW_ARRAY = sorted(n for n, s in REGISTRY.items() if not s.backward_in_place)

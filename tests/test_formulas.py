@@ -1,19 +1,23 @@
 """fastact._formulas: accuracy against mpmath, bits against the NumPy twins, special values,
 no FP flags, SIMD. Each scalar formula is tested through a float32/float64 ufunc built from it."""
 
-import numba
 import mpmath
+import numba
 import numpy as np
 import pytest
-
-from fastact import _formulas as F
-from fastact import reference as ref
-
-from conftest import SHAPES, assert_same_bits, layouts, sample
 from test_special import (
-    assert_simd, as_ufunc, every_magnitude, prange_loop_ir, quiet_special_values, ufunc_loop_ir,
+    as_ufunc,
+    assert_simd,
+    every_magnitude,
+    prange_loop_ir,
+    quiet_special_values,
+    ufunc_loop_ir,
     ulp_error,
 )
+
+from conftest import SHAPES, assert_same_bits, layouts, sample
+from fastact import _formulas as F
+from fastact import reference as ref
 
 FLOATS = [np.float32, np.float64]
 

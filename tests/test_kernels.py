@@ -7,7 +7,6 @@ import numba
 import numpy as np
 import pytest
 
-import fastact
 import fastact._threads as threads
 from conftest import sample
 from fastact._kernels import KERNELS

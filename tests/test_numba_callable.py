@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact.activations import REGISTRY
-
 from conftest import FLOATS, assert_same_bits, special_values
+from fastact.activations import REGISTRY
 
 
 def scalars(dtype):

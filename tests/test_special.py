@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 from numba import prange
 
+from conftest import UINT, special_values
 from fastact import _special
 from fastact._special import inline_here
-
-from conftest import UINT, special_values
 
 NAMES = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc"]
 ODD = ["expm1", "log1p", "tanh", "erf"]  # -0.0 -> -0.0
