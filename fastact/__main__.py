@@ -17,19 +17,13 @@ import numba
 import numpy as np
 
 from . import __version__, bench, selfcheck
-from ._threads import get_num_threads
+from ._threads import cpu_name, get_num_threads
 
 MAIN_SIZES = ("book", "1M")
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, numba {numba.__version__} "
+    return (f"{cpu_name()}, {os.cpu_count()} cores, numba {numba.__version__} "
             f"({get_num_threads()} threads, {_threading_layer()}), "
             f"NumPy {np.__version__}, Python {platform.python_version()}")
 

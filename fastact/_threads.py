@@ -78,15 +78,18 @@ generation = 0
 # --- measured thresholds, per machine ----------------------------------------------------------
 
 
-def machine_key():
-    """What a tuning is valid for: the CPU, the cores we may use, numba's version."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
-        pass
-    text = f"{cpu}|{_CPUS}|{numba.__version__}"
+        return platform.processor() or platform.machine()
+
+
+def machine_key():
+    """What a tuning is valid for: the CPU, the cores we may use, numba's version."""
+    text = f"{cpu_name()}|{_CPUS}|{numba.__version__}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
