@@ -1,4 +1,4 @@
-"""The interface clauses of CONTRACT.md: attributes, errors, pickling, global state."""
+"""The interface clauses of docs/contract.md: attributes, errors, pickling, global state."""
 
 import copy
 import pickle
