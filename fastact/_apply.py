@@ -35,7 +35,7 @@ def small(kernels, direction, a):
     if limits is None or limits[0] != _threads.generation:
         act = kernels.act
         limits = (_threads.generation,
-                  {d: _threads.thresholds(f"{act.name}_{d}", act.cost)[0] for d in ("forward", "backward")})
+                  {d: _threads.thresholds(f"{act.name}_{d}", act.cost_of(d))[0] for d in ("forward", "backward")})
         kernels.ufunc_limits = limits
     return a.nbytes <= limits[1][direction]
 

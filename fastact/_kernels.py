@@ -173,7 +173,7 @@ class Kernels:
 
     def _pair(self, direction, make, suffix=""):
         op = f"{self.act.name}_{direction}"
-        return Pair(op + suffix, make, op=op, cost=self.act.cost)
+        return Pair(op + suffix, make, op=op, cost=self.act.cost_of(direction))
 
     @cached_property
     def ufunc(self):

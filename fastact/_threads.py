@@ -52,12 +52,9 @@ def default_thresholds(op, cost):
     region pays a wake-up of the sleeping pool (10-30 us on the machines measured) and must
     halve work worth several times that: ~1 MiB of a memory-bound op (measured crossovers:
     512 KiB - 1 MiB on two machine kinds), a quarter of it for arithmetic-heavy ones.
-    Backward ops that write in place have no output to allocate, so the kernel wins sooner.
+    Backward ops declare their own cost (Sigmoid's is two multiplies, its forward's an exp).
     """
-    ufunc = max(4096, 65536 // cost)
-    if op.endswith("backward"):
-        ufunc = min(ufunc, 16384)
-    return ufunc, (1 << 20) // min(cost, 4)
+    return max(4096, 65536 // cost), (1 << 20) // min(cost, 4)
 
 
 def thresholds(op, cost):

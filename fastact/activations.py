@@ -52,6 +52,8 @@ class Activation:
     #: vector operations per element, roughly (1 for a select, ~40 for an exp and a
     #: division): sets where the paths cross by default (``_threads.thresholds``)
     cost: int = 1
+    #: the same for backward, where it differs (Sigmoid's and Tanh's are two multiplies)
+    backward_cost: Optional[int] = None
     #: the book's layer writes dx into dout and returns it (Relu) instead of a new array
     backward_in_place: bool = False
     #: max error in ULP against the true value (forward and backward); 0: bit-identical to
@@ -63,6 +65,9 @@ class Activation:
     def attribute(self):
         """The layer attribute holding what backward needs (``mask``, ``out``, ``x``)."""
         return SAVES[self.saves]
+
+    def cost_of(self, direction):
+        return self.cost if direction == "forward" or self.backward_cost is None else self.backward_cost
 
     @property
     def defaults(self):
@@ -103,7 +108,8 @@ def _sigmoid_backward(dout, y):
     return dout * (like(1.0, y) - y) * y
 
 
-SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40, ulp=2)
+SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40,
+                     backward_cost=1, ulp=2)
 
 # The family: PyTorch's names, formulas and defaults (see _formulas for the exactness of each).
 FAMILY = (
@@ -116,7 +122,7 @@ FAMILY = (
     Activation("gelu_tanh", "GELU", F.gelu_tanh, F.gelu_tanh_backward, "input", cost=60, ulp=2,
                layer_kwargs=(("approximate", "tanh"),)),
     Activation("silu", "SiLU", F.silu, F.silu_backward, "input", cost=40, ulp=2),
-    Activation("tanh", "Tanh", F.tanh, F.tanh_backward, "output", cost=40, ulp=2),
+    Activation("tanh", "Tanh", F.tanh, F.tanh_backward, "output", cost=40, backward_cost=1, ulp=2),
     Activation("softplus", "Softplus", F.softplus, F.softplus_backward, "input",
                params=(Param("beta", 1.0), Param("threshold", 20.0)), cost=60, ulp=2),
     Activation("mish", "Mish", F.mish, F.mish_backward, "input", cost=80, ulp=2),

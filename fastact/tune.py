@@ -86,7 +86,7 @@ def tune(path=None, quiet=False):
             ufunc_max, parallel_min = crossings(measure(spec, direction))
             results["ufunc_max_bytes"][op] = ufunc_max
             results["parallel_min_bytes"][op] = parallel_min
-            default = _threads.default_thresholds(op, spec.cost)
+            default = _threads.default_thresholds(op, spec.cost_of(direction))
             if not quiet:
                 print(f"  {op:<26} ufunc up to {ufunc_max:>9} B (default {default[0]:>8}), "
                       f"parallel from {parallel_min:>9} B (default {default[1]:>8})", flush=True)

@@ -113,5 +113,5 @@ def test_every_op_has_sane_default_thresholds():
     """A new kernel needs no table entry: defaults come from its declared cost."""
     for spec in REGISTRY.values():
         for direction in ("forward", "backward"):
-            ufunc_max, parallel_min = threads.default_thresholds(f"{spec.name}_{direction}", spec.cost)
+            ufunc_max, parallel_min = threads.default_thresholds(f"{spec.name}_{direction}", spec.cost_of(direction))
             assert 0 < ufunc_max < parallel_min <= 1 << 20
