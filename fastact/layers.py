@@ -211,8 +211,9 @@ class Relu(_layer_class(REGISTRY["relu"])):
         if (type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace
                 and not _subnormals_are_zero() and not _twins_only()):
             if x.ndim and _apply.small(kernels, "forward", x):
-                mask = np.empty_like(x, dtype=_BOOL)
-                out = _apply.forward_ufunc(kernels, x, (), mask=mask)
+                # NumPy's own comparison is the seed's mask itself, and the cheapest call
+                mask = x <= 0
+                out = kernels.ufunc(x)
                 self.mask = mask
                 return out
             if x.flags.aligned:
@@ -252,7 +253,13 @@ class Relu(_layer_class(REGISTRY["relu"])):
                 and ((dt := dout.dtype) is _F64 or dt is _F32) and mask.dtype is _BOOL
                 and (flags := dout.flags).writeable and flags.aligned
                 and (flags.c_contiguous or not may_self_overlap(dout))):
-            _apply.backward(KERNELS["relu"], dout, mask, dout, ())
+            kernels = KERNELS["relu"]
+            if flags.c_contiguous and mask.flags.c_contiguous and _apply.small(kernels, "backward", dout):
+                # the common tiny case in one ufunc call writing into dout (out by position:
+                # parsing out= costs more than the work on 100 elements)
+                kernels.backward_ufunc(dout, mask.view(np.uint8), dout)
+                return dout
+            _apply.backward(kernels, dout, mask, dout, ())
             return dout
         if mask is None:
             raise _not_called("Relu", "mask")
