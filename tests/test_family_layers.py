@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fastact
+import fastact._threads as threads
 from conftest import FLOATS, assert_same_bits, bits, layouts
 from fastact import reference, ufuncs
 from fastact._kernels import KERNELS
@@ -29,6 +30,14 @@ def values(dtype, shape, rng):
     return x.astype(dtype).reshape(shape)
 
 
+@pytest.fixture(params=["ufunc", "serial", pytest.param("parallel", marks=pytest.mark.slow)])
+def family_path(request):
+    """The paths, the parallel build with -m slow: its compile dominates this file's time in a
+    fresh checkout, and test_hardening runs every activation's parallel build anyway."""
+    with threads.forced(request.param):
+        yield request.param
+
+
 def saved_of(layer):
     return getattr(layer, layer.spec.attribute)
 
@@ -36,7 +45,8 @@ def saved_of(layer):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape", [(100, 50), (2, 3, 4, 5)], ids=str)
 @pytest.mark.parametrize("name", NEW_ARRAY)
-def test_layer_equals_its_ufuncs_on_every_path_and_layout(name, shape, dtype, path, rng):
+def test_layer_equals_its_ufuncs_on_every_path_and_layout(name, shape, dtype, family_path, rng):
+    path = family_path
     spec = REGISTRY[name]
     kernels = KERNELS[name]
     params = tuple(np.dtype(dtype).type(p.default) for p in spec.params)
@@ -60,7 +70,7 @@ def test_layer_equals_its_ufuncs_on_every_path_and_layout(name, shape, dtype, pa
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", sorted(n for n in NEW_ARRAY if REGISTRY[n].ulp == 0))
-def test_piecewise_linear_ones_are_the_twins_bits(name, dtype, path, rng):
+def test_piecewise_linear_ones_are_the_twins_bits(name, dtype, family_path, rng):
     spec = REGISTRY[name]
     x = values(dtype, (64, 33), rng)
     x.reshape(-1)[:7] = [-3, 3, -2.9999, 2.9999, -6, 6, 0.5]
