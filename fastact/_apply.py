@@ -1,7 +1,7 @@
 """Run an activation's kernels over arrays of any shape and memory layout: the one dispatch.
 
-Per call, by size (``_threads``): the ufuncs (tiny arrays, and every size where numba's JIT is
-off), else the flat kernels, serial or parallel. Dense arrays whose elements line up go
+Per call, by size (``_threads``): the ufuncs for small arrays (``small``), else the flat
+kernels, serial or parallel. Dense arrays whose elements line up go
 straight to the flat kernels. Forward stages any other input into its (dense) output with one
 strided copy and then runs in place. Backward walks mismatched layouts with the 4-D strided
 kernels, and whatever has more than 4 uneven axes with the backward ufunc, which NumPy's

@@ -63,11 +63,6 @@ def thresholds(op, cost):
     return UFUNC_MAX_BYTES.get(op, default[0]), PARALLEL_MIN_BYTES.get(op, default[1])
 
 
-def ufunc_only():
-    """Whether every call must take the ufunc path (forced, for tests and checks)."""
-    return _forced_path == "ufunc"
-
-
 #: Bumped whenever a threshold table changes, so that callers may cache what they read.
 generation = 0
 
