@@ -297,21 +297,18 @@ def forced(path):
 
     For checks and tests, which must cover each path whatever the array size.
     """
-    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path, generation
-    saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path
+    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, generation
+    saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel
     generation += 1
     UFUNC_MAX_BYTES = _Everything(10**18 if path == "ufunc" else -1)
     PARALLEL_MIN_BYTES = _Everything(1 if path == "parallel" else 10**18)
     _forced_parallel = path == "parallel"
-    _forced_path = path
     try:
         yield
     finally:
-        UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_path = saved
+        UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel = saved
         generation += 1
 
-
-_forced_path = None
 
 
 class _Everything(dict):
