@@ -16,10 +16,16 @@ by the book's NumPy expression.
 """
 
 import numpy as np
-from numpy.lib.array_utils import normalize_axis_index
 
 from . import _threads
 from ._rows import PAIRS
+
+try:
+    from numpy.lib.array_utils import normalize_axis_index
+except ImportError:  # NumPy < 2.0
+    from numpy.core.multiarray import normalize_axis_index
+
+AxisError = getattr(np, "exceptions", np).AxisError  # np.exceptions: NumPy >= 1.25
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -82,7 +88,7 @@ def _apply(x, axis, out, log):
     if not isinstance(x, np.ndarray) or type(x) is not np.ndarray:
         x = np.asarray(x)
     if x.ndim == 0:
-        raise np.exceptions.AxisError(f"{name} needs at least one axis; got a 0-d array")
+        raise AxisError(f"{name} needs at least one axis; got a 0-d array")
     axis = normalize_axis_index(axis, x.ndim)
     dt = _result_dtype(x, name)
     if out is not None:

@@ -76,7 +76,7 @@ class Activation:
     spec = None  # an activations.Activation, set by each subclass
 
     def __init__(self, *args, **kwargs):
-        bound = self.__signature__.bind(*args, **kwargs)
+        bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         for name, value in bound.arguments.items():
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -182,9 +182,17 @@ def _as_array(x, where):
 def _layer_class(spec, base=Activation, doc=None):
     params = [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
               for p in spec.params]
+
+    def __init__(self, *args, **kwargs):
+        base.__init__(self, *args, **kwargs)
+
+    # the constructor's parameters as inspect (help(), editors, stubtest) shows them
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = inspect.Signature([self_param, *params])
     return type(spec.layer, (base,), {
         "spec": spec,
-        "__signature__": inspect.Signature(params),  # the constructor's, as inspect shows it
+        "_signature": inspect.Signature(params),
+        "__init__": __init__,
         "__doc__": doc or f"The {spec.name} activation as a layer (see ``fastact.{spec.name}``).",
         "__module__": __name__,
     })

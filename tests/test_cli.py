@@ -3,9 +3,12 @@
 import subprocess
 import sys
 
+import pytest
+
 from fastact.activations import REGISTRY
 
 
+@pytest.mark.slow  # CI runs the whole self-check on the built wheel instead (.ci/run)
 def test_check_command_passes_and_reports_every_layer_and_dtype():
     result = subprocess.run([sys.executable, "-m", "fastact", "check"],
                             capture_output=True, text=True, timeout=300)
