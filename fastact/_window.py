@@ -95,8 +95,8 @@ def _pool_window_exact(x, out, arg_max, i, oy, ox, base, ph, pw, stride, pad):
     # that starts with a NaN gives NumPy's default NaN (a 1-element row gives its element).
     # That is NumPy's result on most arrays, not all: NaN payloads (and, for rows of more
     # than 4 elements, tied zero signs) follow NumPy's SIMD blocking, which depends on the
-    # array's size; this does not model it (see book_layers).
-    n, c, h, w = x.shape
+    # array's size; this does not model it (see book_layers). x is indexed (N, H, W, C).
+    n, h, w, c = x.shape
     for ch in range(c):
         best = 0.0
         value = 0.0
@@ -107,7 +107,7 @@ def _pool_window_exact(x, out, arg_max, i, oy, ox, base, ph, pw, stride, pad):
                 xx = ox * stride + fx - pad
                 v = 0.0
                 if 0 <= y < h and 0 <= xx < w:
-                    v = np.float64(x[i, ch, y, xx])
+                    v = np.float64(x[i, y, xx, ch])
                 k = fy * pw + fx
                 if arg < 0:
                     arg = k
@@ -135,13 +135,42 @@ def _pool_forward():
     # values: the sign of a tied zero), the argmax to each value > it (the first maximum).
     # Without NaNs that is the exact rule above; a window position that met a NaN is redone
     # by it. The branchy scalar walk alone mispredicted about every other compare (~4x slower).
+    # x comes as an (N, H, W, C) view: the conv output's own memory order makes it C-contiguous,
+    # and numba's C-layout specialization then knows the channel stride is one element and
+    # vectorizes; any other layout gets the strided (A-layout) one.
+    # The book's 2x2 windows away from the padding take a straight-line body: the four values
+    # of each channel in registers, the same rule unrolled, one store each (3x faster than the
+    # general loop, which keeps its running maximum in `out`).
     def kernel(x, out, arg_max, ph, pw, stride, pad, oh, ow):
-        n, c, h, w = x.shape
+        n, h, w, c = x.shape
         for noy in prange(n * oh):
             i, oy = noy // oh, noy % oh
+            y0 = oy * stride - pad
             for ox in range(ow):
                 base = (noy * ow + ox) * c
+                x0 = ox * stride - pad
                 nan_seen = False
+                if ph == 2 and pw == 2 and y0 >= 0 and x0 >= 0 and y0 + 2 <= h and x0 + 2 <= w:
+                    r0, r1 = x[i, y0, x0], x[i, y0, x0 + 1]
+                    r2, r3 = x[i, y0 + 1, x0], x[i, y0 + 1, x0 + 1]
+                    o = out[i, oy, ox]
+                    a = arg_max[base:base + c]
+                    for ch in range(c):
+                        v0 = np.float64(r0[ch])
+                        v1 = np.float64(r1[ch])
+                        v2 = np.float64(r2[ch])
+                        v3 = np.float64(r3[ch])
+                        nan_seen |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+                        k = 1 if v1 > v0 else 0
+                        m = v1 if v1 >= v0 else v0
+                        k = 2 if v2 > m else k
+                        m = v2 if v2 >= m else m
+                        k = 3 if v3 > m else k
+                        o[ch] = v3 if v3 >= m else m
+                        a[ch] = k
+                    if nan_seen:
+                        _pool_window_exact(x, out, arg_max, i, oy, ox, base, ph, pw, stride, pad)
+                    continue
                 for fy in range(ph):
                     y = oy * stride + fy - pad
                     for fx in range(pw):
@@ -149,7 +178,7 @@ def _pool_forward():
                         k = fy * pw + fx
                         inside = 0 <= y < h and 0 <= xx < w
                         for ch in range(c):
-                            v = np.float64(x[i, ch, y, xx]) if inside else 0.0
+                            v = np.float64(x[i, y, xx, ch]) if inside else 0.0
                             nan_seen |= v != v
                             if k == 0:
                                 out[i, oy, ox, ch] = v
@@ -207,6 +236,48 @@ def _pool_backward_disjoint():
                     xx = ox * stride + k % pw - pad
                     if 0 <= y < h and 0 <= xx < w:
                         img[i, ch, y, xx] = _add(0.0, dout[i, ch, oy, ox])
+
+    return kernel
+
+
+def _column_sums():
+    # x.sum(axis=0) of a C-contiguous (N, D) array as NumPy adds it: row after row into +0.0
+    # (a column of -0.0 sums to +0.0), in x's dtype. Which NaN's
+    # payload survives is left to the hardware: NumPy's own depends on where a column falls in
+    # its SIMD blocks. Blocks of columns are the parallel unit, so the order within each column
+    # never changes.
+    def kernel(x, out):
+        n, d = x.shape
+        for b in prange((d + BN_BLOCK - 1) // BN_BLOCK):
+            j0 = b * BN_BLOCK
+            j1 = min(d, j0 + BN_BLOCK)
+            for j in range(j0, j1):
+                out[j] = 0.0
+            for i in range(n):
+                for j in range(j0, j1):
+                    out[j] += x[i, j]
+
+    return kernel
+
+
+def _pool_backward_tiled():
+    # Windows that tile the image exactly (stride == pool size, no padding, the book's 2x2
+    # stride 2 on even sizes): every pixel lies in exactly one window, so each window writes
+    # all its pixels, its dout where the pixel was the maximum and +0.0 elsewhere, and dx
+    # needs no zeroing pass. img is (N, H, W, C), the conv output's memory order: the channel
+    # loop writes contiguous memory.
+    def kernel(dout, arg_max, img, ph, pw, oh, ow):
+        c = img.shape[3]
+        for noy in prange(img.shape[0] * oh):
+            i, oy = noy // oh, noy % oh
+            for ox in range(ow):
+                base = (noy * ow + ox) * c
+                for fy in range(ph):
+                    for fx in range(pw):
+                        k = fy * pw + fx
+                        row = img[i, oy * ph + fy, ox * pw + fx]
+                        for ch in range(c):
+                            row[ch] = _add(0.0, dout[i, ch, oy, ox]) if arg_max[base + ch] == k else 0.0
 
     return kernel
 
@@ -331,6 +402,7 @@ COL2IM = Pair("window_col2im", _col2im)
 POOL_FORWARD = Pair("window_pool_forward", _pool_forward)
 POOL_BACKWARD = Pair("window_pool_backward", _pool_backward)
 POOL_BACKWARD_DISJOINT = Pair("window_pool_backward_disjoint", _pool_backward_disjoint)
+POOL_BACKWARD_TILED = Pair("window_pool_backward_tiled", _pool_backward_tiled)
 DROPOUT_FORWARD = Pair("window_dropout_forward", _dropout_forward)
 BN_STATS = Pair("window_bn_stats", _bn_stats)
 BN_NORMALIZE = Pair("window_bn_normalize", _bn_normalize)
@@ -338,3 +410,4 @@ BN_INFERENCE = Pair("window_bn_inference", _bn_inference)
 BN_BACKWARD_SUMS = Pair("window_bn_backward_sums", _bn_backward_sums)
 BN_BACKWARD_DXC = Pair("window_bn_backward_dxc", _bn_backward_dxc)
 SUBTRACT_ROWS = Pair("window_subtract_rows", _subtract_rows)
+COLUMN_SUMS = Pair("window_column_sums", _column_sums)

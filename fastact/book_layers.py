@@ -26,10 +26,12 @@ Parameters are shared, not copied: the layers keep references to ``W``, ``b``, `
 memory) raises before any attribute changes.
 """
 
+import sys
+
 import numpy as np
 
 from . import _threads, _window
-from .util import as_kernel_input, check_window, col2im, im2col, out_size
+from .util import as_kernel_input, check_window, col2im, im2col_into, out_size
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -257,6 +259,47 @@ class BatchNormalization:
         return dx
 
 
+def _column_sums(a):
+    """``np.sum(a, axis=0)`` for a 2-D array, bit for bit: compiled where NumPy's order is
+    row after row (C-contiguous float32/float64), NumPy's own call elsewhere. NumPy's loop
+    over 30-column rows spends most of its time per row, not per element."""
+    if a.dtype in _SERVED and a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative and a.size:
+        out = np.empty(a.shape[1], a.dtype)
+        blocks = -(-a.shape[1] // _window.BN_BLOCK)  # the parallel unit: one block, one thread
+        _threads.run(_window.COLUMN_SUMS, a.size if blocks > 1 else 0, a, out,
+                     per_iteration=a.shape[0] * _window.BN_BLOCK)
+        return out
+    return np.sum(a, axis=0)
+
+
+def _references(layer, name):
+    a = layer.__dict__.get(name)
+    return sys.getrefcount(a)
+
+
+class _Probe:
+    pass
+
+
+_probe = _Probe()
+_probe.col = np.empty(1)
+#: What ``_references`` counts for an array held by one attribute and nothing else, measured
+#: here rather than assumed (interpreters count their own temporary references differently).
+_SOLE = _references(_probe, "col")
+del _probe
+
+
+def _only_ours(layer, name):
+    """``layer.<name>`` when that attribute is the only reference to the array (no variable,
+    container or view anywhere holds it: a view keeps its base alive, and counts), so that
+    overwriting it changes nothing anyone can see; else None."""
+    a = layer.__dict__.get(name)
+    if type(a) is not np.ndarray or not a.flags.owndata:
+        return None
+    del a
+    return layer.__dict__[name] if _references(layer, name) == _SOLE else None
+
+
 class Convolution:
     """The book's Convolution: im2col (compiled), ``np.dot(col, col_W) + b`` (BLAS), and the
     book's transposed view of the result; backward the book's BLAS calls and compiled col2im.
@@ -281,7 +324,9 @@ class Convolution:
             raise ValueError(f"Convolution.forward needs x of shape (N, {c}, H, W) for W of shape "
                              f"{self.W.shape}, got {x.shape}")
         n, _, h, w = x.shape
-        col = im2col(x, fh, fw, self.stride, self.pad)
+        # The last forward's matrix is written over when nothing but self.col holds it: a fresh
+        # one is tens of MB of new pages to fault in each step (the deep ConvNet's 90 MB ones).
+        col = im2col_into(x, fh, fw, self.stride, self.pad, out=_only_ours(self, "col"))
         oh = out_size(h, fh, self.stride, self.pad)
         ow = out_size(w, fw, self.stride, self.pad)
         col_W = self.W.reshape(fn, -1).T
@@ -289,6 +334,23 @@ class Convolution:
         out = out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
         self.x, self.col, self.col_W = x, col, col_W
         return out
+
+    def __getstate__(self):  # the scratch matrix is no state: pickles and copies stay small
+        state = self.__dict__.copy()
+        state.pop("_scratch", None)
+        return state
+
+    def _product(self, a, b):
+        """``np.dot(a, b)`` for a matrix only col2im reads: into the layer's private scratch
+        (same BLAS call, same bits; no new pages each step) when it fits."""
+        dtype = np.result_type(a, b)
+        shape = (a.shape[0], b.shape[1])
+        scratch = self.__dict__.get("_scratch")
+        if scratch is None or scratch.shape != shape or scratch.dtype != dtype:
+            if dtype not in _SERVED:
+                return np.dot(a, b)
+            scratch = self._scratch = np.empty(shape, dtype)
+        return np.dot(a, b, out=scratch)
 
     def backward(self, dout):
         if self.col is None:
@@ -302,9 +364,9 @@ class Convolution:
             raise ValueError(f"Convolution.backward: dout must have shape {(n, fn, oh, ow)}, "
                              f"got {dout.shape}")
         d2 = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
-        db = np.sum(d2, axis=0)
+        db = _column_sums(d2)
         dW = np.dot(self.col.T, d2).transpose(1, 0).reshape(fn, c, fh, fw)
-        dcol = np.dot(d2, self.col_W.T)
+        dcol = self._product(d2, self.col_W.T)
         dx = col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad)
         self.db, self.dW = db, dW
         return dx
@@ -315,8 +377,10 @@ class Pooling:
 
     ``forward`` returns the book's float64 (N, C, OH, OW) transposed view and keeps ``arg_max``
     (int64, one per window in (n, oy, ox, c) order: the first maximum, or the first NaN);
-    padding takes part as +0.0. ``backward`` returns a C-contiguous float64 image, each pixel
-    0.0 plus the ``dout`` of the windows whose maximum it was, in the book's order.
+    padding takes part as +0.0. ``backward`` returns a float64 image, each pixel 0.0 plus the
+    ``dout`` of the windows whose maximum it was, in the book's order; for the book's
+    non-overlapping windows it is laid out in (N, H, W, C) memory order, as the convolution's
+    output that came in (the book's is a view into a padded (N, C, H, W) buffer).
     """
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0):
@@ -345,7 +409,7 @@ class Pooling:
         if x.ndim != 4:
             raise ValueError(f"Pooling.forward needs 4-D x (N, C, H, W), got shape {x.shape}")
         ph, pw, s, p, oh, ow = self._geometry(x.shape)
-        src = as_kernel_input(x, "x")
+        src = as_kernel_input(x, "x").transpose(0, 2, 3, 1)  # (N, H, W, C): see _window
         n, c, h, w = x.shape
         out = np.empty((n, oh, ow, c))
         arg_max = np.empty(n * oh * ow * c, np.intp)
@@ -365,8 +429,18 @@ class Pooling:
             raise ValueError(f"Pooling.backward: dout must have shape {(n, c, oh, ow)}, "
                              f"got {dout.shape}")
         dout = as_kernel_input(dout, "dout")
+        if s == ph == pw and p == 0 and h == oh * s and w == ow * s and dout.size:
+            # the windows tile the image: each writes its own pixels, no zeroing pass (see
+            # _window), in the conv output's memory order (N, H, W, C) as below
+            dx = np.empty((n, h, w, c))
+            _threads.run(_window.POOL_BACKWARD_TILED, dx.size, dout, self.arg_max, dx, ph, pw, oh, ow,
+                         per_iteration=ow * c * ph * pw)
+            return dx.transpose(0, 3, 1, 2)
         if s >= ph and s >= pw:  # windows cannot overlap: scatter dout into zeros
-            dx = np.zeros((n, c, h, w))
+            # in the conv output's memory order (N, H, W, C), as forward's input came: the
+            # Relu before it then meets its mask's layout, and the Convolution before that
+            # reads dout as its (N*H*W, C) matrix without a transposed copy
+            dx = np.zeros((n, h, w, c)).transpose(0, 3, 1, 2)
             if dout.size:
                 _threads.run(_window.POOL_BACKWARD_DISJOINT, dout.size, dout, self.arg_max, dx, ph, pw,
                              s, p, oh, ow, per_iteration=ow * c)

@@ -61,13 +61,24 @@ def as_kernel_input(a, name):
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     """(N, C, H, W) -> (N*OH*OW, C*FH*FW) float64: row = one window, columns in (c, fy, fx)
     order, padding as +0.0. Bit for bit the book's, built in one parallel pass."""
+    return im2col_into(input_data, filter_h, filter_w, stride, pad)
+
+
+def im2col_into(input_data, filter_h, filter_w, stride=1, pad=0, out=None):
+    """``im2col``, written into ``out`` when it is a C-contiguous float64 array of the result's
+    shape (an array the caller may overwrite), else into a new array; returns the matrix."""
     filter_h, filter_w, stride, pad = check_window(filter_h, filter_w, stride, pad)
     x = as_kernel_input(input_data, "input_data")
     if x.ndim != 4:
         raise ValueError(f"input_data must be 4-D (N, C, H, W), got shape {x.shape}")
     n, c, h, w = x.shape
     oh, ow = out_size(h, filter_h, stride, pad), out_size(w, filter_w, stride, pad)
-    col = np.empty((n * oh * ow, c * filter_h * filter_w))
+    shape = (n * oh * ow, c * filter_h * filter_w)
+    if (type(out) is np.ndarray and out.shape == shape and out.dtype == np.float64
+            and out.flags.c_contiguous and out.flags.writeable):
+        col = out
+    else:
+        col = np.empty(shape)
     if col.size:
         _threads.run(_window.IM2COL, col.size, x, col, filter_h, filter_w, stride, pad, oh, ow,
                      per_iteration=ow * c * filter_h * filter_w)

@@ -12,6 +12,14 @@ def as_kernel_input(a: ArrayLike, name: str) -> NDArray[np.floating[Any]]: ...
 def im2col(
     input_data: ArrayLike, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0
 ) -> NDArray[np.float64]: ...
+def im2col_into(
+    input_data: ArrayLike,
+    filter_h: int,
+    filter_w: int,
+    stride: int = 1,
+    pad: int = 0,
+    out: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]: ...
 def col2im(
     col: ArrayLike, input_shape: Sequence[int], filter_h: int, filter_w: int, stride: int = 1, pad: int = 0
 ) -> NDArray[np.float64]: ...

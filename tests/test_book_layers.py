@@ -380,3 +380,50 @@ def test_bn_dropout_mlp_trains_like_the_twins(rng):
     for key in init:
         np.testing.assert_allclose(pa[key], pb[key], rtol=1e-12, atol=1e-15)
         same(pa[key], pb[key], key)  # in fact bit for bit: every BN sum is in NumPy's order
+
+
+# --- Convolution's db: column sums in NumPy's order -----------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(57, 30), (9, 300), (1, 1), (0, 4), (4, 0)])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_column_sums_are_numpys_axis_0_sum(shape, dtype, rng, build):
+    """Every special value mixed in (NaN, -0.0, +-inf, subnormals); 300 columns make two
+    blocks, so the parallel build splits them between threads. NaN payloads are NumPy's SIMD
+    blocking's (as for BatchNormalization's sums): not compared."""
+    from fastact.book_layers import _column_sums
+
+    a = sample(dtype, shape, rng)
+    same(_column_sums(a), quiet(np.sum, a, axis=0), f"{shape} {dtype.__name__}", nan_payloads=False)
+    for name, view in layouts(a):  # other layouts take NumPy's own call
+        same(quiet(_column_sums, view), quiet(np.sum, view, axis=0), f"{shape} {dtype.__name__} {name}",
+             nan_payloads=False)
+    zeros = np.full((5, 3), -0.0, dtype)
+    same(_column_sums(zeros), np.sum(zeros, axis=0), "a column of -0.0 sums to +0.0, as NumPy's")
+
+
+def test_convolution_reuses_its_matrix_only_when_nobody_else_holds_it(rng):
+    """forward writes over the last im2col matrix only when self.col is its one reference: a
+    matrix (or a view of it) the user kept stays as it was."""
+    W = rng.standard_normal((3, 2, 3, 3))
+    conv = fast.Convolution(W, np.zeros(3), stride=1, pad=1)
+    x1, x2 = rng.standard_normal((2, 4, 2, 6, 5))
+    conv.forward(x1)
+    kept = conv.col
+    before = kept.copy()
+    view = conv.col[::2]
+    conv.forward(x2)
+    same(kept, before, "the matrix the user kept")
+    same(view, before[::2], "a view of it")
+    assert conv.col is not kept
+    del kept, view
+    unheld = id(conv.col)
+    conv.forward(x1)
+    assert id(conv.col) == unheld  # written over: no new pages
+    twin_conv = twin.Convolution(W, np.zeros(3), stride=1, pad=1)
+    twin_conv.forward(x1)
+    same(conv.col, twin_conv.col, "the reused matrix holds the new windows")
+    dout = rng.standard_normal((4, 3, 6, 5))
+    for _ in range(2):  # backward's scratch product, twice: same bits each time
+        same(conv.backward(dout), twin_conv.backward(dout), "backward")
+    assert "_scratch" not in pickle.loads(pickle.dumps(conv)).__dict__
