@@ -263,21 +263,29 @@ def _column_sums():
 def _pool_backward_tiled():
     # Windows that tile the image exactly (stride == pool size, no padding, the book's 2x2
     # stride 2 on even sizes): every pixel lies in exactly one window, so each window writes
-    # all its pixels, its dout where the pixel was the maximum and +0.0 elsewhere, and dx
-    # needs no zeroing pass. img is (N, H, W, C), the conv output's memory order: the channel
-    # loop writes contiguous memory.
+    # all its pixels, 0.0 + its dout where the pixel was the maximum (the twin's col2im sum)
+    # and +0.0 elsewhere, and dx needs no zeroing pass. img is (N, H, W, C), the conv output's
+    # memory order, so the channel loop writes contiguous memory; each image's dout block is
+    # first turned to (OH, OW, C) so that it reads contiguous memory too (reading dout's
+    # channels a plane apart, the loop did not vectorize: 5x slower).
     def kernel(dout, arg_max, img, ph, pw, oh, ow):
         c = img.shape[3]
-        for noy in prange(img.shape[0] * oh):
-            i, oy = noy // oh, noy % oh
-            for ox in range(ow):
-                base = (noy * ow + ox) * c
-                for fy in range(ph):
-                    for fx in range(pw):
-                        k = fy * pw + fx
-                        row = img[i, oy * ph + fy, ox * pw + fx]
-                        for ch in range(c):
-                            row[ch] = _add(0.0, dout[i, ch, oy, ox]) if arg_max[base + ch] == k else 0.0
+        for i in prange(img.shape[0]):
+            block = np.empty((oh, ow, c))
+            for ch in range(c):
+                for oy in range(oh):
+                    for ox in range(ow):
+                        block[oy, ox, ch] = dout[i, ch, oy, ox]
+            for oy in range(oh):
+                for ox in range(ow):
+                    base = ((i * oh + oy) * ow + ox) * c
+                    d = block[oy, ox]
+                    for fy in range(ph):
+                        for fx in range(pw):
+                            k = fy * pw + fx
+                            row = img[i, oy * ph + fy, ox * pw + fx]
+                            for ch in range(c):
+                                row[ch] = (0.0 + d[ch]) if arg_max[base + ch] == k else 0.0
 
     return kernel
 

@@ -434,7 +434,7 @@ class Pooling:
             # _window), in the conv output's memory order (N, H, W, C) as below
             dx = np.empty((n, h, w, c))
             _threads.run(_window.POOL_BACKWARD_TILED, dx.size, dout, self.arg_max, dx, ph, pw, oh, ow,
-                         per_iteration=ow * c * ph * pw)
+                         per_iteration=h * w * c)
             return dx.transpose(0, 3, 1, 2)
         if s >= ph and s >= pw:  # windows cannot overlap: scatter dout into zeros
             # in the conv output's memory order (N, H, W, C), as forward's input came: the
