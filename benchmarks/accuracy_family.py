@@ -38,8 +38,20 @@ except ImportError:  # pragma: no cover
     torch = None
 
 PARAMS = {"leaky_relu": (0.01,), "elu": (1.0,), "softplus": (1.0, 20.0)}
-NAMES = ["leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "tanh", "softplus", "mish",
-         "hardswish", "hardsigmoid", "log_sigmoid"]
+NAMES = [
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "tanh",
+    "softplus",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "log_sigmoid",
+]
 
 with mpmath.workdps(50):
     ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
@@ -83,28 +95,26 @@ def hardswish_d(v):
 
 #: name -> (forward(x), derivative(x) -> (value, size of its terms)); the tanh backward takes y.
 TRUTH = {
-    "leaky_relu": (lambda v: v if v > 0 else v * mpmath.mpf(np.float64(0.01)),
-                   lambda v: (1, 1) if v > 0 else (mpmath.mpf(np.float64(0.01)),) * 2),
-    "elu": (lambda v: v if v > 0 else mpmath.expm1(v),
-            lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
-    "selu": (lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
-             lambda v: (SCALE,) * 2 if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2),
-    "gelu": (lambda v: v * cdf(v),
-             lambda v: (cdf(v) + v * mpmath.npdf(v), cdf(v) + abs(v) * mpmath.npdf(v))),
+    "leaky_relu": (
+        lambda v: v if v > 0 else v * mpmath.mpf(np.float64(0.01)),
+        lambda v: (1, 1) if v > 0 else (mpmath.mpf(np.float64(0.01)),) * 2,
+    ),
+    "elu": (lambda v: v if v > 0 else mpmath.expm1(v), lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
+    "selu": (
+        lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
+        lambda v: (SCALE,) * 2 if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2,
+    ),
+    "gelu": (lambda v: v * cdf(v), lambda v: (cdf(v) + v * mpmath.npdf(v), cdf(v) + abs(v) * mpmath.npdf(v))),
     "gelu_tanh": (lambda v: v * sig(gelu_v(v)), gelu_tanh_d),
-    "silu": (lambda v: v * sig(v),
-             lambda v: (sig(v) * (1 + v * sig(-v)), sig(v) * (1 + abs(v) * sig(-v)))),
+    "silu": (lambda v: v * sig(v), lambda v: (sig(v) * (1 + v * sig(-v)), sig(v) * (1 + abs(v) * sig(-v)))),
     "tanh": (mpmath.tanh, lambda y: (1 - y * y, 1 + y * y)),
-    "softplus": (lambda v: v if v > 20 else softplus(v),
-                 lambda v: (1, 1) if v > 20 else (sig(v),) * 2),
+    "softplus": (lambda v: v if v > 20 else softplus(v), lambda v: (1, 1) if v > 20 else (sig(v),) * 2),
     "mish": (lambda v: v * mpmath.tanh(softplus(v)), mish_d),
     "hardswish": (lambda v: v * min(max(v + 3, 0), 6) / 6, hardswish_d),
-    "hardsigmoid": (lambda v: min(max(v + 3, 0), 6) / 6,
-                    lambda v: (mpmath.mpf(1) / 6,) * 2 if -3 < v < 3 else (0, 0)),
+    "hardsigmoid": (lambda v: min(max(v + 3, 0), 6) / 6, lambda v: (mpmath.mpf(1) / 6,) * 2 if -3 < v < 3 else (0, 0)),
     "log_sigmoid": (lambda v: -softplus(-v), lambda v: (sig(-v),) * 2),
 }
-ROOTS = {"gelu": -0.7517915726308, "gelu_tanh": -0.7522, "silu": -1.2784645427610738,
-         "mish": -1.1915}
+ROOTS = {"gelu": -0.7517915726308, "gelu_tanh": -0.7522, "silu": -1.2784645427610738, "mish": -1.1915}
 
 
 def to_longdouble(v):
@@ -114,9 +124,14 @@ def to_longdouble(v):
 
 
 def inputs(name, n, rng):
-    x = [rng.choice([-1.0, 1.0], n) * rng.random(n) * 10.0 ** rng.uniform(-12, 3, n),
-         rng.uniform(-12, 12, n), rng.uniform(-1, 1, n // 2), rng.uniform(-40, -5, n // 4),
-         rng.uniform(-760, -700, n // 8), rng.uniform(-4, 4, n // 2)]
+    x = [
+        rng.choice([-1.0, 1.0], n) * rng.random(n) * 10.0 ** rng.uniform(-12, 3, n),
+        rng.uniform(-12, 12, n),
+        rng.uniform(-1, 1, n // 2),
+        rng.uniform(-40, -5, n // 4),
+        rng.uniform(-760, -700, n // 8),
+        rng.uniform(-4, 4, n // 2),
+    ]
     if name in ROOTS:
         r = ROOTS[name]
         x.append(r + r * rng.uniform(-1e-3, 1e-3, n // 4))
@@ -145,8 +160,9 @@ def ulp_error(y, t, dtype):
     y = np.asarray(y)
     with np.errstate(all="ignore"):
         _, e = np.frexp(t)
-        ulp = np.ldexp(np.longdouble(1), np.maximum(e.astype(np.int64) - fi.nmant - 1,
-                                                    int(np.log2(fi.smallest_subnormal))))
+        ulp = np.ldexp(
+            np.longdouble(1), np.maximum(e.astype(np.int64) - fi.nmant - 1, int(np.log2(fi.smallest_subnormal)))
+        )
         err = np.abs(y.astype(np.longdouble) - t) / ulp
     err[y.astype(np.longdouble) == t] = 0
     err[~np.isfinite(y) & np.isfinite(t.astype(dtype))] = np.inf
@@ -194,10 +210,12 @@ def twin(name, direction, x, dout):
 
 TORCH_FORWARD = {
     "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.01),
-    "elu": lambda t: torch.nn.functional.elu(t), "selu": lambda t: torch.nn.functional.selu(t),
+    "elu": lambda t: torch.nn.functional.elu(t),
+    "selu": lambda t: torch.nn.functional.selu(t),
     "gelu": lambda t: torch.nn.functional.gelu(t),
     "gelu_tanh": lambda t: torch.nn.functional.gelu(t, approximate="tanh"),
-    "silu": lambda t: torch.nn.functional.silu(t), "tanh": lambda t: torch.tanh(t),
+    "silu": lambda t: torch.nn.functional.silu(t),
+    "tanh": lambda t: torch.tanh(t),
     "softplus": lambda t: torch.nn.functional.softplus(t),
     "mish": lambda t: torch.nn.functional.mish(t),
     "hardswish": lambda t: torch.nn.functional.hardswish(t),
@@ -220,10 +238,8 @@ def torch_result(name, direction, x, dout):
 def accuracy(n):
     rng = np.random.default_rng(2026)
     engines = ["fastact", "twin"] + (["torch"] if torch is not None else [])
-    print(f"max error in ULP vs mpmath; {n}-ish points per sample; clean = where the terms "
-          "cancel by < 2x")
-    print(f"{'function':24s} {'dtype':8s} " + " ".join(f"{e + ' max':>12s} {e + ' clean':>12s}"
-                                                        for e in engines))
+    print(f"max error in ULP vs mpmath; {n}-ish points per sample; clean = where the terms cancel by < 2x")
+    print(f"{'function':24s} {'dtype':8s} " + " ".join(f"{e + ' max':>12s} {e + ' clean':>12s}" for e in engines))
     for name in NAMES:
         for direction in ("forward", "backward"):
             label = name if direction == "forward" else f"{name}_backward"
@@ -233,8 +249,7 @@ def accuracy(n):
                     x = np.tanh(x)  # saved is the forward output
                 x = x.astype(dtype)
                 x = x[np.isfinite(x)]
-                dout = (np.ones_like(x) if direction == "forward"
-                        else rng.uniform(0.5, 2, x.size).astype(dtype))
+                dout = np.ones_like(x) if direction == "forward" else rng.uniform(0.5, 2, x.size).astype(dtype)
                 t, size = truth(name, direction, x, dout)
                 clean = size <= 2 * np.abs(t)
                 row = []
@@ -280,10 +295,11 @@ def speed(threads=2, n=1_000_000, rounds=15, only=None):
 
         return numba.njit(parallel=True, error_model="numpy", nogil=True)({1: l1, 2: l2}[k])
 
-    print(f"\nmedian ms per call, {n} elements, {threads} thread(s) (rough: shared machine); "
-          "speedup = twin / fastact and torch / fastact")
-    print(f"{'function':24s} {'dtype':8s} {'fastact':>9s} {'twin':>9s} {'torch':>9s} "
-          f"{'x twin':>7s} {'x torch':>7s}")
+    print(
+        f"\nmedian ms per call, {n} elements, {threads} thread(s) (rough: shared machine); "
+        "speedup = twin / fastact and torch / fastact"
+    )
+    print(f"{'function':24s} {'dtype':8s} {'fastact':>9s} {'twin':>9s} {'torch':>9s} {'x twin':>7s} {'x torch':>7s}")
     for name in only or NAMES:
         for direction in ("forward", "backward"):
             label = name if direction == "forward" else f"{name}_backward"
@@ -294,13 +310,20 @@ def speed(threads=2, n=1_000_000, rounds=15, only=None):
                 g = f
                 if direction == "forward":
                     f = numba.njit(inline="always")(
-                        (lambda a: g(a, 0.01)) if name == "leaky_relu" else
-                        (lambda a: g(a, 1.0)) if name == "elu" else (lambda a: g(a, 1.0, 20.0)))
+                        (lambda a: g(a, 0.01))
+                        if name == "leaky_relu"
+                        else (lambda a: g(a, 1.0))
+                        if name == "elu"
+                        else (lambda a: g(a, 1.0, 20.0))
+                    )
                 else:
                     f = numba.njit(inline="always")(
-                        (lambda d, a: g(d, a, 0.01)) if name == "leaky_relu" else
-                        (lambda d, a: g(d, a, 1.0)) if name == "elu" else
-                        (lambda d, a: g(d, a, 1.0, 20.0)))
+                        (lambda d, a: g(d, a, 0.01))
+                        if name == "leaky_relu"
+                        else (lambda d, a: g(d, a, 1.0))
+                        if name == "elu"
+                        else (lambda d, a: g(d, a, 1.0, 20.0))
+                    )
             loop = loop_for(f, k)
             for dtype in (np.float32, np.float64):
                 x = (rng.standard_normal(n) * 3).astype(dtype)
@@ -317,7 +340,7 @@ def speed(threads=2, n=1_000_000, rounds=15, only=None):
                     "twin": lambda: twin(name, direction, x, d),
                 }
                 if torch is not None:
-                    engines["torch"] = (lambda: torch_timed(name, direction, tx, td))
+                    engines["torch"] = lambda: torch_timed(name, direction, tx, td)
                 times = {e: [] for e in engines}
                 for _ in range(rounds):
                     for e, fn in engines.items():
@@ -326,9 +349,12 @@ def speed(threads=2, n=1_000_000, rounds=15, only=None):
                         times[e].append(time.perf_counter() - t0)
                 med = {e: 1e3 * float(np.median(v)) for e, v in times.items()}
                 tt = med.get("torch", math.nan)
-                print(f"{label:24s} {np.dtype(dtype).name:8s} {med['fastact']:9.3f} "
-                      f"{med['twin']:9.3f} {tt:9.3f} {med['twin'] / med['fastact']:7.1f} "
-                      f"{tt / med['fastact']:7.2f}", flush=True)
+                print(
+                    f"{label:24s} {np.dtype(dtype).name:8s} {med['fastact']:9.3f} "
+                    f"{med['twin']:9.3f} {tt:9.3f} {med['twin'] / med['fastact']:7.1f} "
+                    f"{tt / med['fastact']:7.2f}",
+                    flush=True,
+                )
 
 
 def torch_timed(name, direction, tx, td):
@@ -339,8 +365,7 @@ def torch_timed(name, direction, tx, td):
     return {
         "leaky_relu": lambda: aten.leaky_relu_backward(td, tx, 0.01, False),
         "elu": lambda: aten.elu_backward(td, 1.0, 1.0, 1.0, False, tx),
-        "selu": lambda: aten.elu_backward(td, 1.6732632423543772, 1.0507009873554805, 1.0,
-                                          False, tx),
+        "selu": lambda: aten.elu_backward(td, 1.6732632423543772, 1.0507009873554805, 1.0, False, tx),
         "gelu": lambda: aten.gelu_backward(td, tx),
         "gelu_tanh": lambda: aten.gelu_backward(td, tx, approximate="tanh"),
         "silu": lambda: aten.silu_backward(td, tx),

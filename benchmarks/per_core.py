@@ -24,5 +24,7 @@ if __name__ == "__main__":
             tx, tout = torch.from_numpy(x), torch.from_numpy(out)
             calls["torch"] = lambda tx=tx, tout=tout: torch.sigmoid(tx, out=tout)
         times = bench.interleaved(list(calls.values()), budget=3.0, rounds=30)
-        print(f"sigmoid forward {dtype}: " + ", ".join(
-            f"{name} {t / n * 1e9:.2f} ns/element" for name, t in zip(calls, times)))
+        print(
+            f"sigmoid forward {dtype}: "
+            + ", ".join(f"{name} {t / n * 1e9:.2f} ns/element" for name, t in zip(calls, times))
+        )

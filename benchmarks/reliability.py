@@ -102,14 +102,15 @@ def first_result():
         cold = wall(FIRST_RESULT, env)
         warm = statistics.median(wall(FIRST_RESULT, env) for _ in range(5))
     numba_only = statistics.median(wall("import numba") for _ in range(5))
-    print(f"  cold cache (first ever): {cold:.2f} s; warm cache: {warm:.2f} s "
-          f"(limit 1.0 s, goal 0.6 s); `import numba` alone: {numba_only:.2f} s")
+    print(
+        f"  cold cache (first ever): {cold:.2f} s; warm cache: {warm:.2f} s "
+        f"(limit 1.0 s, goal 0.6 s); `import numba` alone: {numba_only:.2f} s"
+    )
 
 
 def fork():
     seconds = wall(FORK)
-    print(f"Fork after parallel use: parent + 1 forked child + fork pool of 2, all correct "
-          f"in {seconds:.1f} s")
+    print(f"Fork after parallel use: parent + 1 forked child + fork pool of 2, all correct in {seconds:.1f} s")
 
 
 if __name__ == "__main__":

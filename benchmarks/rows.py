@@ -55,13 +55,24 @@ def main():
     x = rng.standard_normal((100, 10))
     t = rng.integers(0, 10, 100)
     ours, book = SoftmaxWithLoss(), reference.SoftmaxWithLoss()
-    report("SoftmaxWithLoss (100, 10) f64 fwd+bwd", bench({
-        "fastact": lambda: (ours.forward(x, t), ours.backward()),
-        "book": lambda: (book.forward(x, t), book.backward()),
-    }, rounds=15, number=200))
+    report(
+        "SoftmaxWithLoss (100, 10) f64 fwd+bwd",
+        bench(
+            {
+                "fastact": lambda: (ours.forward(x, t), ours.backward()),
+                "book": lambda: (book.forward(x, t), book.backward()),
+            },
+            rounds=15,
+            number=200,
+        ),
+    )
 
-    shapes = [((3072, 256), np.float32), ((3072, 256), np.float64), ((100, 1000), np.float32),
-              ((100, 1000), np.float64)]
+    shapes = [
+        ((3072, 256), np.float32),
+        ((3072, 256), np.float64),
+        ((100, 1000), np.float32),
+        ((100, 1000), np.float64),
+    ]
     if "--big" in sys.argv:
         shapes.append(((4096, 50257), np.float32))
     for shape, dtype in shapes:
@@ -82,24 +93,45 @@ def bench_rows(shape, dtype, rng):
     y, ly = sm.forward(x), lsm.forward(x)
     ty, tly = torch.from_numpy(y), torch.from_numpy(ly)
     if not big:
-        report(f"softmax {name}", bench({
-            "fastact": lambda: softmax(x),
-            "numpy": lambda: reference.softmax(x),
-            "torch": lambda: torch.softmax(tx, -1),
-        }, rounds, number))
-        report(f"softmax backward {name}", bench({
-            "fastact": lambda: sm.backward(d),
-            "numpy": lambda: (y * d) - y * np.sum(y * d, axis=-1, keepdims=True),
-            "torch": lambda: aten._softmax_backward_data(td, ty, -1, ty.dtype),
-        }, rounds, number))
+        report(
+            f"softmax {name}",
+            bench(
+                {
+                    "fastact": lambda: softmax(x),
+                    "numpy": lambda: reference.softmax(x),
+                    "torch": lambda: torch.softmax(tx, -1),
+                },
+                rounds,
+                number,
+            ),
+        )
+        report(
+            f"softmax backward {name}",
+            bench(
+                {
+                    "fastact": lambda: sm.backward(d),
+                    "numpy": lambda: (y * d) - y * np.sum(y * d, axis=-1, keepdims=True),
+                    "torch": lambda: aten._softmax_backward_data(td, ty, -1, ty.dtype),
+                },
+                rounds,
+                number,
+            ),
+        )
     engines = {"fastact": lambda: log_softmax(x), "torch": lambda: torch.log_softmax(tx, -1)}
     if not big:
         engines["numpy"] = lambda: numpy_log_softmax(x)
     report(f"log_softmax {name}", bench(engines, rounds, number))
-    report(f"log_softmax backward {name}", bench({
-        "fastact": lambda: lsm.backward(d),
-        "torch": lambda: aten._log_softmax_backward_data(td, tly, -1, tly.dtype),
-    }, rounds, number))
+    report(
+        f"log_softmax backward {name}",
+        bench(
+            {
+                "fastact": lambda: lsm.backward(d),
+                "torch": lambda: aten._log_softmax_backward_data(td, tly, -1, tly.dtype),
+            },
+            rounds,
+            number,
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -42,13 +42,20 @@ def _section(title, module, names):
         if spec is not None:
             exact = "bit-identical to the NumPy twin" if spec.ulp == 0 else f"within {spec.ulp:g} ULP of the true value"
             params = ", ".join(f"`{p.name}={p.default}`" for p in spec.params) or "none"
-            lines.append(f"*Registry:* `fastact.{spec.name}` / `fastact.{spec.layer}`; backward keeps the "
-                         f"{spec.saves} (`layer.{spec.attribute}`); parameters: {params}; {exact}.")
+            lines.append(
+                f"*Registry:* `fastact.{spec.name}` / `fastact.{spec.layer}`; backward keeps the "
+                f"{spec.saves} (`layer.{spec.attribute}`); parameters: {params}; {exact}."
+            )
             lines.append("")
-        doc = inspect.getdoc(obj) if kind != "ufunc" else (
-            f"A NumPy ufunc (float32 and float64 loops; other dtypes by NumPy's casting): "
-            f"the element formula of `{name}`. Broadcasting, `out=`, NumPy's dtype rules; "
-            "`where=` is not supported (NumPy raises ValueError before writing).")
+        doc = (
+            inspect.getdoc(obj)
+            if kind != "ufunc"
+            else (
+                f"A NumPy ufunc (float32 and float64 loops; other dtypes by NumPy's casting): "
+                f"the element formula of `{name}`. Broadcasting, `out=`, NumPy's dtype rules; "
+                "`where=` is not supported (NumPy raises ValueError before writing)."
+            )
+        )
         lines += [doc or "(no docstring)", ""]
     return lines
 
@@ -59,14 +66,16 @@ def render():
     import fastact.layers
     import fastact.util
 
-    out = ["# API reference", "",
-           "Generated from the docstrings by `python docs/make_api.py`; do not edit by hand.", ""]
+    out = [
+        "# API reference",
+        "",
+        "Generated from the docstrings by `python docs/make_api.py`; do not edit by hand.",
+        "",
+    ]
     top = [n for n in fastact.__all__ if n not in fastact.layers.__all__ and n != "reference"]
     out += _section("fastact: functions and settings", fastact, top)
-    out += _section("fastact.layers: every layer (the book's and the family)", fastact.layers,
-                    fastact.layers.__all__)
-    out += _section("fastact.functions: the book's common/functions.py", fastact.functions,
-                    fastact.functions.__all__)
+    out += _section("fastact.layers: every layer (the book's and the family)", fastact.layers, fastact.layers.__all__)
+    out += _section("fastact.functions: the book's common/functions.py", fastact.functions, fastact.functions.__all__)
     out += _section("fastact.util: the book's im2col / col2im", fastact.util, ["im2col", "col2im"])
     return "\n".join(out).rstrip() + "\n"
 

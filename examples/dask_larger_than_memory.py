@@ -34,16 +34,18 @@ def main():
     import fastact
 
     rows = int(args.gigabytes * 1e9 / 8 / 1000)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      memory_limit=args.memory_limit, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, memory_limit=args.memory_limit, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         # 10,000 rows x 1000 columns of float64 per chunk: 80 MB, well under each worker's limit
         x = da.random.default_rng(0).standard_normal((rows, 1000), chunks=(10_000, 1000))
         y = fastact.sigmoid(x) + fastact.relu(x)
         p = fastact.softmax(x, axis=1)  # rows are whole in each chunk: no data moves
         total, rowsums = da.compute(y.sum(), p.sum(axis=1).max())
-        print(f"input: {x.nbytes / 1e9:.2f} GB in {x.npartitions} chunks; "
-              f"workers limited to {args.memory_limit} each")
+        print(f"input: {x.nbytes / 1e9:.2f} GB in {x.npartitions} chunks; workers limited to {args.memory_limit} each")
         print(f"sum of sigmoid(x) + relu(x): {total:.6e}; largest row sum of softmax: {rowsums:.15f}")
         peaks = client.run(peak_rss_mb)
         for worker, mb in peaks.items():

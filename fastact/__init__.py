@@ -41,8 +41,14 @@ __all__ = [
 ]
 
 
-_LATER = {"softmax": "_softmax", "log_softmax": "_softmax", "Softmax": "losses",
-          "LogSoftmax": "losses", "SoftmaxWithLoss": "losses", "SigmoidWithLoss": "losses"}
+_LATER = {
+    "softmax": "_softmax",
+    "log_softmax": "_softmax",
+    "Softmax": "losses",
+    "LogSoftmax": "losses",
+    "SoftmaxWithLoss": "losses",
+    "SigmoidWithLoss": "losses",
+}
 
 
 def __getattr__(name):

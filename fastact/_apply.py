@@ -34,8 +34,10 @@ def small(kernels, direction, a):
     limits = kernels.__dict__.get("ufunc_limits")
     if limits is None or limits[0] != _threads.generation:
         act = kernels.act
-        limits = (_threads.generation,
-                  {d: _threads.thresholds(f"{act.name}_{d}", act.cost_of(d))[0] for d in ("forward", "backward")})
+        limits = (
+            _threads.generation,
+            {d: _threads.thresholds(f"{act.name}_{d}", act.cost_of(d))[0] for d in ("forward", "backward")},
+        )
         kernels.ufunc_limits = limits
     return a.nbytes <= limits[1][direction]
 
@@ -86,8 +88,7 @@ def backward(kernels, dout, saved, dx, params):
             run(pair, dout.size, dout.ravel(), saved.ravel(), dx.ravel(), params)
             return
     d, s, o = flat(dout), flat(saved), flat(dx)
-    if (d is not None and s is not None and o is not None
-            and same_order(dout, saved) and same_order(dout, dx)):
+    if d is not None and s is not None and o is not None and same_order(dout, saved) and same_order(dout, dx):
         if in_place:
             run(pair, dout.size, d, s, params)
         else:

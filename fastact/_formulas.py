@@ -230,15 +230,13 @@ def elu_backward(dout, x, alpha):
 def selu(x):
     """scale * elu(x, alpha) with PyTorch's alpha and scale (as exact decimals)."""
     inline_here()
-    return _back(_elu64(np.float64(x), _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _SELU_OVER,
-                        _tables(x)), x)
+    return _back(_elu64(np.float64(x), _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _SELU_OVER, _tables(x)), x)
 
 
 @register_jitable
 def selu_backward(dout, x):
     inline_here()
-    return _back(_elu_backward64(np.float64(dout), np.float64(x), _SCALE_HI, _SCALE_LO,
-                                 _SA_HI, _SA_LO, _tables(x)), x)
+    return _back(_elu_backward64(np.float64(dout), np.float64(x), _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _tables(x)), x)
 
 
 # --- gelu (erf form) ----------------------------------------------------------------------
@@ -494,8 +492,7 @@ def softplus_backward(dout, x, beta, threshold):
     inline_here()
     b = _wide(beta, x)
     z = np.float64(x * like(beta, x))
-    return _back(_softplus_backward64(np.float64(dout), np.float64(x), b, _wide(threshold, x),
-                                      z, _tables(x)), x)
+    return _back(_softplus_backward64(np.float64(dout), np.float64(x), b, _wide(threshold, x), z, _tables(x)), x)
 
 
 # --- mish ---------------------------------------------------------------------------------

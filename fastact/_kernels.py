@@ -43,9 +43,7 @@ _SOURCE_TAG = _source_tag()
 def ufunc_signatures(*args):
     """One signature per kernel dtype; "T" stands for it: ("T", "boolean") gives
     ``["float32(float32, boolean)", "float64(float64, boolean)"]``."""
-    return [
-        f"{dt.name}({', '.join(dt.name if a == 'T' else a for a in args)})" for dt in KERNEL_DTYPES
-    ]
+    return [f"{dt.name}({', '.join(dt.name if a == 'T' else a for a in args)})" for dt in KERNEL_DTYPES]
 
 
 @intrinsic
@@ -187,16 +185,20 @@ class Kernels:
         """dx = backward(dout, saved, *params) as a ufunc: serves any layouts NumPy can iterate."""
         g, k = self.act.backward, len(self.act.params)
         saved = "uint8" if self.act.saves == "mask" else "T"
-        return _ufunc(_element(g, 2 + k), f"{self.act.name}_backward",
-                      ufunc_signatures("T", saved, *"T" * k))
+        return _ufunc(_element(g, 2 + k), f"{self.act.name}_backward", ufunc_signatures("T", saved, *"T" * k))
 
     @cached_property
     def mask_ufunc(self):
         """mask(x, *params) as a ufunc (bool out), for the paths that run the formula by ufunc."""
         m, k = self.act.mask, len(self.act.params)
-        return _ufunc(_element(m, 1 + k), f"{self.act.name}_mask",
-                      [s.replace("float32(", "boolean(").replace("float64(", "boolean(")
-                       for s in ufunc_signatures(*"T" * (1 + k))])
+        return _ufunc(
+            _element(m, 1 + k),
+            f"{self.act.name}_mask",
+            [
+                s.replace("float32(", "boolean(").replace("float64(", "boolean(")
+                for s in ufunc_signatures(*"T" * (1 + k))
+            ],
+        )
 
 
 def _element(f, arity):
@@ -204,21 +206,26 @@ def _element(f, arity):
     a fixed signature, not *args). Up to two parameters after (dout, saved). It marks itself
     always-inline: numba's ufunc loop calls it, and a call left in that loop keeps it scalar."""
     if arity == 1:
+
         def element(a):
             inline_here()
             return f(a)
     elif arity == 2:
+
         def element(a, b):
             inline_here()
             return f(a, b)
     elif arity == 3:
+
         def element(a, b, c):
             inline_here()
             return f(a, b, c)
     else:
+
         def element(a, b, c, d):
             inline_here()
             return f(a, b, c, d)
+
     return element
 
 
@@ -240,9 +247,12 @@ def _cached(decorator, fn, *args, **options):
     except RuntimeError as error:
         if "cannot cache" not in str(error):
             raise
-        warnings.warn(f"fastact: no writable numba cache directory ({error}); kernels are "
-                      "compiled in every process. Set NUMBA_CACHE_DIR to cache them.",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"fastact: no writable numba cache directory ({error}); kernels are "
+            "compiled in every process. Set NUMBA_CACHE_DIR to cache them.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return decorator(*args, **options)(fn)
 
 

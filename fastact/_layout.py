@@ -25,18 +25,14 @@ def same_order(a, b):
     """Whether equal-shaped dense arrays ``a`` and ``b`` store their elements in the same order."""
     if a.flags.c_contiguous and b.flags.c_contiguous:
         return True
-    return all(
-        n == 1 or sa * b.itemsize == sb * a.itemsize
-        for n, sa, sb in zip(a.shape, a.strides, b.strides)
-    )
+    return all(n == 1 or sa * b.itemsize == sb * a.itemsize for n, sa, sb in zip(a.shape, a.strides, b.strides))
 
 
 def as_4d(*arrays):
     """4-D views of equal-shaped arrays with the same elements at the same indices, the last
     axis being the first array's fastest; None if more than 4 axes remain after merging."""
     first = arrays[0]
-    axes = [i for i in np.argsort([-abs(s) for s in first.strides], kind="stable")
-            if first.shape[i] != 1]
+    axes = [i for i in np.argsort([-abs(s) for s in first.strides], kind="stable") if first.shape[i] != 1]
     shape = [first.shape[i] for i in axes]
     strides = [[a.strides[i] for i in axes] for a in arrays]
     k = len(shape) - 1

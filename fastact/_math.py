@@ -126,23 +126,38 @@ _F64 = (
     6.93147180369123816490e-01,
     1.90821492927058770002e-10,
     -746.0,
-    _split((2.510038319586702e-08, 2.7620085455018414e-07, 2.7557268464831627e-06,
-            2.4801521302241082e-05, 0.00019841269863050506, 0.001388888891720967,
-            0.008333333333330063, 0.041666666666624136, 0.16666666666666669, 0.5000000000000001)),
-    1.5 * 2.0 ** 52 + 1023 + 512,
+    _split(
+        (
+            2.510038319586702e-08,
+            2.7620085455018414e-07,
+            2.7557268464831627e-06,
+            2.4801521302241082e-05,
+            0.00019841269863050506,
+            0.001388888891720967,
+            0.008333333333330063,
+            0.041666666666624136,
+            0.16666666666666669,
+            0.5000000000000001,
+        )
+    ),
+    1.5 * 2.0**52 + 1023 + 512,
     np.int64(52),
-    2.0 ** -512,
+    2.0**-512,
 )
 _F32 = (
     np.float32(1.44269504088896341),
     np.float32(0.693359375),
     np.float32(-2.12194440e-4),
     np.float32(-104.0),
-    _split(tuple(np.float32(c) for c in (0.0013926181810489343, 0.008363177629994445,
-                                         0.041666554627878084, 0.16666576998242924, 0.5))),
-    np.float32(1.5 * 2.0 ** 23 + 127 + 64),
+    _split(
+        tuple(
+            np.float32(c)
+            for c in (0.0013926181810489343, 0.008363177629994445, 0.041666554627878084, 0.16666576998242924, 0.5)
+        )
+    ),
+    np.float32(1.5 * 2.0**23 + 127 + 64),
     np.int32(23),
-    np.float32(2.0 ** -64),
+    np.float32(2.0**-64),
 )
 
 
@@ -155,7 +170,7 @@ def exp_nonpositive(a, constants):
     a = bitcast(min(bitcast(a), bitcast(lowest)))
     # ... and an integer max holds a at -2**-60 or below: exp rounds to 1 from there up to 0,
     # and a tinier r would make r * r underflow (a flag NumPy reports after a ufunc loop).
-    a = bitcast(max(bitcast(a), bitcast(like(-(2.0 ** -60), a))))
+    a = bitcast(max(bitcast(a), bitcast(like(-(2.0**-60), a))))
     # One FMA rounds a * log2(e) to the nearest integer k, held in j's low mantissa bits
     # (no floor, no float-to-int conversion); kf = k exactly.
     j = fma(a, log2e, shifter)
@@ -191,13 +206,14 @@ def _ratio(num, t):
 
 # Below these, the rounding error e of 1 + t is under 2**-60 (2**-30) of the result's ULP: its
 # correction changes nothing, and the product q * e would only underflow. e is then taken as 0.
-_NEGLIGIBLE = 2.0 ** -60
-_NEGLIGIBLE32 = np.float32(2.0 ** -30)
+_NEGLIGIBLE = 2.0**-60
+_NEGLIGIBLE32 = np.float32(2.0**-30)
 
 
 @overload(_ratio)
 def _ratio_impl(num, t):
     if t == types.float64:
+
         def ratio(num, t):
             d = 1.0 + t
             e = (1.0 - d) + t

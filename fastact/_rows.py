@@ -41,10 +41,23 @@ from ._math import _F32, _F64, _polynomial, _split, bitcast, exp_nonpositive, fm
 #: exp_nonpositive's float64 constants with a degree-6 polynomial instead of 9, for the float32
 #: paths: the fit's error (mpmath.chebyfit of (exp(r) - 1 - r) / r**2 on |r| <= 0.3466, 50
 #: digits) times r**2 is 3.2e-12, i.e. 5.5e-5 of a float32 ULP; three FMAs less per exp.
-_F64_FOR_F32 = _F64[:4] + (
-    _split((2.485958707110813e-05, 0.00019899282811157944, 0.0013888854038986412,
-            0.008333298473121765, 0.041666666719004784, 0.16666666719021456, 0.5)),
-) + _F64[5:]
+_F64_FOR_F32 = (
+    _F64[:4]
+    + (
+        _split(
+            (
+                2.485958707110813e-05,
+                0.00019899282811157944,
+                0.0013888854038986412,
+                0.008333298473121765,
+                0.041666666719004784,
+                0.16666666719021456,
+                0.5,
+            )
+        ),
+    )
+    + _F64[5:]
+)
 
 _LOG_FLOOR = 1e-7  # the book's cross_entropy_error adds this inside the log
 #: From this row length softmax keeps its exps in a scratch row rather than computing them
@@ -148,7 +161,7 @@ def _grid(n):
         k += 1
     q = _pow2(k - 53)
     q2 = _pow2(k - 53 + max(k - 62, -51))
-    return 1.5 * 2.0 ** 52 * q, 1.5 * 2.0 ** 52 * q2, q, q2
+    return 1.5 * 2.0**52 * q, 1.5 * 2.0**52 * q2, q, q2
 
 
 @register_jitable
@@ -241,7 +254,7 @@ def _sum_f64(x, ref, top):
 
 #: Below this, R (the sum of the terms under the max) is summed again relative to the next
 #: value: on the grid its absolute error is < 2**(3k - 116), which is not small relative to R.
-_SMALL_R = 2.0 ** -10
+_SMALL_R = 2.0**-10
 
 
 @register_jitable
@@ -461,21 +474,21 @@ def _block_maxes(x, r0, r1):
     bad = np.zeros(r1 - r0, np.bool_)
     for i in range(r1 - r0):
         m, bad[i] = _row_max(x[r0 + i])
-        mm[i * n:(i + 1) * n] = m
+        mm[i * n : (i + 1) * n] = m
     return mm, bad
 
 
 @register_jitable
 def _softmax_block_f64(x, out, r0, r1):
     n = x.shape[1]
-    of = out.reshape(out.shape[0] * n)[r0 * n:r1 * n]
+    of = out.reshape(out.shape[0] * n)[r0 * n : r1 * n]
     mm, bad = _block_maxes(x, r0, r1)
     w = np.empty((r1 - r0) * n)
-    _exp_block_f64(x.reshape(x.shape[0] * n)[r0 * n:r1 * n], mm, of, w)
+    _exp_block_f64(x.reshape(x.shape[0] * n)[r0 * n : r1 * n], mm, of, w)
     c1, c2, q, q2 = _grid(n)
     for i in range(r1 - r0):
-        o = of[i * n:(i + 1) * n]
-        v = w[i * n:(i + 1) * n]
+        o = of[i * n : (i + 1) * n]
+        v = w[i * n : (i + 1) * n]
         if bad[i]:
             o[:] = np.nan
             continue
@@ -494,14 +507,14 @@ def _softmax_block_f64(x, out, r0, r1):
 @register_jitable
 def _softmax_block_f32(x, out, r0, r1):
     n = x.shape[1]
-    of = out.reshape(out.shape[0] * n)[r0 * n:r1 * n]
+    of = out.reshape(out.shape[0] * n)[r0 * n : r1 * n]
     mm, bad = _block_maxes(x, r0, r1)
     w = np.empty((r1 - r0) * n)
-    _exp_block_f32(x.reshape(x.shape[0] * n)[r0 * n:r1 * n], mm, w)
+    _exp_block_f32(x.reshape(x.shape[0] * n)[r0 * n : r1 * n], mm, w)
     c1, c2, q, q2 = _grid(n)
     for i in range(r1 - r0):
-        o = of[i * n:(i + 1) * n]
-        v = w[i * n:(i + 1) * n]
+        o = of[i * n : (i + 1) * n]
+        v = w[i * n : (i + 1) * n]
         if bad[i]:
             o[:] = np.float32(np.nan)
             continue

@@ -62,8 +62,9 @@ def _rows(pair, x, axis, out, name):
     om = None
     if out is not None:
         om = np.moveaxis(out, axis, -1)
-        if not om.flags.c_contiguous or (om is not xm and np.may_share_memory(om, xm)
-                                         and om.__array_interface__ != xm.__array_interface__):
+        if not om.flags.c_contiguous or (
+            om is not xm and np.may_share_memory(om, xm) and om.__array_interface__ != xm.__array_interface__
+        ):
             om = None
     target = om if om is not None else np.empty(xm.shape, x.dtype)
     if x.size:
@@ -78,8 +79,16 @@ def _rows(pair, x, axis, out, name):
 def _apply(x, axis, out, log):
     name = "log_softmax" if log else "softmax"
     pair = PAIRS.log_softmax if log else PAIRS.softmax
-    if (type(x) is np.ndarray and axis == -1 and out is None and ((dt := x.dtype) is _F64 or dt is _F32)
-            and x.flags.c_contiguous and x.flags.aligned and x.ndim and x.size):
+    if (
+        type(x) is np.ndarray
+        and axis == -1
+        and out is None
+        and ((dt := x.dtype) is _F64 or dt is _F32)
+        and x.flags.c_contiguous
+        and x.flags.aligned
+        and x.ndim
+        and x.size
+    ):
         # The common case in as few Python steps as possible.
         n = x.shape[-1]
         o = np.empty_like(x)

@@ -184,8 +184,7 @@ def _after_fork_in_child():
 
 _parent_started_threads = False
 _held_for_fork = False
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                    after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 class _OtherLoad:
@@ -252,8 +251,12 @@ def _parallel_unusable(error):
     """Remember (and say once) that parallel kernels can't run here; serial ones still do."""
     global _parallel_broken
     _parallel_broken = str(error)
-    warnings.warn(f"fastact: numba's parallel kernels cannot run in this process ({error}); "
-                  "fastact runs its serial kernels instead", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"fastact: numba's parallel kernels cannot run in this process ({error}); "
+        "fastact runs its serial kernels instead",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def run(pair, size, *args, per_iteration=1):
@@ -261,8 +264,7 @@ def run(pair, size, *args, per_iteration=1):
     elements of ``args[0]``'s dtype; the kernel's parallel loop handles ``per_iteration``
     elements per iteration. ``pair.op`` and ``pair.cost`` name its thresholds."""
     threshold = thresholds(pair.op, pair.cost)[1]
-    if (size * args[0].itemsize < threshold or _forked or _num_threads == 1
-            or _parallel_broken is not None):
+    if size * args[0].itemsize < threshold or _forked or _num_threads == 1 or _parallel_broken is not None:
         pair.serial(*args)
         return
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
@@ -276,7 +278,7 @@ def run(pair, size, *args, per_iteration=1):
             _start_pool()
             users = numba.get_num_threads()  # numba's setting is per Python thread: ours
         except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
-            _parallel_unusable(error)                         # without TBB installed
+            _parallel_unusable(error)  # without TBB installed
             pair.serial(*args)
             return
         # Under load, small chunks handed out on demand, not one share per thread: when
@@ -308,7 +310,6 @@ def forced(path):
     finally:
         UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel = saved
         generation += 1
-
 
 
 class _Everything(dict):

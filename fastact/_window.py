@@ -79,8 +79,7 @@ def _col2im():
                         for ox in range(ow):
                             xx = ox * stride + fx - pad
                             if 0 <= xx < w:
-                                img[i, ch, y, xx] = _add(img[i, ch, y, xx],
-                                                         col[(i * oh + oy) * ow + ox, k + fx])
+                                img[i, ch, y, xx] = _add(img[i, ch, y, xx], col[(i * oh + oy) * ow + ox, k + fx])
 
     return kernel
 
@@ -154,7 +153,7 @@ def _pool_forward():
                     r0, r1 = x[i, y0, x0], x[i, y0, x0 + 1]
                     r2, r3 = x[i, y0 + 1, x0], x[i, y0 + 1, x0 + 1]
                     o = out[i, oy, ox]
-                    a = arg_max[base:base + c]
+                    a = arg_max[base : base + c]
                     for ch in range(c):
                         v0 = np.float64(r0[ch])
                         v1 = np.float64(r1[ch])

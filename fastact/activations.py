@@ -98,8 +98,7 @@ def _relu_backward(dout, mask):
     return bitcast(like(bits & (like(mask, bits) - 1), bits))
 
 
-RELU = Activation("relu", "Relu", _relu, _relu_backward, "mask", mask=_relu_mask,
-                  backward_in_place=True)
+RELU = Activation("relu", "Relu", _relu, _relu_backward, "mask", mask=_relu_mask, backward_in_place=True)
 
 
 @register_jitable
@@ -108,28 +107,42 @@ def _sigmoid_backward(dout, y):
     return dout * (like(1.0, y) - y) * y
 
 
-SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40,
-                     backward_cost=1, ulp=2)
+SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40, backward_cost=1, ulp=2)
 
 # The family: PyTorch's names, formulas and defaults (see _formulas for the exactness of each).
 FAMILY = (
-    Activation("leaky_relu", "LeakyReLU", F.leaky_relu, F.leaky_relu_backward, "input",
-               params=(Param("negative_slope", 0.01),)),
-    Activation("elu", "ELU", F.elu, F.elu_backward, "input", params=(Param("alpha", 1.0),),
-               cost=40, ulp=2),
+    Activation(
+        "leaky_relu", "LeakyReLU", F.leaky_relu, F.leaky_relu_backward, "input", params=(Param("negative_slope", 0.01),)
+    ),
+    Activation("elu", "ELU", F.elu, F.elu_backward, "input", params=(Param("alpha", 1.0),), cost=40, ulp=2),
     Activation("selu", "SELU", F.selu, F.selu_backward, "input", cost=40, ulp=2),
     Activation("gelu", "GELU", F.gelu, F.gelu_backward, "input", cost=60, ulp=2),
-    Activation("gelu_tanh", "GELU", F.gelu_tanh, F.gelu_tanh_backward, "input", cost=60, ulp=2,
-               layer_kwargs=(("approximate", "tanh"),)),
+    Activation(
+        "gelu_tanh",
+        "GELU",
+        F.gelu_tanh,
+        F.gelu_tanh_backward,
+        "input",
+        cost=60,
+        ulp=2,
+        layer_kwargs=(("approximate", "tanh"),),
+    ),
     Activation("silu", "SiLU", F.silu, F.silu_backward, "input", cost=40, ulp=2),
     Activation("tanh", "Tanh", F.tanh, F.tanh_backward, "output", cost=40, backward_cost=1, ulp=2),
-    Activation("softplus", "Softplus", F.softplus, F.softplus_backward, "input",
-               params=(Param("beta", 1.0), Param("threshold", 20.0)), cost=60, ulp=2),
+    Activation(
+        "softplus",
+        "Softplus",
+        F.softplus,
+        F.softplus_backward,
+        "input",
+        params=(Param("beta", 1.0), Param("threshold", 20.0)),
+        cost=60,
+        ulp=2,
+    ),
     Activation("mish", "Mish", F.mish, F.mish_backward, "input", cost=80, ulp=2),
     Activation("hardswish", "Hardswish", F.hardswish, F.hardswish_backward, "input"),
     Activation("hardsigmoid", "Hardsigmoid", F.hardsigmoid, F.hardsigmoid_backward, "input"),
-    Activation("log_sigmoid", "LogSigmoid", F.log_sigmoid, F.log_sigmoid_backward, "input",
-               cost=60, ulp=2),
+    Activation("log_sigmoid", "LogSigmoid", F.log_sigmoid, F.log_sigmoid_backward, "input", cost=60, ulp=2),
 )
 
 REGISTRY = {act.name: act for act in (RELU, SIGMOID, *FAMILY)}

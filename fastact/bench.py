@@ -165,21 +165,26 @@ TORCH = {
     "relu": (lambda F, x: F.relu(x), lambda A, d, x, y: A.threshold_backward(d, y, 0)),
     "sigmoid": (lambda F, x: F.sigmoid(x), lambda A, d, x, y: A.sigmoid_backward(d, y)),
     "tanh": (lambda F, x: F.tanh(x), lambda A, d, x, y: A.tanh_backward(d, y)),
-    "leaky_relu": (lambda F, x: F.leaky_relu(x, 0.01),
-                   lambda A, d, x, y: A.leaky_relu_backward(d, x, 0.01, False)),
+    "leaky_relu": (lambda F, x: F.leaky_relu(x, 0.01), lambda A, d, x, y: A.leaky_relu_backward(d, x, 0.01, False)),
     "elu": (lambda F, x: F.elu(x), lambda A, d, x, y: A.elu_backward(d, 1.0, 1.0, 1.0, False, x)),
-    "selu": (lambda F, x: F.selu(x), lambda A, d, x, y: A.elu_backward(
-        d, 1.6732632423543772, 1.0507009873554805, 1.0, False, x)),
+    "selu": (
+        lambda F, x: F.selu(x),
+        lambda A, d, x, y: A.elu_backward(d, 1.6732632423543772, 1.0507009873554805, 1.0, False, x),
+    ),
     "gelu": (lambda F, x: F.gelu(x), lambda A, d, x, y: A.gelu_backward(d, x)),
-    "gelu_tanh": (lambda F, x: F.gelu(x, approximate="tanh"),
-                  lambda A, d, x, y: A.gelu_backward(d, x, approximate="tanh")),
+    "gelu_tanh": (
+        lambda F, x: F.gelu(x, approximate="tanh"),
+        lambda A, d, x, y: A.gelu_backward(d, x, approximate="tanh"),
+    ),
     "silu": (lambda F, x: F.silu(x), lambda A, d, x, y: A.silu_backward(d, x)),
     "softplus": (lambda F, x: F.softplus(x), lambda A, d, x, y: A.softplus_backward(d, x, 1.0, 20.0)),
     "mish": (lambda F, x: F.mish(x), lambda A, d, x, y: A.mish_backward(d, x)),
     "hardswish": (lambda F, x: F.hardswish(x), lambda A, d, x, y: A.hardswish_backward(d, x)),
     "hardsigmoid": (lambda F, x: F.hardsigmoid(x), lambda A, d, x, y: A.hardsigmoid_backward(d, x)),
-    "log_sigmoid": (lambda F, x: F.logsigmoid(x), lambda A, d, x, y: A.log_sigmoid_backward(
-        d, x, A.log_sigmoid_forward(x)[1])),
+    "log_sigmoid": (
+        lambda F, x: F.logsigmoid(x),
+        lambda A, d, x, y: A.log_sigmoid_backward(d, x, A.log_sigmoid_forward(x)[1]),
+    ),
 }
 
 

@@ -101,7 +101,9 @@ class Dropout:
         r = np.random.rand(*x.shape)
         ratio = self.dropout_ratio
         fused = (
-            x.ndim and x.dtype in _SERVED and x.dtype.isnative
+            x.ndim
+            and x.dtype in _SERVED
+            and x.dtype.isnative
             and type(ratio) in (float, int, np.float64, np.float32, np.float16)
         )
         if fused:
@@ -110,8 +112,17 @@ class Dropout:
             out = np.empty(x.shape, x.dtype)
             if x.size:
                 t = x.dtype.type
-                _threads.run(_window.DROPOUT_FORWARD, x.size, x.reshape(-1), r.reshape(-1),
-                             float(ratio), t(0), t(1), out.reshape(-1), mask.reshape(-1))
+                _threads.run(
+                    _window.DROPOUT_FORWARD,
+                    x.size,
+                    x.reshape(-1),
+                    r.reshape(-1),
+                    float(ratio),
+                    t(0),
+                    t(1),
+                    out.reshape(-1),
+                    mask.reshape(-1),
+                )
         else:
             mask = r > ratio
             out = x * mask
@@ -125,10 +136,7 @@ class Dropout:
 
 
 def _bn_inputs_served(*arrays):
-    return all(
-        type(a) is np.ndarray and a.dtype in _SERVED and a.flags.aligned and a.dtype.isnative
-        for a in arrays
-    )
+    return all(type(a) is np.ndarray and a.dtype in _SERVED and a.flags.aligned and a.dtype.isnative for a in arrays)
 
 
 class BatchNormalization:
@@ -158,8 +166,11 @@ class BatchNormalization:
         d = x2.shape[1]
         g, b = self.gamma, self.beta
         return (
-            x2.flags.c_contiguous and _bn_inputs_served(x2, g, b, *more)
-            and g.shape == (d,) and b.shape == (d,) and all(m.shape == (d,) for m in more)
+            x2.flags.c_contiguous
+            and _bn_inputs_served(x2, g, b, *more)
+            and g.shape == (d,)
+            and b.shape == (d,)
+            and all(m.shape == (d,) for m in more)
         )
 
     def forward(self, x, train_flg=True):
@@ -179,20 +190,20 @@ class BatchNormalization:
                 var = np.empty(d, x2.dtype)
                 xc = np.empty_like(x2)
                 if x2.size:
-                    _threads.run(_window.BN_STATS, x2.size, x2, mu, xc, var,
-                                 per_iteration=n * _window.BN_BLOCK)
+                    _threads.run(_window.BN_STATS, x2.size, x2, mu, xc, var, per_iteration=n * _window.BN_BLOCK)
                 else:  # NumPy's mean of nothing: NaN, with its warning
-                    mu, var = x2.mean(axis=0), np.mean(xc ** 2, axis=0)
+                    mu, var = x2.mean(axis=0), np.mean(xc**2, axis=0)
                 std = np.sqrt(var + 10e-7)
                 xn = np.empty_like(x2)
                 out = np.empty(x2.shape, np.result_type(self.gamma, xn, self.beta))
                 if x2.size:
-                    _threads.run(_window.BN_NORMALIZE, x2.size, xc, std, self.gamma, self.beta,
-                                 xn, out, per_iteration=d)
+                    _threads.run(
+                        _window.BN_NORMALIZE, x2.size, xc, std, self.gamma, self.beta, xn, out, per_iteration=d
+                    )
             else:
                 mu = x2.mean(axis=0)
                 xc = x2 - mu
-                var = np.mean(xc ** 2, axis=0)
+                var = np.mean(xc**2, axis=0)
                 std = np.sqrt(var + 10e-7)
                 xn = xc / std
                 out = self.gamma * xn + self.beta
@@ -206,8 +217,17 @@ class BatchNormalization:
                 root = np.sqrt(running_var + 10e-7)
                 out = np.empty(x2.shape, np.result_type(self.gamma, x2, running_mean, root, self.beta))
                 if x2.size:
-                    _threads.run(_window.BN_INFERENCE, x2.size, x2, running_mean, root,
-                                 self.gamma, self.beta, out, per_iteration=x2.shape[1])
+                    _threads.run(
+                        _window.BN_INFERENCE,
+                        x2.size,
+                        x2,
+                        running_mean,
+                        root,
+                        self.gamma,
+                        self.beta,
+                        out,
+                        per_iteration=x2.shape[1],
+                    )
             else:
                 xc = x2 - running_mean
                 xn = xc / np.sqrt(running_var + 10e-7)
@@ -223,25 +243,53 @@ class BatchNormalization:
         _require_array(dout, "BatchNormalization.backward", "dout")
         d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
         if d2.shape != self.xc.shape:
-            raise ValueError(f"BatchNormalization.backward: dout has shape {dout.shape}, "
-                             f"forward's input had {self.input_shape}")
+            raise ValueError(
+                f"BatchNormalization.backward: dout has shape {dout.shape}, forward's input had {self.input_shape}"
+            )
         xc, xn, std, gamma, n = self.xc, self.xn, self.std, self.gamma, self.batch_size
-        if (self._fused(d2, std) and _bn_inputs_served(xc, xn) and xc.flags.c_contiguous
-                and xn.flags.c_contiguous and d2.size):
+        if (
+            self._fused(d2, std)
+            and _bn_inputs_served(xc, xn)
+            and xc.flags.c_contiguous
+            and xn.flags.c_contiguous
+            and d2.size
+        ):
             d = d2.shape[1]
             dbeta = np.empty(d, d2.dtype)
             dgamma = np.empty(d, np.result_type(xn, d2))
             dxn_t = np.result_type(gamma, d2)
             s = np.empty(d, np.result_type(dxn_t, xc, std))
-            _threads.run(_window.BN_BACKWARD_SUMS, d2.size, d2, xn, xc, gamma, std, dbeta, dgamma, s,
-                         per_iteration=n * _window.BN_BLOCK)
+            _threads.run(
+                _window.BN_BACKWARD_SUMS,
+                d2.size,
+                d2,
+                xn,
+                xc,
+                gamma,
+                std,
+                dbeta,
+                dgamma,
+                s,
+                per_iteration=n * _window.BN_BLOCK,
+            )
             dstd = -s
             dvar = 0.5 * dstd / std
             dx = np.empty(d2.shape, np.result_type(dxn_t, std))
             dmu = np.empty(d, dx.dtype)
             two_over_n = xc.dtype.type(2.0 / n)
-            _threads.run(_window.BN_BACKWARD_DXC, d2.size, d2, xc, gamma, std, two_over_n, dvar,
-                         dx, dmu, per_iteration=n * _window.BN_BLOCK)
+            _threads.run(
+                _window.BN_BACKWARD_DXC,
+                d2.size,
+                d2,
+                xc,
+                gamma,
+                std,
+                two_over_n,
+                dvar,
+                dx,
+                dmu,
+                per_iteration=n * _window.BN_BLOCK,
+            )
             q = dmu / n
             _threads.run(_window.SUBTRACT_ROWS, dx.size, dx, q, per_iteration=d)
         else:
@@ -266,8 +314,9 @@ def _column_sums(a):
     if a.dtype in _SERVED and a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative and a.size:
         out = np.empty(a.shape[1], a.dtype)
         blocks = -(-a.shape[1] // _window.BN_BLOCK)  # the parallel unit: one block, one thread
-        _threads.run(_window.COLUMN_SUMS, a.size if blocks > 1 else 0, a, out,
-                     per_iteration=a.shape[0] * _window.BN_BLOCK)
+        _threads.run(
+            _window.COLUMN_SUMS, a.size if blocks > 1 else 0, a, out, per_iteration=a.shape[0] * _window.BN_BLOCK
+        )
         return out
     return np.sum(a, axis=0)
 
@@ -321,8 +370,9 @@ class Convolution:
         _require_array(x, "Convolution.forward")
         fn, c, fh, fw = self.W.shape
         if x.ndim != 4 or x.shape[1] != c:
-            raise ValueError(f"Convolution.forward needs x of shape (N, {c}, H, W) for W of shape "
-                             f"{self.W.shape}, got {x.shape}")
+            raise ValueError(
+                f"Convolution.forward needs x of shape (N, {c}, H, W) for W of shape {self.W.shape}, got {x.shape}"
+            )
         n, _, h, w = x.shape
         # The last forward's matrix is written over when nothing but self.col holds it: a fresh
         # one is tens of MB of new pages to fault in each step (the deep ConvNet's 90 MB ones).
@@ -361,8 +411,7 @@ class Convolution:
         oh = out_size(h, fh, self.stride, self.pad)
         ow = out_size(w, fw, self.stride, self.pad)
         if dout.shape != (n, fn, oh, ow):
-            raise ValueError(f"Convolution.backward: dout must have shape {(n, fn, oh, ow)}, "
-                             f"got {dout.shape}")
+            raise ValueError(f"Convolution.backward: dout must have shape {(n, fn, oh, ow)}, got {dout.shape}")
         d2 = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
         db = _column_sums(d2)
         dW = np.dot(self.col.T, d2).transpose(1, 0).reshape(fn, c, fh, fw)
@@ -399,9 +448,11 @@ class Pooling:
         # im2col with it; where the two differ, the book's reshape fails. Say why instead.
         book = (int(1 + (h - ph) / s), int(1 + (w - pw) / s))
         if (oh, ow) != book:
-            raise ValueError(f"Pooling with pad={p}: the book's layer sizes its output {book} "
-                             f"without the padding but pools {(oh, ow)} windows with it; "
-                             "these must agree")
+            raise ValueError(
+                f"Pooling with pad={p}: the book's layer sizes its output {book} "
+                f"without the padding but pools {(oh, ow)} windows with it; "
+                "these must agree"
+            )
         return ph, pw, s, p, oh, ow
 
     def forward(self, x):
@@ -414,8 +465,20 @@ class Pooling:
         out = np.empty((n, oh, ow, c))
         arg_max = np.empty(n * oh * ow * c, np.intp)
         if out.size:
-            _threads.run(_window.POOL_FORWARD, out.size * ph * pw, src, out, arg_max, ph, pw, s, p,
-                         oh, ow, per_iteration=ow * c * ph * pw)
+            _threads.run(
+                _window.POOL_FORWARD,
+                out.size * ph * pw,
+                src,
+                out,
+                arg_max,
+                ph,
+                pw,
+                s,
+                p,
+                oh,
+                ow,
+                per_iteration=ow * c * ph * pw,
+            )
         self.x, self.arg_max = x, arg_max
         return out.transpose(0, 3, 1, 2)
 
@@ -426,15 +489,15 @@ class Pooling:
         ph, pw, s, p, oh, ow = self._geometry(self.x.shape)
         n, c, h, w = self.x.shape
         if dout.shape != (n, c, oh, ow):
-            raise ValueError(f"Pooling.backward: dout must have shape {(n, c, oh, ow)}, "
-                             f"got {dout.shape}")
+            raise ValueError(f"Pooling.backward: dout must have shape {(n, c, oh, ow)}, got {dout.shape}")
         dout = as_kernel_input(dout, "dout")
         if s == ph == pw and p == 0 and h == oh * s and w == ow * s and dout.size:
             # the windows tile the image: each writes its own pixels, no zeroing pass (see
             # _window), in the conv output's memory order (N, H, W, C) as below
             dx = np.empty((n, h, w, c))
-            _threads.run(_window.POOL_BACKWARD_TILED, dx.size, dout, self.arg_max, dx, ph, pw, oh, ow,
-                         per_iteration=h * w * c)
+            _threads.run(
+                _window.POOL_BACKWARD_TILED, dx.size, dout, self.arg_max, dx, ph, pw, oh, ow, per_iteration=h * w * c
+            )
             return dx.transpose(0, 3, 1, 2)
         if s >= ph and s >= pw:  # windows cannot overlap: scatter dout into zeros
             # in the conv output's memory order (N, H, W, C), as forward's input came: the
@@ -442,11 +505,35 @@ class Pooling:
             # reads dout as its (N*H*W, C) matrix without a transposed copy
             dx = np.zeros((n, h, w, c)).transpose(0, 3, 1, 2)
             if dout.size:
-                _threads.run(_window.POOL_BACKWARD_DISJOINT, dout.size, dout, self.arg_max, dx, ph, pw,
-                             s, p, oh, ow, per_iteration=ow * c)
+                _threads.run(
+                    _window.POOL_BACKWARD_DISJOINT,
+                    dout.size,
+                    dout,
+                    self.arg_max,
+                    dx,
+                    ph,
+                    pw,
+                    s,
+                    p,
+                    oh,
+                    ow,
+                    per_iteration=ow * c,
+                )
             return dx
         dx = np.empty((n, c, h, w))
         if dx.size:
-            _threads.run(_window.POOL_BACKWARD, dx.size * ph * pw, dout, self.arg_max, dx, ph, pw,
-                         s, p, oh, ow, per_iteration=c * w * ph * pw)
+            _threads.run(
+                _window.POOL_BACKWARD,
+                dx.size * ph * pw,
+                dout,
+                self.arg_max,
+                dx,
+                ph,
+                pw,
+                s,
+                p,
+                oh,
+                ow,
+                per_iteration=c * w * ph * pw,
+            )
         return dx

@@ -1,4 +1,3 @@
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -70,4 +69,3 @@ class Pooling:
     def __init__(self, pool_h: int, pool_w: int, stride: int = 2, pad: int = 0) -> None: ...
     def forward(self, x: ArrayLike) -> FloatArray: ...
     def backward(self, dout: ArrayLike) -> FloatArray: ...
-

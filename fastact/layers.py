@@ -55,8 +55,10 @@ def _compute_dtype(x, where):
     cannot wrap around). None for what NumPy itself must compute (longdouble, complex)."""
     kind = x.dtype.kind
     if kind == "b":
-        raise TypeError(f"{where}: bool input has no value here (the book's -x is not defined "
-                        "for bool either); convert it first, e.g. x.astype(np.float64)")
+        raise TypeError(
+            f"{where}: bool input has no value here (the book's -x is not defined "
+            "for bool either); convert it first, e.g. x.astype(np.float64)"
+        )
     if _apply.served(x):
         return x, x.dtype
     if kind in "iu" or x.dtype == np.float16 or x.dtype.char in "fd":
@@ -140,9 +142,16 @@ class Activation:
         saved = getattr(self, spec.attribute)
         if saved is None:
             raise _not_called(type(self).__name__, spec.attribute)
-        if (type(dout) is np.ndarray and type(saved) is np.ndarray and not _twins_only()
-                and ((dt := dout.dtype) is _F64 or dt is _F32) and saved.dtype == dt
-                and dout.shape == saved.shape and dout.flags.aligned and saved.flags.aligned):
+        if (
+            type(dout) is np.ndarray
+            and type(saved) is np.ndarray
+            and not _twins_only()
+            and ((dt := dout.dtype) is _F64 or dt is _F32)
+            and saved.dtype == dt
+            and dout.shape == saved.shape
+            and dout.flags.aligned
+            and saved.flags.aligned
+        ):
             values = self._values(dt)
             kernels = KERNELS[spec.name]
             if _apply.small(kernels, "backward", dout):
@@ -180,8 +189,9 @@ def _as_array(x, where):
 
 
 def _layer_class(spec, base=Activation, doc=None):
-    params = [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
-              for p in spec.params]
+    params = [
+        inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default) for p in spec.params
+    ]
 
     def __init__(self, *args, **kwargs):
         base.__init__(self, *args, **kwargs)
@@ -189,13 +199,17 @@ def _layer_class(spec, base=Activation, doc=None):
     # the constructor's parameters as inspect (help(), editors, stubtest) shows them
     self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     __init__.__signature__ = inspect.Signature([self_param, *params])
-    return type(spec.layer, (base,), {
-        "spec": spec,
-        "_signature": inspect.Signature(params),
-        "__init__": __init__,
-        "__doc__": doc or f"The {spec.name} activation as a layer (see ``fastact.{spec.name}``).",
-        "__module__": __name__,
-    })
+    return type(
+        spec.layer,
+        (base,),
+        {
+            "spec": spec,
+            "_signature": inspect.Signature(params),
+            "__init__": __init__,
+            "__doc__": doc or f"The {spec.name} activation as a layer (see ``fastact.{spec.name}``).",
+            "__module__": __name__,
+        },
+    )
 
 
 class Relu(_layer_class(REGISTRY["relu"])):
@@ -216,8 +230,13 @@ class Relu(_layer_class(REGISTRY["relu"])):
         kernels = KERNELS["relu"]
         # The common cases first, in as few Python steps as possible: at the book's sizes each
         # step costs a few percent of the call.
-        if (type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32) and not self.inplace
-                and not _subnormals_are_zero() and not _twins_only()):
+        if (
+            type(x) is np.ndarray
+            and ((dt := x.dtype) is _F64 or dt is _F32)
+            and not self.inplace
+            and not _subnormals_are_zero()
+            and not _twins_only()
+        ):
             if x.ndim and _apply.small(kernels, "forward", x):
                 # NumPy's own comparison is the seed's mask itself, and the cheapest call
                 mask = x <= 0
@@ -256,11 +275,17 @@ class Relu(_layer_class(REGISTRY["relu"])):
 
     def backward(self, dout):
         mask = self.mask
-        if (type(dout) is np.ndarray and type(mask) is np.ndarray and dout.shape == mask.shape
-                and not _twins_only()
-                and ((dt := dout.dtype) is _F64 or dt is _F32) and mask.dtype is _BOOL
-                and (flags := dout.flags).writeable and flags.aligned
-                and (flags.c_contiguous or not may_self_overlap(dout))):
+        if (
+            type(dout) is np.ndarray
+            and type(mask) is np.ndarray
+            and dout.shape == mask.shape
+            and not _twins_only()
+            and ((dt := dout.dtype) is _F64 or dt is _F32)
+            and mask.dtype is _BOOL
+            and (flags := dout.flags).writeable
+            and flags.aligned
+            and (flags.c_contiguous or not may_self_overlap(dout))
+        ):
             kernels = KERNELS["relu"]
             if flags.c_contiguous and mask.flags.c_contiguous and _apply.small(kernels, "backward", dout):
                 # the common tiny case in one ufunc call writing into dout (out by position:
@@ -279,8 +304,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
             )
         if not dout.flags.writeable:
             raise ValueError(
-                "Relu.backward writes into dout in place (as the book's layer does), "
-                "but dout is read-only"
+                "Relu.backward writes into dout in place (as the book's layer does), but dout is read-only"
             )
         # What the kernels don't take (other dtypes, byte order, alignment, masks set by hand,
         # a dout whose elements share memory): the seed's own statement, whose result is the
@@ -304,9 +328,12 @@ def _twins_only():
         return False
     if not _twins_warned:
         _twins_warned.append(True)
-        warnings.warn("fastact: NUMBA_DISABLE_JIT is set, so fastact's layers compute with their "
-                      "NumPy twins (fastact.reference): the book's results at NumPy's speed",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "fastact: NUMBA_DISABLE_JIT is set, so fastact's layers compute with their "
+            "NumPy twins (fastact.reference): the book's results at NumPy's speed",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return True
 
 
@@ -361,6 +388,8 @@ def layer_for(name, **params):
     """A new layer computing activation ``name`` of the registry (``gelu_tanh`` included)."""
     spec = REGISTRY[name]
     return LAYERS[spec.layer](**dict(spec.layer_kwargs), **params)
+
+
 globals().update(LAYERS)
 
 # The rest of the book's common/layers.py, so that `from fastact.layers import *` replaces
@@ -382,5 +411,16 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [*LAYERS, "Affine",  # noqa: F822 (the rest come from __getattr__) "BatchNormalization", "Convolution", "Dropout", "Pooling",
-           "SoftmaxWithLoss", "Softmax", "LogSoftmax", "SigmoidWithLoss", "ForwardNotCalledError"]
+__all__ = [
+    *LAYERS,
+    "Affine",
+    "BatchNormalization",
+    "Convolution",
+    "Dropout",
+    "Pooling",
+    "SoftmaxWithLoss",
+    "Softmax",
+    "LogSoftmax",
+    "SigmoidWithLoss",
+    "ForwardNotCalledError",
+]

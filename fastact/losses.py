@@ -23,9 +23,7 @@ _INTP = np.dtype(np.intp)
 
 
 def _not_called(layer, saved):
-    return ForwardNotCalledError(
-        f"{layer}.backward() was called before {layer}.forward(): there is no {saved} yet"
-    )
+    return ForwardNotCalledError(f"{layer}.backward() was called before {layer}.forward(): there is no {saved} yet")
 
 
 def _numeric(a, where, what):
@@ -43,8 +41,10 @@ def _labels(t, rows, n, where):
     if t.shape != (rows,):
         raise ValueError(f"{where}: labels have shape {t.shape}, expected ({rows},) for a batch of {rows}")
     if rows and (t.min() < -n or t.max() >= n):
-        raise IndexError(f"{where}: labels must lie in [0, {n}) (or [-{n}, 0) counted from the end); "
-                         f"got values from {t.min()} to {t.max()}")
+        raise IndexError(
+            f"{where}: labels must lie in [0, {n}) (or [-{n}, 0) counted from the end); "
+            f"got values from {t.min()} to {t.max()}"
+        )
     return t.astype(_INTP, copy=False)
 
 
@@ -59,8 +59,10 @@ def _cross_entropy_check(y_shape, t, where):
     if t.size == rows * n:
         return
     if t.ndim == 0 or t.size != rows:
-        raise ValueError(f"{where}: t has shape {np.shape(t)}; expected one-hot labels of the input's "
-                         f"shape {y_shape} or {rows} class labels")
+        raise ValueError(
+            f"{where}: t has shape {np.shape(t)}; expected one-hot labels of the input's "
+            f"shape {y_shape} or {rows} class labels"
+        )
     if t.dtype.kind not in "iu":
         raise TypeError(f"{where}: class labels must be integers, got dtype {t.dtype}")
     if t.size and (t.min() < -n or t.max() >= n):
@@ -91,8 +93,14 @@ class SoftmaxWithLoss:
         self.grads = []
 
     def forward(self, x, t):
-        if (type(x) is np.ndarray and type(t) is np.ndarray and x.ndim == 2
-                and ((dt := x.dtype) is _F64 or dt is _F32) and x.flags.c_contiguous and x.size):
+        if (
+            type(x) is np.ndarray
+            and type(t) is np.ndarray
+            and x.ndim == 2
+            and ((dt := x.dtype) is _F64 or dt is _F32)
+            and x.flags.c_contiguous
+            and x.size
+        ):
             if t.ndim == 1 and t.dtype.kind == "i" and t.shape[0] == x.shape[0]:
                 # the kernel checks the range (and reports it below, before anything is kept)
                 return self._fused(x, t, t if t.dtype is _INTP else t.astype(_INTP))
@@ -120,9 +128,15 @@ class SoftmaxWithLoss:
         # Every other input: fastact's softmax, then the book's cross_entropy_error after the
         # checks that make its failures clear.
         where = "SoftmaxWithLoss.forward"
-        if (type(x) is np.ndarray and x.ndim == 2 and x.dtype in (_F32, _F64) and x.size
-                and not x.flags.c_contiguous and type(t) is np.ndarray
-                and ((t.ndim == 1 and t.dtype.kind in "iu") or (t.shape == x.shape and t.dtype.kind in "biuf"))):
+        if (
+            type(x) is np.ndarray
+            and x.ndim == 2
+            and x.dtype in (_F32, _F64)
+            and x.size
+            and not x.flags.c_contiguous
+            and type(t) is np.ndarray
+            and ((t.ndim == 1 and t.dtype.kind in "iu") or (t.shape == x.shape and t.dtype.kind in "biuf"))
+        ):
             return self.forward(np.ascontiguousarray(x), t)
         _numeric(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x), where, "x")
         t = t if isinstance(t, (np.ndarray, np.generic)) else np.asarray(t)
@@ -141,8 +155,15 @@ class SoftmaxWithLoss:
             batch = y.dtype.type(rows)
             if t.ndim == 1 and t.dtype.kind in "iu":
                 dx = np.empty_like(y)
-                _threads.run(PAIRS.xent_backward_labels, y.size, y, t if t.dtype is _INTP else t.astype(_INTP),
-                             batch, dx, per_iteration=y.shape[1])
+                _threads.run(
+                    PAIRS.xent_backward_labels,
+                    y.size,
+                    y,
+                    t if t.dtype is _INTP else t.astype(_INTP),
+                    batch,
+                    dx,
+                    per_iteration=y.shape[1],
+                )
                 return dx
             if t.shape == y.shape and t.dtype == y.dtype and t.flags.c_contiguous:
                 dx = np.empty_like(y)
@@ -184,15 +205,23 @@ class _SoftmaxBase:
             raise ValueError(f"{where}: dout has shape {dout.shape}, forward's output has {out.shape}")
         if dout.dtype.kind not in "biuf":
             raise TypeError(f"{where} needs a numeric dout, got dtype {dout.dtype}")
-        if (type(out) is np.ndarray and type(dout) is np.ndarray and out.ndim and out.size
-                and out.dtype in (_F32, _F64) and dout.dtype == out.dtype
-                and out.dtype.isnative and dout.dtype.isnative):
+        if (
+            type(out) is np.ndarray
+            and type(dout) is np.ndarray
+            and out.ndim
+            and out.size
+            and out.dtype in (_F32, _F64)
+            and dout.dtype == out.dtype
+            and out.dtype.isnative
+            and dout.dtype.isnative
+        ):
             axis = self.axis
             if axis == -1 and out.flags.c_contiguous and dout.flags.c_contiguous:
                 n = out.shape[-1]
                 dx = np.empty_like(out)
-                _threads.run(pair, out.size, out.reshape(-1, n), dout.reshape(-1, n), dx.reshape(-1, n),
-                             per_iteration=n)
+                _threads.run(
+                    pair, out.size, out.reshape(-1, n), dout.reshape(-1, n), dx.reshape(-1, n), per_iteration=n
+                )
                 return dx
             (o2, d2), shape = _move_rows(axis, out, dout)
             dx = np.empty_like(o2)
@@ -270,8 +299,9 @@ class SigmoidWithLoss:
         if x.dtype.kind == "b":
             raise TypeError(f"{where}: bool x has no sigmoid in the book either; convert it first")
         if np.size(t) != np.size(x):
-            raise ValueError(f"{where}: t has shape {np.shape(t)}, expected one 0/1 label per "
-                             f"element of x {np.shape(x)}")
+            raise ValueError(
+                f"{where}: t has shape {np.shape(t)}, expected one 0/1 label per element of x {np.shape(x)}"
+            )
         if not np.all((t == 0) | (t == 1)):
             raise ValueError(f"{where}: labels must be 0 or 1")
         if x.dtype in (_F32, _F64):

@@ -63,8 +63,7 @@ def _weights(rng, dtype, shapes, scale):
 def two_layer_mlp(L, dtype, rng):
     """Affine 784-50, ReLU, Affine 50-10, SoftmaxWithLoss: the book's TwoLayerNet."""
     p = _weights(rng, dtype, {"W1": (784, 50), "b1": (50,), "W2": (50, 10), "b2": (10,)}, 2.0)
-    layers = [("Affine1", L.Affine(p["W1"], p["b1"])), ("Relu1", L.Relu()),
-              ("Affine2", L.Affine(p["W2"], p["b2"]))]
+    layers = [("Affine1", L.Affine(p["W1"], p["b1"])), ("Relu1", L.Relu()), ("Affine2", L.Affine(p["W2"], p["b2"]))]
     return Network(layers, L.SoftmaxWithLoss(), p)
 
 
@@ -85,11 +84,20 @@ def sigmoid_mlp(L, dtype, rng):
 
 def simple_convnet(L, dtype, rng):
     """Conv 30x5x5 - ReLU - Pool 2x2 - Affine 100 - ReLU - Affine 10: the book's SimpleConvNet."""
-    p = _weights(rng, dtype, {"W1": (30, 1, 5, 5), "b1": (30,), "W2": (30 * 12 * 12, 100),
-                              "b2": (100,), "W3": (100, 10), "b3": (10,)}, 2.0)
-    layers = [("Conv1", L.Convolution(p["W1"], p["b1"], 1, 0)), ("Relu1", L.Relu()),
-              ("Pool1", L.Pooling(2, 2, stride=2)), ("Affine1", L.Affine(p["W2"], p["b2"])),
-              ("Relu2", L.Relu()), ("Affine2", L.Affine(p["W3"], p["b3"]))]
+    p = _weights(
+        rng,
+        dtype,
+        {"W1": (30, 1, 5, 5), "b1": (30,), "W2": (30 * 12 * 12, 100), "b2": (100,), "W3": (100, 10), "b3": (10,)},
+        2.0,
+    )
+    layers = [
+        ("Conv1", L.Convolution(p["W1"], p["b1"], 1, 0)),
+        ("Relu1", L.Relu()),
+        ("Pool1", L.Pooling(2, 2, stride=2)),
+        ("Affine1", L.Affine(p["W2"], p["b2"])),
+        ("Relu2", L.Relu()),
+        ("Affine2", L.Affine(p["W3"], p["b3"])),
+    ]
     return Network(layers, L.SoftmaxWithLoss(), p)
 
 
@@ -107,8 +115,12 @@ def deep_convnet(L, dtype, rng):
         layers += [(f"Conv{i}", L.Convolution(p[f"W{i}"], p[f"b{i}"], 1, 1)), (f"Relu{i}", L.Relu())]
         if i % 2 == 0:
             layers.append((f"Pool{i // 2}", L.Pooling(2, 2, stride=2)))
-    layers += [("Affine1", L.Affine(p["W7"], p["b7"])), ("Relu7", L.Relu()),
-               ("Dropout1", L.Dropout(0.5)), ("Affine2", L.Affine(p["W8"], p["b8"]))]
+    layers += [
+        ("Affine1", L.Affine(p["W7"], p["b7"])),
+        ("Relu7", L.Relu()),
+        ("Dropout1", L.Dropout(0.5)),
+        ("Affine2", L.Affine(p["W8"], p["b8"])),
+    ]
     return Network(layers, L.SoftmaxWithLoss(), p, frozenset({"Dropout1"}))
 
 
@@ -126,8 +138,11 @@ def batchnorm_mlp(L, dtype, rng):
         if i == len(sizes) - 1:
             break
         p[f"gamma{i}"], p[f"beta{i}"] = np.ones(sizes[i], dtype), np.zeros(sizes[i], dtype)
-        layers += [(f"BatchNorm{i}", L.BatchNormalization(p[f"gamma{i}"], p[f"beta{i}"])),
-                   (f"Relu{i}", L.Relu()), (f"Dropout{i}", L.Dropout(0.5))]
+        layers += [
+            (f"BatchNorm{i}", L.BatchNormalization(p[f"gamma{i}"], p[f"beta{i}"])),
+            (f"Relu{i}", L.Relu()),
+            (f"Dropout{i}", L.Dropout(0.5)),
+        ]
         flagged |= {f"BatchNorm{i}", f"Dropout{i}"}
     return Network(layers, L.SoftmaxWithLoss(), p, frozenset(flagged))
 
@@ -165,8 +180,7 @@ def layer_sets():
 
     from . import layers, reference
 
-    names = ("Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization",
-             "Convolution", "Pooling")
+    names = ("Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization", "Convolution", "Pooling")
     seed = SimpleNamespace(**{n: getattr(reference, n) for n in names})
     act = SimpleNamespace(**{**vars(seed), "Relu": layers.Relu, "Sigmoid": layers.Sigmoid})
     full = SimpleNamespace(**{n: getattr(layers, n, getattr(reference, n)) for n in names})

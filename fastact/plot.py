@@ -18,13 +18,17 @@ def plot_speedups(rows, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("--plot needs matplotlib: python -m pip install matplotlib "
-              '(or, in a checkout, python -m pip install -e ".[plot]")', file=sys.stderr)
+        print(
+            "--plot needs matplotlib: python -m pip install matplotlib "
+            '(or, in a checkout, python -m pip install -e ".[plot]")',
+            file=sys.stderr,
+        )
         return 1
     results = {(c.op, c.dtype, c.size): (c, t) for c, t in rows}
     ops = [op for op in bench.OPS if any(key[0] == op for key in results)]
-    fig, axes = plt.subplots(2, len(ops), figsize=(4 * len(ops), 7.5), sharex=True,
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(ops), figsize=(4 * len(ops), 7.5), sharex=True, constrained_layout=True, squeeze=False
+    )
     for col, op in enumerate(ops):
         for row, dtype in enumerate(bench.DTYPES):
             ax = axes[row][col]
@@ -33,8 +37,7 @@ def plot_speedups(rows, path):
             ax.plot(n, [t["seed"] / t["fastact"] for _, t in points], "o-", label="fastact")
             if all("torch" in t for _, t in points):
                 ax.plot(n, [t["seed"] / t["torch"] for _, t in points], "s--", label="torch")
-            limit = [t["seed"] / (t["copy"] * c.bytes_moved / (2 * c.n * np.dtype(dtype).itemsize))
-                     for c, t in points]
+            limit = [t["seed"] / (t["copy"] * c.bytes_moved / (2 * c.n * np.dtype(dtype).itemsize)) for c, t in points]
             ax.plot(n, limit, ":", color="gray", label="copy bandwidth limit")
             ax.axhline(1.0, color="black", linewidth=0.8)
             ax.set_xscale("log")

@@ -83,7 +83,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     col = np.zeros((n, c, filter_h, filter_w, oh, ow))
     for fy in range(filter_h):
         for fx in range(filter_w):
-            col[:, :, fy, fx, :, :] = img[:, :, fy:fy + stride * oh:stride, fx:fx + stride * ow:stride]
+            col[:, :, fy, fx, :, :] = img[:, :, fy : fy + stride * oh : stride, fx : fx + stride * ow : stride]
     return col.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, -1)
 
 
@@ -96,8 +96,8 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     img = np.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1))
     for fy in range(filter_h):
         for fx in range(filter_w):
-            img[:, :, fy:fy + stride * oh:stride, fx:fx + stride * ow:stride] += col[:, :, fy, fx, :, :]
-    return img[:, :, pad:h + pad, pad:w + pad]
+            img[:, :, fy : fy + stride * oh : stride, fx : fx + stride * ow : stride] += col[:, :, fy, fx, :, :]
+    return img[:, :, pad : h + pad, pad : w + pad]
 
 
 # --- the book's layers (common/layers.py) --------------------------------------------------
@@ -211,7 +211,7 @@ class BatchNormalization:
         if train_flg:
             mu = x.mean(axis=0)
             xc = x - mu
-            var = np.mean(xc ** 2, axis=0)
+            var = np.mean(xc**2, axis=0)
             std = np.sqrt(var + 10e-7)
             xn = xc / std
             self.batch_size = x.shape[0]

@@ -53,8 +53,7 @@ def allocation_cost(dtype, n=10_000_000, budget=0.3):
     fill into an existing buffer: what allocating an output costs at this size."""
     x = np.ones(n, dtype)
     existing = np.empty_like(x)
-    fresh, reused = bench.interleaved(
-        [lambda: np.copyto(np.empty_like(x), x), lambda: np.copyto(existing, x)], budget)
+    fresh, reused = bench.interleaved([lambda: np.copyto(np.empty_like(x), x), lambda: np.copyto(existing, x)], budget)
     return fresh - reused
 
 
@@ -72,8 +71,10 @@ def run_report(quick=False, plot=None, section="all"):
     print("copy = achieved fraction of a 2-thread copy's bandwidth for the bytes the op must move.")
     if torch is None:
         print("(torch is not installed: its columns are empty; pip install torch to compare)")
-    header = (f"{'op':<17}{'dtype':<8}{'size':<5}{'fastact':>9}{'seed':>10}{'torch':>9}"
-              f"{'vs seed':>9}{'vs torch':>9}{'copy':>6}  target")
+    header = (
+        f"{'op':<17}{'dtype':<8}{'size':<5}{'fastact':>9}{'seed':>10}{'torch':>9}"
+        f"{'vs seed':>9}{'vs torch':>9}{'copy':>6}  target"
+    )
     print(header)
     print("-" * len(header))
     rows = []
@@ -82,17 +83,19 @@ def run_report(quick=False, plot=None, section="all"):
         times = bench.measure(case, budget=budget)
         rows.append((case, times))
         torch_t = times.get("torch")
-        print(f"{case.op:<17}{case.dtype:<8}{case.size:<5}{times['fastact'] * 1e6:>9.1f}"
-              f"{times['seed'] * 1e6:>10.1f}"
-              f"{torch_t * 1e6 if torch_t else float('nan'):>9.1f}"
-              f"{times['seed'] / times['fastact']:>8.1f}x"
-              f"{(torch_t / times['fastact']) if torch_t else float('nan'):>8.2f}x"
-              f"{copy_fraction(case, times):>6.0%}  {verdict(case, times)}", flush=True)
+        print(
+            f"{case.op:<17}{case.dtype:<8}{case.size:<5}{times['fastact'] * 1e6:>9.1f}"
+            f"{times['seed'] * 1e6:>10.1f}"
+            f"{torch_t * 1e6 if torch_t else float('nan'):>9.1f}"
+            f"{times['seed'] / times['fastact']:>8.1f}x"
+            f"{(torch_t / times['fastact']) if torch_t else float('nan'):>8.2f}x"
+            f"{copy_fraction(case, times):>6.0%}  {verdict(case, times)}",
+            flush=True,
+        )
     if not quick:
         for dtype in bench.DTYPES:
             cost = allocation_cost(dtype)
-            print(f"allocating a fresh 10M {dtype} output (first-touch page faults): "
-                  f"{cost * 1e3:.2f} ms per call")
+            print(f"allocating a fresh 10M {dtype} output (first-touch page faults): {cost * 1e3:.2f} ms per call")
     if section == "all":
         from .report_networks import report as network_report
 
@@ -101,8 +104,10 @@ def run_report(quick=False, plot=None, section="all"):
     verdicts = [verdict(c, t) for c, t in rows]
     judged = sum(v != "report" for v in verdicts)
     met = verdicts.count("MET")
-    print(f"\n{met} of {judged} cases with targets meet them "
-          f"({time.perf_counter() - start:.0f} s){'' if torch else '; torch not installed'}.")
+    print(
+        f"\n{met} of {judged} cases with targets meet them "
+        f"({time.perf_counter() - start:.0f} s){'' if torch else '; torch not installed'}."
+    )
     if plot:
         from .plot import plot_speedups
 

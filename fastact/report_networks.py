@@ -19,14 +19,20 @@ def report(names=tuple(networks.NETWORKS), dtypes=("float32", "float64"), quick=
             start = time.perf_counter()
             medians = networks.measure(name, dtype, ENGINES, rounds=rounds, steps=2 if quick else 3)
             print(f"\n{name} {dtype} (batch 100): ms per call; speedup = seed / engine")
-            print(f"  {'layer':<18}" + "".join(f"{e:>12}" for e in ENGINES)
-                  + "".join(f"{'vs ' + e:>16}" for e in ENGINES[1:]))
+            print(
+                f"  {'layer':<18}"
+                + "".join(f"{e:>12}" for e in ENGINES)
+                + "".join(f"{'vs ' + e:>16}" for e in ENGINES[1:])
+            )
             for key in medians["seed"]:
                 if key == "blas":
                     continue
                 row = [medians[e][key] for e in ENGINES]
-                print(f"  {key:<18}" + "".join(f"{t * 1e3:12.3f}" for t in row)
-                      + "".join(f"{row[0] / t:15.2f}x" for t in row[1:]))
+                print(
+                    f"  {key:<18}"
+                    + "".join(f"{t * 1e3:12.3f}" for t in row)
+                    + "".join(f"{row[0] / t:15.2f}x" for t in row[1:])
+                )
             print(f"  {'in np.dot (BLAS)':<18}" + "".join(f"{medians[e]['blas'] * 1e3:12.3f}" for e in ENGINES))
             for what, ratio, want, ok in networks.verdicts(name, medians):
                 judged += 1

@@ -19,18 +19,34 @@ ULP_BOUND = {"float32": 3.5, "float64": 2.6}
 def _inputs(dtype, rng):
     """A mix of every magnitude and the special values, in the book's shapes and layouts."""
     fi = np.finfo(dtype)
-    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, fi.max, -fi.max, fi.tiny,
-                         -fi.tiny, fi.smallest_subnormal, -fi.smallest_subnormal, 800.0, -800.0],
-                        dtype=dtype)
-    sweep = np.concatenate([
-        (rng.standard_normal(400_000) * 10.0 ** rng.integers(-8, 3, 400_000)).astype(dtype),
-        np.linspace(-750 if dtype == "float64" else -104, 40, 200_000).astype(dtype),
-        specials,
-    ])
+    specials = np.array(
+        [
+            np.nan,
+            np.inf,
+            -np.inf,
+            0.0,
+            -0.0,
+            fi.max,
+            -fi.max,
+            fi.tiny,
+            -fi.tiny,
+            fi.smallest_subnormal,
+            -fi.smallest_subnormal,
+            800.0,
+            -800.0,
+        ],
+        dtype=dtype,
+    )
+    sweep = np.concatenate(
+        [
+            (rng.standard_normal(400_000) * 10.0 ** rng.integers(-8, 3, 400_000)).astype(dtype),
+            np.linspace(-750 if dtype == "float64" else -104, 40, 200_000).astype(dtype),
+            specials,
+        ]
+    )
     conv = rng.standard_normal((8, 24, 24, 30)).astype(dtype)
-    conv.reshape(-1)[:specials.size] = specials
-    return {"flat": sweep, "book (100, 50)": sweep[:5000].reshape(100, 50),
-            "conv view": conv.transpose(0, 3, 1, 2)}
+    conv.reshape(-1)[: specials.size] = specials
+    return {"flat": sweep, "book (100, 50)": sweep[:5000].reshape(100, 50), "conv view": conv.transpose(0, 3, 1, 2)}
 
 
 def _same_bits(a, b):
@@ -137,12 +153,21 @@ def run_checks(seed=0, names=None):
                     if REGISTRY[name].ulp == 0:
                         detail = "forward, backward bit-exact" if ok else "bits differ"
                     elif name == "sigmoid":
-                        detail = (f"forward max {worst:.2f} ULP (bound {ULP_BOUND[dtype]}), "
-                                  "backward bit-exact" if ok else f"max {worst:.2f} ULP or bits differ")
+                        detail = (
+                            f"forward max {worst:.2f} ULP (bound {ULP_BOUND[dtype]}), backward bit-exact"
+                            if ok
+                            else f"max {worst:.2f} ULP or bits differ"
+                        )
                     elif dtype == "float32":
-                        detail = (f"paths agree; forward {worst:.2f} ULP from the float64 twin" if ok
-                                  else f"paths differ or {worst:.2f} ULP from the float64 twin")
+                        detail = (
+                            f"paths agree; forward {worst:.2f} ULP from the float64 twin"
+                            if ok
+                            else f"paths differ or {worst:.2f} ULP from the float64 twin"
+                        )
                     else:
-                        detail = (f"paths agree; forward {worst:.1e} relative to the twin" if ok
-                                  else f"paths differ or {worst:.1e} relative to the twin")
+                        detail = (
+                            f"paths agree; forward {worst:.1e} relative to the twin"
+                            if ok
+                            else f"paths differ or {worst:.1e} relative to the twin"
+                        )
                     yield f"{layer:<11}", dtype, build, ok, detail

@@ -49,6 +49,7 @@ def _calls(spec, direction, nbytes):
             if spec.backward_in_place:
                 return lambda: build(dout, saved, params)
             return lambda: build(dout, saved, np.empty_like(dout), params)
+
     return ufunc, kernel(pair.serial), kernel(pair.parallel)
 
 
@@ -88,8 +89,11 @@ def tune(path=None, quiet=False):
             results["parallel_min_bytes"][op] = parallel_min
             default = _threads.default_thresholds(op, spec.cost_of(direction))
             if not quiet:
-                print(f"  {op:<26} ufunc up to {ufunc_max:>9} B (default {default[0]:>8}), "
-                      f"parallel from {parallel_min:>9} B (default {default[1]:>8})", flush=True)
+                print(
+                    f"  {op:<26} ufunc up to {ufunc_max:>9} B (default {default[0]:>8}), "
+                    f"parallel from {parallel_min:>9} B (default {default[1]:>8})",
+                    flush=True,
+                )
     path = path or _threads.tuning_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

@@ -39,8 +39,9 @@ def _with_parameters(spec, ufunc):
     call.__name__ = call.__qualname__ = spec.name
     call.__doc__ = f"{spec.name}(x, {', '.join(f'{p.name}={p.default!r}' for p in spec.params)}, out=None)"
     params = [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    params += [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
-               for p in spec.params]
+    params += [
+        inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default) for p in spec.params
+    ]
     params += [inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None)]
     call.__signature__ = inspect.Signature(params)
     call.ufunc = ufunc
@@ -68,8 +69,12 @@ def get(name):
     """The public function for activation ``name`` (compiles its ufunc on first use)."""
     spec = REGISTRY[name]
     if numba.config.DISABLE_JIT:  # nothing can be compiled: the NumPy twin, said once
-        warnings.warn(f"fastact: NUMBA_DISABLE_JIT is set, so fastact.{name} is its NumPy twin "
-                      f"(fastact.reference.{name}), not a ufunc", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"fastact: NUMBA_DISABLE_JIT is set, so fastact.{name} is its NumPy twin "
+            f"(fastact.reference.{name}), not a ufunc",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return getattr(reference, name)
     ufunc = KERNELS[name].ufunc
     globals()[name] = ufunc  # where pickle finds it by name (see __getattr__)
@@ -89,20 +94,24 @@ def _callable_from_numba(function, spec):
     names = [p.name for p in spec.params]
 
     if not names:
+
         @overload(function)
         def scalar(x):
             if isinstance(x, types.Float):
                 return lambda x: formula(x)
+
         return
 
     d = spec.defaults
     if len(names) == 1:
+
         @overload(function)
         def one(x, a=d[0]):
             if isinstance(x, types.Float):
                 cast = x
                 return lambda x, a=d[0]: formula(x, cast(a))
     elif len(names) == 2:
+
         @overload(function)
         def two(x, a=d[0], b=d[1]):
             if isinstance(x, types.Float):

@@ -74,14 +74,30 @@ def im2col_into(input_data, filter_h, filter_w, stride=1, pad=0, out=None):
     n, c, h, w = x.shape
     oh, ow = out_size(h, filter_h, stride, pad), out_size(w, filter_w, stride, pad)
     shape = (n * oh * ow, c * filter_h * filter_w)
-    if (type(out) is np.ndarray and out.shape == shape and out.dtype == np.float64
-            and out.flags.c_contiguous and out.flags.writeable):
+    if (
+        type(out) is np.ndarray
+        and out.shape == shape
+        and out.dtype == np.float64
+        and out.flags.c_contiguous
+        and out.flags.writeable
+    ):
         col = out
     else:
         col = np.empty(shape)
     if col.size:
-        _threads.run(_window.IM2COL, col.size, x, col, filter_h, filter_w, stride, pad, oh, ow,
-                     per_iteration=ow * c * filter_h * filter_w)
+        _threads.run(
+            _window.IM2COL,
+            col.size,
+            x,
+            col,
+            filter_h,
+            filter_w,
+            stride,
+            pad,
+            oh,
+            ow,
+            per_iteration=ow * c * filter_h * filter_w,
+        )
     return col
 
 
@@ -99,12 +115,25 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     oh, ow = out_size(h, filter_h, stride, pad), out_size(w, filter_w, stride, pad)
     rows, cols = n * oh * ow, c * filter_h * filter_w
     if col.size != rows * cols:
-        raise ValueError(f"col has {col.size} elements; input_shape {tuple(input_shape)} with a "
-                         f"{filter_h}x{filter_w} filter, stride {stride}, pad {pad} needs "
-                         f"{rows} x {cols}")
+        raise ValueError(
+            f"col has {col.size} elements; input_shape {tuple(input_shape)} with a "
+            f"{filter_h}x{filter_w} filter, stride {stride}, pad {pad} needs "
+            f"{rows} x {cols}"
+        )
     col = col.reshape(rows, cols)
     img = np.empty((n, c, h, w))
     if img.size:
-        _threads.run(_window.COL2IM, img.size * filter_h * filter_w, col, img, filter_h, filter_w,
-                     stride, pad, oh, ow, per_iteration=c * w * filter_h * filter_w)
+        _threads.run(
+            _window.COL2IM,
+            img.size * filter_h * filter_w,
+            col,
+            img,
+            filter_h,
+            filter_w,
+            stride,
+            pad,
+            oh,
+            ow,
+            per_iteration=c * w * filter_h * filter_w,
+        )
     return img

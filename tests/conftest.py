@@ -28,13 +28,46 @@ def special_values(dtype):
     u = UINT[dtype]
     nans = {
         np.float32: [0x7FC00000, 0xFFC00000, 0x7FC00123, 0x7F800001, 0xFF800001],
-        np.float64: [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF8000000000123,
-                     0x7FF0000000000001, 0xFFF0000000000001],
+        np.float64: [
+            0x7FF8000000000000,
+            0xFFF8000000000000,
+            0x7FF8000000000123,
+            0x7FF0000000000001,
+            0xFFF0000000000001,
+        ],
     }[dtype.type]
-    finite = [0.0, -0.0, np.inf, -np.inf, fi.max, -fi.max, fi.tiny, -fi.tiny,
-              fi.smallest_subnormal, -fi.smallest_subnormal, fi.tiny / 3, -fi.tiny / 3,
-              1.0, -1.0, 0.5, -0.5, 1e-3, -1e-3, 20.0, -20.0, 88.7, -88.7, 103.9, -103.9,
-              709.7, -709.7, 745.2, -745.2, 800.0, -800.0]
+    finite = [
+        0.0,
+        -0.0,
+        np.inf,
+        -np.inf,
+        fi.max,
+        -fi.max,
+        fi.tiny,
+        -fi.tiny,
+        fi.smallest_subnormal,
+        -fi.smallest_subnormal,
+        fi.tiny / 3,
+        -fi.tiny / 3,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        1e-3,
+        -1e-3,
+        20.0,
+        -20.0,
+        88.7,
+        -88.7,
+        103.9,
+        -103.9,
+        709.7,
+        -709.7,
+        745.2,
+        -745.2,
+        800.0,
+        -800.0,
+    ]
     with np.errstate(over="ignore"):
         values = np.array(finite, dtype=np.float64).astype(dtype)
     return np.concatenate([np.array(nans, dtype=u).view(dtype), values])

@@ -97,8 +97,11 @@ def forward_done(layer, x=X):
 
 
 BACKWARD_ROWS = [
-    ("backward before forward", None,
-     {"relu": fastact.ForwardNotCalledError, "sigmoid": fastact.ForwardNotCalledError}),
+    (
+        "backward before forward",
+        None,
+        {"relu": fastact.ForwardNotCalledError, "sigmoid": fastact.ForwardNotCalledError},
+    ),
     ("Python list dout", [[1.0] * 3] * 2, {"relu": TypeError, "sigmoid": "seed"}),
     ("dout of another shape", np.ones((3, 2)), {"relu": ValueError, "sigmoid": ValueError}),
     ("broadcastable dout (1, 3)", np.ones((1, 3)), {"relu": ValueError, "sigmoid": "seed"}),

@@ -44,9 +44,16 @@ def pair(cls, *args, **kwargs):
 
 # (pool_h, pool_w, stride, pad) with shapes where the book's layer works: overlapping windows
 # (stride < pool), gaps (stride > pool), pad > 0 where the book's output size allows it.
-POOLS = [((2, 2, 2, 0), (3, 4, 8, 8)), ((2, 2, 1, 0), (2, 3, 7, 6)), ((3, 3, 2, 0), (2, 3, 9, 7)),
-         ((3, 3, 3, 1), (2, 2, 9, 9)), ((3, 2, 1, 0), (2, 2, 6, 7)), ((1, 1, 1, 0), (2, 2, 3, 3)),
-         ((2, 2, 3, 0), (2, 2, 8, 8)), ((5, 5, 4, 1), (1, 3, 9, 9))]
+POOLS = [
+    ((2, 2, 2, 0), (3, 4, 8, 8)),
+    ((2, 2, 1, 0), (2, 3, 7, 6)),
+    ((3, 3, 2, 0), (2, 3, 9, 7)),
+    ((3, 3, 3, 1), (2, 2, 9, 9)),
+    ((3, 2, 1, 0), (2, 2, 6, 7)),
+    ((1, 1, 1, 0), (2, 2, 3, 3)),
+    ((2, 2, 3, 0), (2, 2, 8, 8)),
+    ((5, 5, 4, 1), (1, 3, 9, 9)),
+]
 
 
 @pytest.mark.parametrize("geometry,shape", POOLS)
@@ -100,8 +107,7 @@ def test_pooling_other_dtypes_and_float64_output(rng):
 
 # --- Convolution -----------------------------------------------------------------------------
 
-CONVS = [((4, 3, 3, 3), 1, 0), ((5, 3, 3, 3), 1, 1), ((3, 3, 5, 5), 2, 2), ((2, 3, 2, 3), 3, 1),
-         ((6, 3, 1, 1), 1, 0)]
+CONVS = [((4, 3, 3, 3), 1, 0), ((5, 3, 3, 3), 1, 1), ((3, 3, 5, 5), 2, 2), ((2, 3, 2, 3), 3, 1), ((6, 3, 1, 1), 1, 0)]
 
 
 @pytest.mark.parametrize("wshape,stride,pad", CONVS)
@@ -288,9 +294,13 @@ def test_failed_forward_leaves_state(rng):
 
 
 def test_backward_before_forward_raises():
-    for layer in (fast.Affine(np.ones((2, 2)), np.zeros(2)), fast.Dropout(),
-                  fast.BatchNormalization(np.ones(2), np.zeros(2)),
-                  fast.Convolution(np.ones((1, 1, 2, 2)), np.zeros(1)), fast.Pooling(2, 2)):
+    for layer in (
+        fast.Affine(np.ones((2, 2)), np.zeros(2)),
+        fast.Dropout(),
+        fast.BatchNormalization(np.ones(2), np.zeros(2)),
+        fast.Convolution(np.ones((1, 1, 2, 2)), np.zeros(1)),
+        fast.Pooling(2, 2),
+    ):
         with pytest.raises(RuntimeError, match="before"):
             layer.backward(np.zeros((2, 2)))
 
@@ -312,9 +322,14 @@ def test_layers_pickle_and_deepcopy(rng):
 
 
 def _convnet(lib, params):
-    return [lib.Convolution(params["W1"], params["b1"], 1, 0), twin.Relu(),
-            lib.Pooling(2, 2, stride=2), lib.Affine(params["W2"], params["b2"]), twin.Relu(),
-            lib.Affine(params["W3"], params["b3"])]
+    return [
+        lib.Convolution(params["W1"], params["b1"], 1, 0),
+        twin.Relu(),
+        lib.Pooling(2, 2, stride=2),
+        lib.Affine(params["W2"], params["b2"]),
+        twin.Relu(),
+        lib.Affine(params["W3"], params["b3"]),
+    ]
 
 
 def _step(layers, last, x, t, params, lr=0.1):
@@ -324,8 +339,14 @@ def _step(layers, last, x, t, params, lr=0.1):
     dout = last.backward()
     for layer in reversed(layers):
         dout = layer.backward(dout)
-    grads = {"W1": layers[0].dW, "b1": layers[0].db, "W2": layers[3].dW, "b2": layers[3].db,
-             "W3": layers[5].dW, "b3": layers[5].db}
+    grads = {
+        "W1": layers[0].dW,
+        "b1": layers[0].db,
+        "W2": layers[3].dW,
+        "b2": layers[3].db,
+        "W3": layers[5].dW,
+        "b3": layers[5].db,
+    }
     for key in params:
         params[key] -= lr * grads[key]
     return loss
@@ -333,9 +354,14 @@ def _step(layers, last, x, t, params, lr=0.1):
 
 @pytest.mark.parametrize("xdtype", FLOATS)
 def test_convnet_trains_bit_for_bit(xdtype, rng):
-    init = {"W1": 0.01 * rng.standard_normal((6, 1, 5, 5)), "b1": np.zeros(6),
-            "W2": 0.01 * rng.standard_normal((6 * 6 * 6, 20)), "b2": np.zeros(20),
-            "W3": 0.01 * rng.standard_normal((20, 10)), "b3": np.zeros(10)}
+    init = {
+        "W1": 0.01 * rng.standard_normal((6, 1, 5, 5)),
+        "b1": np.zeros(6),
+        "W2": 0.01 * rng.standard_normal((6 * 6 * 6, 20)),
+        "b2": np.zeros(20),
+        "W3": 0.01 * rng.standard_normal((20, 10)),
+        "b3": np.zeros(10),
+    }
     x = rng.random((8, 1, 16, 16)).astype(xdtype)
     t = rng.integers(0, 10, 8)
     runs = []
@@ -351,14 +377,25 @@ def test_convnet_trains_bit_for_bit(xdtype, rng):
 
 
 def test_bn_dropout_mlp_trains_like_the_twins(rng):
-    init = {"W1": 0.1 * rng.standard_normal((30, 40)), "b1": np.zeros(40), "g": np.ones(40),
-            "be": np.zeros(40), "W2": 0.1 * rng.standard_normal((40, 5)), "b2": np.zeros(5)}
+    init = {
+        "W1": 0.1 * rng.standard_normal((30, 40)),
+        "b1": np.zeros(40),
+        "g": np.ones(40),
+        "be": np.zeros(40),
+        "W2": 0.1 * rng.standard_normal((40, 5)),
+        "b2": np.zeros(5),
+    }
     x, t = rng.standard_normal((64, 30)), rng.integers(0, 5, 64)
     runs = []
     for lib in (fast, twin):
         params = {k: v.copy() for k, v in init.items()}
-        layers = [lib.Affine(params["W1"], params["b1"]), lib.BatchNormalization(params["g"], params["be"]),
-                  twin.Relu(), lib.Dropout(0.3), lib.Affine(params["W2"], params["b2"])]
+        layers = [
+            lib.Affine(params["W1"], params["b1"]),
+            lib.BatchNormalization(params["g"], params["be"]),
+            twin.Relu(),
+            lib.Dropout(0.3),
+            lib.Affine(params["W2"], params["b2"]),
+        ]
         last = twin.SoftmaxWithLoss()
         np.random.seed(11)
         losses = []
@@ -370,8 +407,14 @@ def test_bn_dropout_mlp_trains_like_the_twins(rng):
             dout = last.backward()
             for layer in reversed(layers):
                 dout = layer.backward(dout)
-            grads = {"W1": layers[0].dW, "b1": layers[0].db, "g": layers[1].dgamma,
-                     "be": layers[1].dbeta, "W2": layers[4].dW, "b2": layers[4].db}
+            grads = {
+                "W1": layers[0].dW,
+                "b1": layers[0].db,
+                "g": layers[1].dgamma,
+                "be": layers[1].dbeta,
+                "W2": layers[4].dW,
+                "b2": layers[4].db,
+            }
             for key in params:
                 params[key] -= 0.1 * grads[key]
         runs.append((losses, params))
@@ -396,8 +439,12 @@ def test_column_sums_are_numpys_axis_0_sum(shape, dtype, rng, build):
     a = sample(dtype, shape, rng)
     same(_column_sums(a), quiet(np.sum, a, axis=0), f"{shape} {dtype.__name__}", nan_payloads=False)
     for name, view in layouts(a):  # other layouts take NumPy's own call
-        same(quiet(_column_sums, view), quiet(np.sum, view, axis=0), f"{shape} {dtype.__name__} {name}",
-             nan_payloads=False)
+        same(
+            quiet(_column_sums, view),
+            quiet(np.sum, view, axis=0),
+            f"{shape} {dtype.__name__} {name}",
+            nan_payloads=False,
+        )
     zeros = np.full((5, 3), -0.0, dtype)
     same(_column_sums(zeros), np.sum(zeros, axis=0), "a column of -0.0 sums to +0.0, as NumPy's")
 
@@ -427,3 +474,16 @@ def test_convolution_reuses_its_matrix_only_when_nobody_else_holds_it(rng):
     for _ in range(2):  # backward's scratch product, twice: same bits each time
         same(conv.backward(dout), twin_conv.backward(dout), "backward")
     assert "_scratch" not in pickle.loads(pickle.dumps(conv)).__dict__
+
+
+def test_star_import_replaces_the_books_common_layers():
+    """`from fastact.layers import *` in place of `from common.layers import *`: every layer of
+    the book's module, each the fastact class (a name missing from __all__ would silently leave
+    a reader's network without it)."""
+    import fastact.layers
+
+    namespace = {}
+    exec("from fastact.layers import *", namespace)
+    book = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization", "Convolution", "Pooling"]
+    for name in book:
+        assert namespace.get(name) is getattr(fastact.layers, name), name

@@ -10,8 +10,7 @@ from fastact.activations import REGISTRY
 
 @pytest.mark.slow  # CI runs the whole self-check on the built wheel instead (.ci/run)
 def test_check_command_passes_and_reports_every_layer_and_dtype():
-    result = subprocess.run([sys.executable, "-m", "fastact", "check"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "fastact", "check"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
     assert len(lines) == 2 * 3 * len(REGISTRY)  # every activation, dtype and path

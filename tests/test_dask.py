@@ -33,9 +33,10 @@ def test_on_a_local_cluster_of_processes(rng):
     distributed = pytest.importorskip("distributed")
     x = data(np.float64, rng)
     lazy = da.from_array(x, chunks=(100, 300))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         for name in REGISTRY:
             f = getattr(fastact, name)
             assert_same_bits(client.compute(f(lazy)).result(), f(x), f"{name} cluster")

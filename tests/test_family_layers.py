@@ -84,7 +84,8 @@ def test_piecewise_linear_ones_are_the_twins_bits(name, dtype, family_path, rng)
         dout = values(dtype, x.shape, rng)
         with np.errstate(all="ignore"):
             expected = getattr(reference, f"{name}_backward")(
-                dout, x, *[np.dtype(dtype).type(v) for v in params.values()])
+                dout, x, *[np.dtype(dtype).type(v) for v in params.values()]
+            )
         with np.errstate(invalid="ignore"):
             dx = layer.backward(dout)
         assert_same_bits(dx[finite], expected[finite], f"{name} {params} backward", nan_payloads=False)
@@ -109,8 +110,13 @@ def test_the_books_interface(name, rng):
 @pytest.mark.parametrize("name", NEW_ARRAY)
 def test_dtypes_follow_numpy(name, rng):
     f = ufuncs.get(name)
-    for dtype, expected in ((np.int64, np.float64), (np.uint8, np.float16), (np.float16, np.float16),
-                            (np.float32, np.float32), (">f8", np.float64)):
+    for dtype, expected in (
+        (np.int64, np.float64),
+        (np.uint8, np.float16),
+        (np.float16, np.float16),
+        (np.float32, np.float32),
+        (">f8", np.float64),
+    ):
         x = (rng.standard_normal(20) * 4).astype(dtype)
         out = layer_for(name).forward(x)
         assert out.dtype == expected, (name, dtype)
@@ -125,8 +131,13 @@ def test_parameters_are_checked_and_shown():
     assert repr(fastact.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
     assert repr(fastact.Softplus(beta=2)) == "Softplus(beta=2, threshold=20.0)"
     assert repr(fastact.GELU("tanh")) == "GELU(approximate='tanh')"
-    for bad in (lambda: fastact.ELU("1"), lambda: fastact.LeakyReLU(None), lambda: fastact.GELU("erf"),
-                lambda: fastact.Softplus(1, 2, 3), lambda: fastact.SELU(1.0)):
+    for bad in (
+        lambda: fastact.ELU("1"),
+        lambda: fastact.LeakyReLU(None),
+        lambda: fastact.GELU("erf"),
+        lambda: fastact.Softplus(1, 2, 3),
+        lambda: fastact.SELU(1.0),
+    ):
         with pytest.raises((TypeError, ValueError)):
             bad()
     x = np.linspace(-4, 4, 9)
@@ -153,7 +164,7 @@ def numerical_gradient(f, x, h=1e-6):
 def test_backward_is_the_numerical_gradient(name, rng):
     x = rng.uniform(-4, 4, (6, 7))
     x[np.abs(np.abs(x) - 3) < 0.05] += 0.1  # away from hardswish's / hardsigmoid's kinks
-    x[np.abs(x) < 0.05] += 0.1              # and from ReLU's
+    x[np.abs(x) < 0.05] += 0.1  # and from ReLU's
     w = rng.standard_normal(x.shape)
     layer = layer_for(name)
     layer.forward(x)

@@ -23,8 +23,20 @@ FLOATS = [np.float32, np.float64]
 
 #: name -> PyTorch's default parameters, in the order the formula takes them.
 PARAMS = {"leaky_relu": (0.01,), "elu": (1.0,), "softplus": (1.0, 20.0)}
-FORWARD = ["leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "tanh", "softplus", "mish",
-           "hardswish", "hardsigmoid", "log_sigmoid"]
+FORWARD = [
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "tanh",
+    "softplus",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "log_sigmoid",
+]
 PIECEWISE = ["leaky_relu", "hardswish", "hardsigmoid"]
 TRANSCENDENTAL = [n for n in FORWARD if n not in PIECEWISE and n != "tanh"]
 ALL = [(n, d) for n in FORWARD for d in ("forward", "backward")]
@@ -80,19 +92,18 @@ def _softplus(v):
 #: name -> (forward(x), backward derivative(x) -> (value, size of its terms)). The size of the
 #: terms bounds what rounding can do where the derivative's terms cancel (near its root).
 TRUTH = {
-    "elu": (lambda v: v if v > 0 else mpmath.expm1(v),
-            lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
-    "selu": (lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
-             lambda v: (SCALE, SCALE) if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2),
-    "gelu": (lambda v: v * _phi_cdf(v),
-             lambda v: (_phi_cdf(v) + v * mpmath.npdf(v),
-                        _phi_cdf(v) + abs(v) * mpmath.npdf(v))),
-    "gelu_tanh": (lambda v: v * _sig(_gelu_v(v)),
-                  lambda v: _gelu_tanh_derivative(v)),
-    "silu": (lambda v: v * _sig(v),
-             lambda v: (_sig(v) * (1 + v * _sig(-v)), _sig(v) * (1 + abs(v) * _sig(-v)))),
-    "softplus": (lambda v: v if v > 20 else _softplus(v),
-                 lambda v: (1, 1) if v > 20 else (_sig(v),) * 2),
+    "elu": (lambda v: v if v > 0 else mpmath.expm1(v), lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
+    "selu": (
+        lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
+        lambda v: (SCALE, SCALE) if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2,
+    ),
+    "gelu": (
+        lambda v: v * _phi_cdf(v),
+        lambda v: (_phi_cdf(v) + v * mpmath.npdf(v), _phi_cdf(v) + abs(v) * mpmath.npdf(v)),
+    ),
+    "gelu_tanh": (lambda v: v * _sig(_gelu_v(v)), lambda v: _gelu_tanh_derivative(v)),
+    "silu": (lambda v: v * _sig(v), lambda v: (_sig(v) * (1 + v * _sig(-v)), _sig(v) * (1 + abs(v) * _sig(-v)))),
+    "softplus": (lambda v: v if v > 20 else _softplus(v), lambda v: (1, 1) if v > 20 else (_sig(v),) * 2),
     "mish": (lambda v: v * mpmath.tanh(_softplus(v)), lambda v: _mish_derivative(v)),
     "log_sigmoid": (lambda v: -_softplus(-v), lambda v: (_sig(-v),) * 2),
 }
@@ -137,13 +148,19 @@ def truth(name, direction, x, dout):
 
 def roots(name):
     """Where the backward's value vanishes while its terms don't (float64)."""
-    return {"gelu": [-0.7517915726308], "gelu_tanh": [-0.7522], "silu": [-1.2784645427610738],
-            "mish": [-1.1915]}.get(name, [])
+    return {"gelu": [-0.7517915726308], "gelu_tanh": [-0.7522], "silu": [-1.2784645427610738], "mish": [-1.1915]}.get(
+        name, []
+    )
 
 
 def accuracy_inputs(name, dtype, rng, n):
-    x = [every_magnitude(n, rng, -12, 3), rng.uniform(-12, 12, n), rng.uniform(-1, 1, n // 2),
-         rng.uniform(-40, -5, n // 4), rng.uniform(-760, -700, n // 8)]
+    x = [
+        every_magnitude(n, rng, -12, 3),
+        rng.uniform(-12, 12, n),
+        rng.uniform(-1, 1, n // 2),
+        rng.uniform(-40, -5, n // 4),
+        rng.uniform(-760, -700, n // 8),
+    ]
     for r in roots(name):
         x.append(r + r * rng.uniform(-1e-3, 1e-3, n // 4))
     x = np.concatenate(x).astype(dtype)
@@ -153,9 +170,16 @@ def accuracy_inputs(name, dtype, rng, n):
 #: Claimed max errors in ULP of the true result, float64 (float32 results are the float64
 #: ones rounded once: within a hair of 0.5 ULP everywhere). Where a float64 derivative's terms
 #: cancel (near its root) the error is instead within TERMS_ULP ULP of the size of its terms.
-BOUND64 = {("elu", "forward"): 1.0, ("selu", "forward"): 1.0, ("gelu", "forward"): 2.0,
-           ("gelu_tanh", "forward"): 1.0, ("silu", "forward"): 1.0, ("softplus", "forward"): 1.5,
-           ("mish", "forward"): 1.0, ("log_sigmoid", "forward"): 1.5}
+BOUND64 = {
+    ("elu", "forward"): 1.0,
+    ("selu", "forward"): 1.0,
+    ("gelu", "forward"): 2.0,
+    ("gelu_tanh", "forward"): 1.0,
+    ("silu", "forward"): 1.0,
+    ("softplus", "forward"): 1.5,
+    ("mish", "forward"): 1.0,
+    ("log_sigmoid", "forward"): 1.5,
+}
 BOUND64.update({(n, "backward"): 1.5 for n in TRANSCENDENTAL})
 BOUND32 = 0.501
 TERMS_ULP = 1.0
@@ -178,8 +202,10 @@ def test_accuracy_against_mpmath(name, direction, dtype, rng):
     bad = (err > bound) & ((err_terms > TERMS_ULP) | (dtype == np.float32))
     if bad.any():
         i = np.flatnonzero(bad)[np.argmax(err[bad])]
-        raise AssertionError(f"{name} {direction} {np.dtype(dtype)}: x={x[i]!r} dout={dout[i]!r}: "
-                             f"{y[i]!r} vs {t[i]!r}: {err[i]:.3g} ULP ({err_terms[i]:.3g} of terms)")
+        raise AssertionError(
+            f"{name} {direction} {np.dtype(dtype)}: x={x[i]!r} dout={dout[i]!r}: "
+            f"{y[i]!r} vs {t[i]!r}: {err[i]:.3g} ULP ({err_terms[i]:.3g} of terms)"
+        )
     # Where the terms cancel by less than a factor 2, the bound holds in ULPs of the result.
     plain = size <= 2 * np.abs(t)
     assert err[plain].max() <= bound, (err[plain].max(), x[plain][np.argmax(err[plain])])
@@ -191,8 +217,7 @@ def test_accuracy_against_mpmath(name, direction, dtype, rng):
 def bit_inputs(dtype, rng, shape=(4000,)):
     x = sample(dtype, shape, rng)
     extra = np.array([-3, 3, -3.0000002, 2.9999998, -6, 6, 1e-40, -1e-40, 0.5, -0.5], dtype)
-    return np.concatenate([x.ravel(), extra, np.nextafter(extra, dtype(np.inf)),
-                           np.nextafter(extra, dtype(-np.inf))])
+    return np.concatenate([x.ravel(), extra, np.nextafter(extra, dtype(np.inf)), np.nextafter(extra, dtype(-np.inf))])
 
 
 def hardswish_twin_region(x):
@@ -212,8 +237,7 @@ def test_piecewise_linear_bits_match_twin(name, direction, dtype, rng):
             got = call(name, direction, x, dout, params)
             want = twin(name, direction, x, dout, params)
         keep = hardswish_twin_region(x) if (name, direction) == ("hardswish", "forward") else ...
-        assert_same_bits(got[keep], want[keep], f"{name} {direction} {np.dtype(dtype)} {params}",
-                         nan_payloads=False)
+        assert_same_bits(got[keep], want[keep], f"{name} {direction} {np.dtype(dtype)} {params}", nan_payloads=False)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -235,8 +259,7 @@ def test_hardswish_overflow_threshold(dtype):
         assert np.isfinite(t * dtype(6)) and np.isinf(above * dtype(6))
     with np.errstate(all="ignore"):
         want = ref.hardswish(np.array([t], dtype))
-    assert_same_bits(call("hardswish", "forward", np.array([t, above], dtype)),
-                     np.array([want[0], above], dtype))
+    assert_same_bits(call("hardswish", "forward", np.array([t, above], dtype)), np.array([want[0], above], dtype))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -245,8 +268,12 @@ def test_tanh_backward_bits_match_twin(dtype, rng):
     y = np.concatenate([y, np.array([1, -1, np.nextafter(dtype(1), dtype(0)), 0.0, -0.0], dtype)])
     dout = sample(dtype, y.shape, rng)
     with np.errstate(all="ignore"):
-        assert_same_bits(call("tanh", "backward", y, dout), ref.tanh_backward(dout, y),
-                         f"tanh_backward {np.dtype(dtype)}", nan_payloads=False)
+        assert_same_bits(
+            call("tanh", "backward", y, dout),
+            ref.tanh_backward(dout, y),
+            f"tanh_backward {np.dtype(dtype)}",
+            nan_payloads=False,
+        )
 
 
 @pytest.mark.parametrize("shape", SHAPES[:6])
@@ -261,11 +288,15 @@ def test_layouts_shapes_match_twin(dtype, shape, rng):
             for name in PIECEWISE:
                 got, want = call(name, "forward", view), twin(name, "forward", view)
                 keep = hardswish_twin_region(np.asarray(view)) if name == "hardswish" else ...
-                assert_same_bits(np.asarray(got)[keep], np.asarray(want)[keep],
-                                 f"{name} {label} {shape}", nan_payloads=False)
-                assert_same_bits(np.asarray(call(name, "backward", view, d)),
-                                 np.asarray(twin(name, "backward", view, d)),
-                                 f"{name} backward {label} {shape}", nan_payloads=False)
+                assert_same_bits(
+                    np.asarray(got)[keep], np.asarray(want)[keep], f"{name} {label} {shape}", nan_payloads=False
+                )
+                assert_same_bits(
+                    np.asarray(call(name, "backward", view, d)),
+                    np.asarray(twin(name, "backward", view, d)),
+                    f"{name} backward {label} {shape}",
+                    nan_payloads=False,
+                )
 
 
 def test_parameters_are_run_time_values_in_the_arrays_dtype():
@@ -286,8 +317,7 @@ def test_parameters_are_run_time_values_in_the_arrays_dtype():
         assert got.dtype == np.float32
         assert_same_bits(got[0], ref.leaky_relu(x, slope))
         with np.errstate(all="ignore"):
-            np.testing.assert_allclose(got[1], ref.elu(x.astype(np.float64), np.float32(alpha)),
-                                       rtol=2e-7, atol=1e-45)
+            np.testing.assert_allclose(got[1], ref.elu(x.astype(np.float64), np.float32(alpha)), rtol=2e-7, atol=1e-45)
     assert len(run.signatures) == 1
 
 
@@ -295,16 +325,21 @@ def test_parameters_are_run_time_values_in_the_arrays_dtype():
 
 #: name -> (forward(-inf), forward(+inf), backward(-inf), backward(+inf)) with dout = 1.
 LIMITS = {
-    "leaky_relu": (-np.inf, np.inf, 0.01, 1.0), "elu": (-1.0, np.inf, 0.0, 1.0),
-    "selu": (-1.7580993408473768, np.inf, 0.0, 1.0507009873554805), "gelu": (-0.0, np.inf, 0.0, 1.0),
-    "gelu_tanh": (-0.0, np.inf, 0.0, 1.0), "silu": (-0.0, np.inf, 0.0, 1.0),
-    "tanh": (-1.0, 1.0, None, None), "softplus": (0.0, np.inf, 0.0, 1.0),
-    "mish": (-0.0, np.inf, 0.0, 1.0), "hardswish": (-0.0, np.inf, 0.0, 1.0),
-    "hardsigmoid": (0.0, 1.0, 0.0, 0.0), "log_sigmoid": (-np.inf, 0.0, 1.0, 0.0),
+    "leaky_relu": (-np.inf, np.inf, 0.01, 1.0),
+    "elu": (-1.0, np.inf, 0.0, 1.0),
+    "selu": (-1.7580993408473768, np.inf, 0.0, 1.0507009873554805),
+    "gelu": (-0.0, np.inf, 0.0, 1.0),
+    "gelu_tanh": (-0.0, np.inf, 0.0, 1.0),
+    "silu": (-0.0, np.inf, 0.0, 1.0),
+    "tanh": (-1.0, 1.0, None, None),
+    "softplus": (0.0, np.inf, 0.0, 1.0),
+    "mish": (-0.0, np.inf, 0.0, 1.0),
+    "hardswish": (-0.0, np.inf, 0.0, 1.0),
+    "hardsigmoid": (0.0, 1.0, 0.0, 0.0),
+    "log_sigmoid": (-np.inf, 0.0, 1.0, 0.0),
 }
 #: -0.0 -> -0.0: odd functions and those that pass x through at 0.
-KEEPS_NEGATIVE_ZERO = ["leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "tanh", "mish",
-                       "hardswish"]
+KEEPS_NEGATIVE_ZERO = ["leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "tanh", "mish", "hardswish"]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -317,8 +352,9 @@ def test_special_values(name, dtype):
         y = call(name, "forward", inf)
         assert_same_bits(y, np.array([fm, fp], dtype), f"{name}(+-inf)")
         if bm is not None:
-            np.testing.assert_array_equal(call(name, "backward", inf, one),
-                                          np.array([bm, bp], np.float64).astype(dtype))
+            np.testing.assert_array_equal(
+                call(name, "backward", inf, one), np.array([bm, bp], np.float64).astype(dtype)
+            )
         nan = np.array([np.nan, -np.nan], dtype)
         assert np.isnan(call(name, "forward", nan)).all()
         if name not in PIECEWISE:  # those follow PyTorch's comparisons: NaN > 0 is False
@@ -336,9 +372,13 @@ def test_no_floating_point_flags(name, direction, dtype, rng):
     finite values included) with a finite dout; underflow is raised where a result is
     subnormal, as NumPy's own arithmetic does (NumPy ignores it by default)."""
     top = 308 if dtype == np.float64 else 38
-    x = np.concatenate([quiet_special_values(dtype),
-                        every_magnitude(20_000, rng, -45, top).astype(dtype),
-                        rng.uniform(-800, 800, 5000).astype(dtype)])
+    x = np.concatenate(
+        [
+            quiet_special_values(dtype),
+            every_magnitude(20_000, rng, -45, top).astype(dtype),
+            rng.uniform(-800, 800, 5000).astype(dtype),
+        ]
+    )
     dout = rng.uniform(-3, 3, x.size).astype(dtype)
     if (name, direction) == ("tanh", "backward"):  # saved is tanh's output, in [-1, 1]
         x = np.tanh(x)
@@ -353,9 +393,14 @@ def torch_result(name, direction, x, dout):
     torch = pytest.importorskip("torch")
     fn = torch.nn.functional
     forward = {
-        "elu": fn.elu, "selu": fn.selu, "gelu": fn.gelu,
-        "gelu_tanh": lambda t: fn.gelu(t, approximate="tanh"), "silu": fn.silu,
-        "softplus": fn.softplus, "mish": fn.mish, "log_sigmoid": fn.logsigmoid,
+        "elu": fn.elu,
+        "selu": fn.selu,
+        "gelu": fn.gelu,
+        "gelu_tanh": lambda t: fn.gelu(t, approximate="tanh"),
+        "silu": fn.silu,
+        "softplus": fn.softplus,
+        "mish": fn.mish,
+        "log_sigmoid": fn.logsigmoid,
     }[name]
     t = torch.from_numpy(x.copy()).requires_grad_(direction == "backward")
     y = forward(t)

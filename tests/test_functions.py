@@ -9,10 +9,31 @@ from fastact import functions as F
 from fastact import reference as R
 from fastact._softmax import AxisError
 
-BOOK_NAMES = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
-              "softmax", "sum_squared_error", "cross_entropy_error", "softmax_loss"]
-ALL_DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-              np.uint8, np.uint16, np.uint32, np.uint64]
+BOOK_NAMES = [
+    "identity_function",
+    "step_function",
+    "sigmoid",
+    "sigmoid_grad",
+    "relu",
+    "relu_grad",
+    "softmax",
+    "sum_squared_error",
+    "cross_entropy_error",
+    "softmax_loss",
+]
+ALL_DTYPES = [
+    np.float16,
+    np.float32,
+    np.float64,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+]
 
 
 def test_star_import_replaces_the_books():
@@ -30,8 +51,9 @@ def inputs(dtype, rng):
             x = np.concatenate([specials, sample(np.float64, (44,), rng).astype(dtype)])
         return x[:76]
     info = np.iinfo(dtype)
-    return np.concatenate([np.array([0, 1, info.max, info.min], dtype),
-                           rng.integers(info.min, info.max, 72, dtype=dtype, endpoint=True)])
+    return np.concatenate(
+        [np.array([0, 1, info.max, info.min], dtype), rng.integers(info.min, info.max, 72, dtype=dtype, endpoint=True)]
+    )
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
@@ -105,8 +127,9 @@ def test_softmax_and_losses(dtype, rng):
     np.testing.assert_allclose(y, R.softmax(x), rtol=64 * np.finfo(dtype).eps)
     for target in (t, hot):
         assert F.cross_entropy_error(y, target) == R.cross_entropy_error(y, target)
-        np.testing.assert_allclose(F.softmax_loss(x, target), R.softmax_loss(x, target),
-                                   rtol=1e-12 if dtype == np.float64 else 1e-6)
+        np.testing.assert_allclose(
+            F.softmax_loss(x, target), R.softmax_loss(x, target), rtol=1e-12 if dtype == np.float64 else 1e-6
+        )
     assert F.sum_squared_error(y, hot) == R.sum_squared_error(y, hot)
     assert F.cross_entropy_error(y[0], hot[0]) == R.cross_entropy_error(y[0], hot[0])  # 1-D: reshaped
     np.testing.assert_allclose(F.softmax(x[0]), R.softmax(x[0]), rtol=64 * np.finfo(dtype).eps)

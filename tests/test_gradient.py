@@ -47,8 +47,10 @@ def numerical_gradient(f, p, h=1e-5):
 def test_backprop_matches_numerical_gradient(name, rng):
     activation = {"relu": fastact.Relu, "sigmoid": fastact.Sigmoid}[name]
     params = {
-        "W1": rng.standard_normal((4, 50)) * 0.5, "b1": rng.standard_normal(50) * 0.1,
-        "W2": rng.standard_normal((50, 3)) * 0.5, "b2": rng.standard_normal(3) * 0.1,
+        "W1": rng.standard_normal((4, 50)) * 0.5,
+        "b1": rng.standard_normal(50) * 0.1,
+        "W2": rng.standard_normal((50, 3)) * 0.5,
+        "b2": rng.standard_normal(3) * 0.1,
     }
     x, t = rng.standard_normal((3, 4)), rng.standard_normal((3, 3))
     _, grads = loss_and_grads(activation, params, x, t)
@@ -59,8 +61,10 @@ def test_backprop_matches_numerical_gradient(name, rng):
 
 def test_relu_network_gradients_equal_the_seeds_bit_for_bit(rng):
     params = {
-        "W1": rng.standard_normal((784, 50)) * 0.01, "b1": np.zeros(50),
-        "W2": rng.standard_normal((50, 10)) * 0.01, "b2": np.zeros(10),
+        "W1": rng.standard_normal((784, 50)) * 0.01,
+        "b1": np.zeros(50),
+        "W2": rng.standard_normal((50, 10)) * 0.01,
+        "b2": np.zeros(10),
     }
     x, t = rng.standard_normal((100, 784)), rng.standard_normal((100, 10))
     loss, grads = loss_and_grads(fastact.Relu, params, x, t)

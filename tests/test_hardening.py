@@ -26,8 +26,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_python(code, env=None, timeout=300):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -58,6 +63,7 @@ def test_inplace_relu_on_every_layout(dtype, path, rng):
 
 def overlapping_douts(dtype, rng):
     """Writeable douts whose elements share memory, and a fresh base to rebuild each."""
+
     def windows():
         base = sample(dtype, (64,), rng)
         return base, sliding_window_view(base, 8, writeable=True)  # (57, 8), overlapping
@@ -92,8 +98,9 @@ def normal_result_inputs(dtype):
     """Every magnitude whose sigmoid is a normal number, and the specials; for float64 the
     range the correction term used to underflow in (-745 .. -354)."""
     lo = -708.0 if dtype == np.float64 else -87.0
-    x = np.concatenate([np.linspace(lo, 800, 50_001), -np.geomspace(1e-300, -lo, 2001),
-                        [np.inf, -np.inf, np.nan, 0.0, -0.0]])
+    x = np.concatenate(
+        [np.linspace(lo, 800, 50_001), -np.geomspace(1e-300, -lo, 2001), [np.inf, -np.inf, np.nan, 0.0, -0.0]]
+    )
     return x.astype(dtype)
 
 
@@ -176,7 +183,7 @@ def test_the_users_numba_thread_setting_is_left_alone(rng):
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
-CHECK_ALL_SIZES = '''
+CHECK_ALL_SIZES = """
     import warnings, numpy as np, fastact
     from fastact import reference
     for dtype in (np.float32, np.float64):
@@ -191,16 +198,20 @@ CHECK_ALL_SIZES = '''
             assert np.abs(s.forward(x) - reference.sigmoid(x)).max() < 1e-6
             s.backward(np.ones_like(x))
     print("ok")
-'''
+"""
 
 
-@pytest.mark.parametrize("env", [
-    {"NUMBA_DISABLE_JIT": "1"},
-    {"NUMBA_THREADING_LAYER": "tbb"},
-    {"NUMBA_THREADING_LAYER": "safe"},
-    {"NUMBA_THREADING_LAYER": "workqueue"},
-    {"NUMBA_NUM_THREADS": "1"},
-], ids=lambda e: "-".join(f"{k}={v}" for k, v in e.items()))
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"NUMBA_DISABLE_JIT": "1"},
+        {"NUMBA_THREADING_LAYER": "tbb"},
+        {"NUMBA_THREADING_LAYER": "safe"},
+        {"NUMBA_THREADING_LAYER": "workqueue"},
+        {"NUMBA_NUM_THREADS": "1"},
+    ],
+    ids=lambda e: "-".join(f"{k}={v}" for k, v in e.items()),
+)
 def test_every_size_works_under_numbas_environment_settings(env):
     result = run_python(CHECK_ALL_SIZES, env=env)
     assert "ok" in result.stdout
@@ -209,7 +220,7 @@ def test_every_size_works_under_numbas_environment_settings(env):
 
 
 def test_fork_while_another_thread_compiles_does_not_hang(tmp_path):
-    code = '''
+    code = """
         import os, sys, threading, time, numpy as np, numba, fastact
         stop = False
         def compile_forever():
@@ -242,7 +253,7 @@ def test_fork_while_another_thread_compiles_does_not_hang(tmp_path):
                 time.sleep(0.05)
         stop = True
         print("no hang")
-    '''
+    """
     assert "no hang" in run_python(code, env={"NUMBA_CACHE_DIR": str(tmp_path)}).stdout
 
 
@@ -291,8 +302,9 @@ def test_smaller_cases(rng):
     assert fastact.Sigmoid().forward(True) == reference.Sigmoid().forward(True)
     with pytest.raises(TypeError):
         fastact.Sigmoid().forward(np.bool_(True))  # the seed's -x fails for NumPy bools
-    result = subprocess.run([sys.executable, "-m", "fastact", "check", "--plot", "f.png"],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "fastact", "check", "--plot", "f.png"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 2 and "bench command only" in result.stderr
 
 

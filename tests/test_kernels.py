@@ -22,9 +22,7 @@ NAMES = sorted(REGISTRY)
 def fresh_llvm_ir(dispatcher, args):
     """The LLVM IR of a fresh compile with the dispatcher's own options: code loaded from
     numba's cache cannot be inspected."""
-    copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(
-        dispatcher.py_func
-    )
+    copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(dispatcher.py_func)
     copy(*args)
     return "\n".join(copy.inspect_llvm().values())
 

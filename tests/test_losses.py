@@ -67,13 +67,13 @@ def test_softmax_with_loss_extreme_logits_no_warning(rng):
 def test_softmax_with_loss_other_inputs_as_the_book(dtype, rng):
     x, labels, hot = batch(rng, dtype, rows=6, classes=5)
     cases = [
-        (x[0], hot[0]),                       # one sample, one-hot (the book reshapes 1-D input)
-        (np.asfortranarray(x), labels),       # another layout
+        (x[0], hot[0]),  # one sample, one-hot (the book reshapes 1-D input)
+        (np.asfortranarray(x), labels),  # another layout
         (x[:, ::2].copy(order="F"), labels % 3),
-        (x.astype(np.int64), labels),         # ints: float64 softmax
+        (x.astype(np.int64), labels),  # ints: float64 softmax
         (x, labels.astype(np.int32)),
-        (x, -1 - labels),                     # negative labels count from the end, as NumPy's
-        (x, hot.astype(np.int64)),            # one-hot ints
+        (x, -1 - labels),  # negative labels count from the end, as NumPy's
+        (x, hot.astype(np.int64)),  # one-hot ints
     ]
     for i, (xi, ti) in enumerate(cases):
         ours, book = SoftmaxWithLoss(), reference.SoftmaxWithLoss()
@@ -170,8 +170,12 @@ def test_softmax_layer_as_the_sequel(dtype, path, rng):
     tol = 4 * np.finfo(dtype).eps * np.abs(out * dout).sum(1, keepdims=True)
     assert (np.abs(dx - expected) <= tol).all()
     book.forward(x)
-    np.testing.assert_allclose(dx, book.backward(dout.copy()), rtol=1e-3 if dtype == np.float32 else 1e-9,
-                               atol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(
+        dx,
+        book.backward(dout.copy()),
+        rtol=1e-3 if dtype == np.float32 else 1e-9,
+        atol=1e-6 if dtype == np.float32 else 1e-14,
+    )
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -11,8 +11,12 @@ from fastact.activations import REGISTRY
 
 
 def scalars(dtype):
-    values = np.concatenate([special_values(dtype)[3:],  # signalling NaNs left out
-                             np.linspace(-30, 30, 301).astype(dtype)])
+    values = np.concatenate(
+        [
+            special_values(dtype)[3:],  # signalling NaNs left out
+            np.linspace(-30, 30, 301).astype(dtype),
+        ]
+    )
     return values[~np.isnan(values) | (np.arange(values.size) % 2 == 0)]
 
 

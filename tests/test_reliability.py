@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A child process's check: every layer on large (parallel) and book-sized arrays against the
 # seed's twins. Prints "ok" or raises.
-CHECK = textwrap.dedent('''
+CHECK = textwrap.dedent("""
     import numpy as np, fastact
     from fastact import reference
 
@@ -36,18 +36,19 @@ CHECK = textwrap.dedent('''
                 twin.out = out
                 assert (s.backward(dout) == twin.backward(dout)).all()
         return "ok"
-''')
+""")
 
 
 def run_python(code, timeout=120, env=None):
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=timeout, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
 def test_fork_after_parallel_use_gives_correct_results_without_crash_or_hang():
-    code = CHECK + textwrap.dedent('''
+    code = CHECK + textwrap.dedent("""
         import multiprocessing, os, sys
         check(0)                      # the parent runs every parallel kernel first
         pid = os.fork()
@@ -64,13 +65,13 @@ def test_fork_after_parallel_use_gives_correct_results_without_crash_or_hang():
         check(5)                      # and the parent still runs in parallel afterwards
         print("fork ok")
 
-    ''')
+    """)
     assert "fork ok" in run_python(code, timeout=180)
 
 
 def test_a_child_forked_before_any_parallel_call_runs_in_parallel():
     """A forkserver (asv uses one) or an early pool: the child starts its own thread pool."""
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import os, numpy as np, fastact, fastact._threads as threads
         from fastact._kernels import KERNELS
         fastact.Relu().forward(np.ones(100))      # used, but nothing parallel yet
@@ -86,14 +87,14 @@ def test_a_child_forked_before_any_parallel_call_runs_in_parallel():
             os._exit(0 if ok and calls and not threads._forked else 1)
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
         print("child parallel ok")
-    ''')
+    """)
     assert "child parallel ok" in run_python(code)
 
 
 @pytest.mark.parametrize("layer", [None, "workqueue", "omp"])
 def test_eight_threads_at_once_match_the_seed(layer):
     """Concurrent calls on mixed sizes and dtypes, under the threading layers numba offers."""
-    code = CHECK + textwrap.dedent('''
+    code = CHECK + textwrap.dedent("""
         import threading
         errors = []
         def work(i):
@@ -108,7 +109,7 @@ def test_eight_threads_at_once_match_the_seed(layer):
         assert not any(t.is_alive() for t in threads), "deadlock"
         assert not errors, errors
         print("threads ok")
-    ''')
+    """)
     env = {"NUMBA_THREADING_LAYER": layer} if layer else {}
     assert "threads ok" in run_python(code, timeout=300, env=env)
 
@@ -116,8 +117,12 @@ def test_eight_threads_at_once_match_the_seed(layer):
 def test_four_processes_on_one_empty_cache_directory(tmp_path):
     code = CHECK + "print(check(0))"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(4)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0 and "ok" in out, err
@@ -134,8 +139,12 @@ def _read_only_copy(tmp_path):
         (src / "fastact" / f.name).write_bytes(f.read_bytes())
     mnt = tmp_path / "ro"
     mnt.mkdir()
-    ok = subprocess.run(f"mount --bind {src} {mnt} && mount -o remount,ro,bind {mnt}",
-                        shell=True, capture_output=True).returncode == 0
+    ok = (
+        subprocess.run(
+            f"mount --bind {src} {mnt} && mount -o remount,ro,bind {mnt}", shell=True, capture_output=True
+        ).returncode
+        == 0
+    )
     if not ok:
         pytest.skip("cannot make a read-only bind mount here (needs root)")
     return mnt
@@ -161,8 +170,9 @@ def test_read_only_install_caches_in_the_user_cache_dir(tmp_path):
         # nowhere writable at all: a warning, compiled in memory, still correct
         env["XDG_CACHE_HOME"] = "/proc/not-writable"
         env["HOME"] = "/proc/not-writable"
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=300, env={**os.environ, **env})
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+        )
         assert out.returncode == 0 and "ok" in out.stdout, out.stderr
         assert "no writable numba cache directory" in out.stderr
     finally:
@@ -177,6 +187,7 @@ def test_thread_count_control(monkeypatch):
         x = np.linspace(-1, 1, 300_000)
         calls = []
         from fastact._kernels import KERNELS
+
         monkeypatch.setattr(KERNELS["relu"].forward, "parallel", lambda *a: calls.append(a))
         fastact.Relu().forward(x)
         assert calls == []  # one thread: the serial build

@@ -74,8 +74,20 @@ def test_inplace_option_writes_into_x(dtype, path, rng):
 
 
 @pytest.mark.parametrize(
-    "dtype", [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.uint64, np.float16,
-              np.longdouble, np.complex128, ">f8", ">f4"]
+    "dtype",
+    [
+        np.bool_,
+        np.int8,
+        np.uint8,
+        np.int32,
+        np.int64,
+        np.uint64,
+        np.float16,
+        np.longdouble,
+        np.complex128,
+        ">f8",
+        ">f4",
+    ],
 )
 def test_other_dtypes_give_the_seeds_results(dtype, rng):
     x = (rng.standard_normal((6, 7)) * 100).astype(dtype)

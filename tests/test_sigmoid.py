@@ -42,7 +42,7 @@ def test_forward_accuracy_and_backward_bits(dtype, shape, path, rng):
         x_before = bits(x).copy()
         layer = fastact.Sigmoid()
         with np.errstate(invalid="ignore"):  # signalling NaNs among the specials signal,
-            out = layer.forward(x)           # as they do in NumPy's (and the seed's) exp
+            out = layer.forward(x)  # as they do in NumPy's (and the seed's) exp
         assert_same_bits(x, x_before.view(x.dtype), ctx + " x was modified")
         assert layer.out is out, ctx
         with np.errstate(all="ignore"):  # the seed warns for x < -88.7 (float32) and sNaN
@@ -73,13 +73,30 @@ def test_forward_accuracy_and_backward_bits(dtype, shape, path, rng):
 
 
 @pytest.mark.parametrize(
-    "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64,
-              np.float16, np.float32, np.float64, ">f8", ">f4", "<f8"]
+    "dtype",
+    [
+        np.int8,
+        np.uint8,
+        np.int16,
+        np.uint16,
+        np.int32,
+        np.uint32,
+        np.int64,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+        ">f8",
+        ">f4",
+        "<f8",
+    ],
 )
 def test_output_dtype_follows_numpy(dtype, rng):
     info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
-    x = rng.integers(info.min, info.max, (5, 9), endpoint=True, dtype=dtype) if info else (
-        rng.standard_normal((5, 9)).astype(dtype)
+    x = (
+        rng.integers(info.min, info.max, (5, 9), endpoint=True, dtype=dtype)
+        if info
+        else (rng.standard_normal((5, 9)).astype(dtype))
     )
     with np.errstate(all="ignore"):
         expected = reference.Sigmoid().forward(x)
@@ -127,8 +144,14 @@ def test_backward_broadcasts_and_promotes_like_the_seed(rng):
     out = layer.forward(rng.standard_normal(2))
     twin = reference.Sigmoid()
     twin.out = out
-    for dout in (1, 2.5, rng.standard_normal((3, 1)), rng.standard_normal((3, 2)).astype(np.float32),
-                 np.arange(2), np.float32(3.0)):
+    for dout in (
+        1,
+        2.5,
+        rng.standard_normal((3, 1)),
+        rng.standard_normal((3, 2)).astype(np.float32),
+        np.arange(2),
+        np.float32(3.0),
+    ):
         expected = twin.backward(dout)
         actual = layer.backward(dout)
         assert np.asarray(actual).dtype == np.asarray(expected).dtype

@@ -234,8 +234,9 @@ def test_shapes(f):
     for dtype in FLOATS:
         one = np.array([[-np.inf, -np.inf, 5.0, -np.inf], [-np.inf, 2.0, 2.0, -np.inf]], dtype)
         np.testing.assert_array_equal(softmax(one), [[0, 0, 1, 0], [0, 0.5, 0.5, 0]])
-        np.testing.assert_array_equal(log_softmax(one), [[-np.inf, -np.inf, 0, -np.inf],
-                                                         [-np.inf, -np.log(dtype(2)), -np.log(dtype(2)), -np.inf]])
+        np.testing.assert_array_equal(
+            log_softmax(one), [[-np.inf, -np.inf, 0, -np.inf], [-np.inf, -np.log(dtype(2)), -np.log(dtype(2)), -np.inf]]
+        )
     np.testing.assert_array_equal(softmax(np.array([5.0])), [1.0])
     np.testing.assert_array_equal(log_softmax(np.array([5.0])), [0.0])
     with pytest.raises(AxisError):
@@ -245,9 +246,14 @@ def test_shapes(f):
 
 
 @settings(max_examples=150, deadline=None)
-@given(hnp.arrays(st.sampled_from(FLOATS), hnp.array_shapes(min_dims=1, max_dims=3, max_side=9),
-                  elements={"allow_nan": True, "allow_infinity": True, "allow_subnormal": True}),
-       st.integers(-1, 2))
+@given(
+    hnp.arrays(
+        st.sampled_from(FLOATS),
+        hnp.array_shapes(min_dims=1, max_dims=3, max_side=9),
+        elements={"allow_nan": True, "allow_infinity": True, "allow_subnormal": True},
+    ),
+    st.integers(-1, 2),
+)
 def test_properties(x, axis):
     axis = min(axis, x.ndim - 1)
     with np.errstate(all="raise"):
@@ -271,9 +277,7 @@ VECTOR = {np.float32: r"<(\d+) x (?:float|double)>", np.float64: r"<(\d+) x doub
 
 
 def fresh_llvm_ir(dispatcher, args):
-    copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(
-        dispatcher.py_func
-    )
+    copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(dispatcher.py_func)
     copy(*args)
     return "\n".join(copy.inspect_llvm().values())
 
@@ -289,8 +293,9 @@ def test_row_loops_are_vectorized(name, build, dtype):
     assert widths and max(widths) >= 4, f"{name} {build} {dtype}: no SIMD vectors in IR"
     # the vector exponential's shift of 2**k into the exponent field, and a vector sum
     assert re.search(r"fadd reassoc <\d+ x double>", ir) or name in ("softmax", "log_softmax")
-    assert name == "softmax_backward" or re.search(r"shl <\d+ x i(?:32|64)>", ir), \
+    assert name == "softmax_backward" or re.search(r"shl <\d+ x i(?:32|64)>", ir), (
         f"{name} {build} {dtype}: exponential not vectorized"
+    )
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -325,8 +330,7 @@ def test_split_exponential_error_as_documented(rng):
         for i in range(a.shape[0]):
             e[i], err[i] = _exp_split(a[i])
 
-    a = -np.concatenate([rng.uniform(0, 700, 200_000), rng.uniform(0, 1, 100_000),
-                         rng.uniform(0, 1e-6, 10_000)])
+    a = -np.concatenate([rng.uniform(0, 700, 200_000), rng.uniform(0, 1, 100_000), rng.uniform(0, 1e-6, 10_000)])
     e, err = np.empty_like(a), np.empty_like(a)
     split(a, e, err)
     true = np.exp(a.astype(np.longdouble))

@@ -23,11 +23,9 @@ from fastact._special import inline_here
 NAMES = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc"]
 ODD = ["expm1", "log1p", "tanh", "erf"]  # -0.0 -> -0.0
 #: The claimed max errors (ULP) for float64; float32 results are within a hair of 0.5.
-BOUND64 = {"exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.0, "tanh": 1.0, "erf": 1.5,
-           "erfc": 1.5}
+BOUND64 = {"exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.0, "tanh": 1.0, "erf": 1.5, "erfc": 1.5}
 BOUND32 = 0.501
-LONGDOUBLE_TRUTH = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p,
-                    "tanh": np.tanh}
+LONGDOUBLE_TRUTH = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh}
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
 VECTOR = {np.float32: r"<(\d+) x float>", np.float64: r"<(\d+) x double>"}
 
@@ -75,14 +73,16 @@ def ufunc_loop_ir(f, nargs, dtype):
     dufunc = numba.vectorize(element_function(f, nargs))
     cres = dufunc._dispatcher.compile(f"{t}({', '.join([t] * nargs)})")
     with global_compiler_lock:
-        info = build_ufunc_wrapper(cres.library, cres.target_context, cres.fndesc.llvm_func_name,
-                                   cres.signature, cres.objectmode, cres)
+        info = build_ufunc_wrapper(
+            cres.library, cres.target_context, cres.fndesc.llvm_func_name, cres.signature, cres.objectmode, cres
+        )
         info.library.get_pointer_to_function(info.name)
     return info.library.get_llvm_str()
 
 
 def prange_loop_ir(f, nargs, dtype):
     """The LLVM IR of a fresh parallel=True kernel with f in a prange loop."""
+
     def l1(a, out):
         for i in prange(out.shape[0]):
             out[i] = f(a[i])
@@ -127,8 +127,9 @@ def ulp_error(y, truth, dtype):
     y = np.asarray(y)
     with np.errstate(all="ignore"):
         _, e = np.frexp(t)
-        ulp = np.ldexp(np.longdouble(1), np.maximum(e.astype(np.int64) - fi.nmant - 1,
-                                                    int(np.log2(fi.smallest_subnormal))))
+        ulp = np.ldexp(
+            np.longdouble(1), np.maximum(e.astype(np.int64) - fi.nmant - 1, int(np.log2(fi.smallest_subnormal)))
+        )
         err = np.abs(y.astype(np.longdouble) - t) / ulp
         rounded = t.astype(dtype)
     inf = np.isinf(rounded) | np.isinf(y)
@@ -152,9 +153,12 @@ def every_magnitude(n, rng, lo=-300, hi=300):
 def float64_inputs(name, rng, n):
     """Random inputs over every magnitude, plus dense sweeps where the function moves."""
     sweeps = {
-        "exp": [(-746, 710)], "expm1": [(-40, 40), (-1, 1)],
-        "log": [(0, 4), (1e-320, 1e-300)], "log1p": [(-1, 2), (-1e-5, 1e-5)],
-        "tanh": [(-20, 20), (-1, 1)], "erf": [(-6, 6), (-1.5, 1.5)],
+        "exp": [(-746, 710)],
+        "expm1": [(-40, 40), (-1, 1)],
+        "log": [(0, 4), (1e-320, 1e-300)],
+        "log1p": [(-1, 2), (-1e-5, 1e-5)],
+        "tanh": [(-20, 20), (-1, 1)],
+        "erf": [(-6, 6), (-1.5, 1.5)],
         "erfc": [(-6, 28), (-1, 1)],
     }[name]
     parts = [every_magnitude(n, rng)]
@@ -180,9 +184,14 @@ def test_float64_accuracy_against_longdouble(name, rng):
 
 @pytest.mark.parametrize("name", ["erf", "erfc"])
 def test_float64_accuracy_against_mpmath(name, rng):
-    x = np.concatenate([every_magnitude(10_000, rng, -20, 2), rng.uniform(-6, 6, 20_000),
-                        rng.uniform(-1, 1, 10_000),
-                        rng.uniform(-1, 28, 10_000) if name == "erfc" else []])
+    x = np.concatenate(
+        [
+            every_magnitude(10_000, rng, -20, 2),
+            rng.uniform(-6, 6, 20_000),
+            rng.uniform(-1, 1, 10_000),
+            rng.uniform(-1, 28, 10_000) if name == "erfc" else [],
+        ]
+    )
     truth = mp_truth(name, x)
     y = ufunc(name)(x)
     err = ulp_error(y, truth, np.float64)
@@ -252,9 +261,15 @@ def quiet_special_values(dtype):
     quiet_bit = 1 << (np.finfo(dtype).nmant - 1)
     return x[~np.isnan(x) | ((x.view(UINT[dtype]) & UINT[dtype](quiet_bit)) != 0)]
 
+
 LIMITS = {  # f(-inf), f(+inf)
-    "exp": (0.0, np.inf), "expm1": (-1.0, np.inf), "log": (np.nan, np.inf),
-    "log1p": (np.nan, np.inf), "tanh": (-1.0, 1.0), "erf": (-1.0, 1.0), "erfc": (2.0, 0.0),
+    "exp": (0.0, np.inf),
+    "expm1": (-1.0, np.inf),
+    "log": (np.nan, np.inf),
+    "log1p": (np.nan, np.inf),
+    "tanh": (-1.0, 1.0),
+    "erf": (-1.0, 1.0),
+    "erfc": (2.0, 0.0),
 }
 
 
@@ -263,8 +278,10 @@ LIMITS = {  # f(-inf), f(+inf)
 def test_special_values(name, dtype):
     f = ufunc(name)
     dtype = np.dtype(dtype)
-    nan_bits = {np.float32: [0x7FC00000, 0xFFC00000, 0x7FC00123],
-                np.float64: [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF8000000000123]}
+    nan_bits = {
+        np.float32: [0x7FC00000, 0xFFC00000, 0x7FC00123],
+        np.float64: [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF8000000000123],
+    }
     nans = np.array(nan_bits[dtype.type], UINT[dtype]).view(dtype)
     assert np.isnan(f(nans)).all()
     lo, hi = LIMITS[name]
@@ -300,8 +317,7 @@ def test_no_floating_point_flags(name, dtype, rng):
     """Overflow, divide-by-zero and invalid are never raised (quiet NaNs and infinities
     included); underflow is, where a result is subnormal, like NumPy's own np.exp."""
     top = 308 if dtype == np.float64 else 38
-    x = np.concatenate([quiet_special_values(dtype),
-                        every_magnitude(100_000, rng, -45, top).astype(dtype)])
+    x = np.concatenate([quiet_special_values(dtype), every_magnitude(100_000, rng, -45, top).astype(dtype)])
     with np.errstate(all="raise", under="ignore"):
         ufunc(name)(x)
 

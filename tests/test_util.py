@@ -9,8 +9,18 @@ from fastact.util import col2im, im2col
 
 # (filter_h, filter_w, stride, pad): overlapping windows, strides that skip pixels, pad > 0,
 # a filter as large as the padded input, 1x1.
-GEOMETRIES = [(3, 3, 1, 0), (5, 5, 1, 0), (3, 3, 1, 1), (2, 2, 2, 0), (3, 2, 2, 1), (4, 4, 3, 2),
-              (1, 1, 1, 0), (7, 8, 1, 0), (3, 3, 2, 3), (2, 5, 3, 0)]
+GEOMETRIES = [
+    (3, 3, 1, 0),
+    (5, 5, 1, 0),
+    (3, 3, 1, 1),
+    (2, 2, 2, 0),
+    (3, 2, 2, 1),
+    (4, 4, 3, 2),
+    (1, 1, 1, 0),
+    (7, 8, 1, 0),
+    (3, 3, 2, 3),
+    (2, 5, 3, 0),
+]
 SHAPE = (3, 2, 7, 8)
 
 

@@ -64,31 +64,41 @@ def ufuncs_stub(registry):
 
 
 def layers_stub(registry, layers, all_names):
-    lines = [HEADER, "from typing import Any, Literal, overload", "",
-             "import numpy as np", "from numpy.typing import ArrayLike, NDArray", "",
-             "from .activations import Activation as _Spec",
-             "from .book_layers import Affine as Affine",
-             "from .book_layers import BatchNormalization as BatchNormalization",
-             "from .book_layers import Convolution as Convolution",
-             "from .book_layers import Dropout as Dropout",
-             "from .book_layers import Pooling as Pooling",
-             "from .losses import LogSoftmax as LogSoftmax",
-             "from .losses import SigmoidWithLoss as SigmoidWithLoss",
-             "from .losses import Softmax as Softmax",
-             "from .losses import SoftmaxWithLoss as SoftmaxWithLoss",
-             "from ._typing import Array", "",
-             *_all(all_names), "",
-             "class ForwardNotCalledError(RuntimeError): ...", "",
-             "class Activation:",
-             "    spec: _Spec | None  # the declaration the layer is built from",
-             "    params: list[Array]",
-             "    grads: list[Array]",
-             "    def __init__(self, *args: float, **kwargs: float) -> None: ...",
-             "    @overload",
-             "    def forward(self, x: Array) -> Array: ...",
-             "    @overload",
-             "    def forward(self, x: ArrayLike) -> Any: ...",
-             "    def backward(self, dout: ArrayLike) -> Array: ...", ""]
+    lines = [
+        HEADER,
+        "from typing import Any, Literal, overload",
+        "",
+        "import numpy as np",
+        "from numpy.typing import ArrayLike, NDArray",
+        "",
+        "from .activations import Activation as _Spec",
+        "from .book_layers import Affine as Affine",
+        "from .book_layers import BatchNormalization as BatchNormalization",
+        "from .book_layers import Convolution as Convolution",
+        "from .book_layers import Dropout as Dropout",
+        "from .book_layers import Pooling as Pooling",
+        "from .losses import LogSoftmax as LogSoftmax",
+        "from .losses import SigmoidWithLoss as SigmoidWithLoss",
+        "from .losses import Softmax as Softmax",
+        "from .losses import SoftmaxWithLoss as SoftmaxWithLoss",
+        "from ._typing import Array",
+        "",
+        *_all(all_names),
+        "",
+        "class ForwardNotCalledError(RuntimeError): ...",
+        "",
+        "class Activation:",
+        "    spec: _Spec | None  # the declaration the layer is built from",
+        "    params: list[Array]",
+        "    grads: list[Array]",
+        "    def __init__(self, *args: float, **kwargs: float) -> None: ...",
+        "    @overload",
+        "    def forward(self, x: Array) -> Array: ...",
+        "    @overload",
+        "    def forward(self, x: ArrayLike) -> Any: ...",
+        "    def backward(self, dout: ArrayLike) -> Array: ...",
+        "",
+    ]
     for layer in layers:
         spec = next(s for s in registry.values() if s.layer == layer and not s.layer_kwargs)
         lines.append(f"class {layer}(Activation):")
@@ -98,38 +108,71 @@ def layers_stub(registry, layers, all_names):
         if layer == "Relu":
             lines += ["    inplace: bool", "    def __init__(self, inplace: bool = False) -> None: ..."]
         elif layer == "GELU":
-            lines += ["    @property  # chosen by approximate",
-                      "    def spec(self) -> _Spec: ...  # type: ignore[override]",
-                      "    approximate: Literal['none', 'tanh']",
-                      "    def __init__(self, approximate: Literal['none', 'tanh'] = 'none') -> None: ..."]
+            lines += [
+                "    @property  # chosen by approximate",
+                "    def spec(self) -> _Spec: ...  # type: ignore[override]",
+                "    approximate: Literal['none', 'tanh']",
+                "    def __init__(self, approximate: Literal['none', 'tanh'] = 'none') -> None: ...",
+            ]
         else:
             lines.append(f"    def __init__(self{_params(spec)}) -> None: ...")
         lines.append("")
-    lines += ["LAYERS: dict[str, type[Activation]]", "",
-              "def layer_for(name: str, **params: float) -> Activation: ...", ""]
+    lines += [
+        "LAYERS: dict[str, type[Activation]]",
+        "",
+        "def layer_for(name: str, **params: float) -> Activation: ...",
+        "",
+    ]
     return "\n".join(lines)
 
 
-_INIT_NAMES = ("reference", "ForwardNotCalledError", "LogSoftmax", "SigmoidWithLoss", "Softmax", "SoftmaxWithLoss",
-               "softmax", "log_softmax", "get_num_threads", "set_num_threads", "num_threads")
+_INIT_NAMES = (
+    "reference",
+    "ForwardNotCalledError",
+    "LogSoftmax",
+    "SigmoidWithLoss",
+    "Softmax",
+    "SoftmaxWithLoss",
+    "softmax",
+    "log_softmax",
+    "get_num_threads",
+    "set_num_threads",
+    "num_threads",
+)
 
 
 def init_stub(registry, layers, names):
-    lines = [HEADER, "from contextlib import AbstractContextManager", "from typing import Any, Literal", "",
-             "import numpy as np", "from numpy.typing import ArrayLike", "",
-             "from . import reference as reference", "from ._typing import Array, FloatArray",
-             "from .layers import ForwardNotCalledError as ForwardNotCalledError"]
+    lines = [
+        HEADER,
+        "from contextlib import AbstractContextManager",
+        "from typing import Any, Literal",
+        "",
+        "import numpy as np",
+        "from numpy.typing import ArrayLike",
+        "",
+        "from . import reference as reference",
+        "from ._typing import Array, FloatArray",
+        "from .layers import ForwardNotCalledError as ForwardNotCalledError",
+    ]
     lines += [f"from .layers import {layer} as {layer}" for layer in layers]
-    lines += ["from .losses import LogSoftmax as LogSoftmax",
-              "from .losses import SigmoidWithLoss as SigmoidWithLoss",
-              "from .losses import Softmax as Softmax",
-              "from .losses import SoftmaxWithLoss as SoftmaxWithLoss"]
-    lines += ["", "__version__: str", *_all(names), "",
-              "def softmax(x: ArrayLike, axis: int = -1, out: FloatArray | None = None) -> FloatArray: ...",
-              "def log_softmax(x: ArrayLike, axis: int = -1, out: FloatArray | None = None) -> FloatArray: ...",
-              "def get_num_threads() -> int: ...",
-              "def set_num_threads(n: int) -> None: ...",
-              "def num_threads(n: int) -> AbstractContextManager[None]: ...", ""]
+    lines += [
+        "from .losses import LogSoftmax as LogSoftmax",
+        "from .losses import SigmoidWithLoss as SigmoidWithLoss",
+        "from .losses import Softmax as Softmax",
+        "from .losses import SoftmaxWithLoss as SoftmaxWithLoss",
+    ]
+    lines += [
+        "",
+        "__version__: str",
+        *_all(names),
+        "",
+        "def softmax(x: ArrayLike, axis: int = -1, out: FloatArray | None = None) -> FloatArray: ...",
+        "def log_softmax(x: ArrayLike, axis: int = -1, out: FloatArray | None = None) -> FloatArray: ...",
+        "def get_num_threads() -> int: ...",
+        "def set_num_threads(n: int) -> None: ...",
+        "def num_threads(n: int) -> AbstractContextManager[None]: ...",
+        "",
+    ]
     lines += _functions(registry) + [""]
     declared = {*registry, *layers, *_INIT_NAMES}
     if set(names) - declared:
