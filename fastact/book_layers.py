@@ -143,7 +143,8 @@ class BatchNormalization:
     """The book's BatchNormalization (eps ``10e-7``; 4-D input normalised per (c, h, w)).
 
     Bit-identical to the twin in every attribute (``xc``, ``xn``, ``std``, ``running_mean``,
-    ``running_var``, ``dgamma``, ``dbeta``) and result: the fused kernels add in NumPy's order.
+    ``running_var``, ``dgamma``, ``dbeta``) and result: the fused kernels add in NumPy's order
+    (where a sum holds a NaN, which NaN's payload it carries follows NumPy's SIMD blocking).
     They serve C-contiguous float32/float64 (N, D) data with 1-D float32/float64 ``gamma``,
     ``beta`` of length D; everything else runs the twin's NumPy expressions.
     """
@@ -352,8 +353,11 @@ def _only_ours(layer, name):
 class Convolution:
     """The book's Convolution: im2col (compiled), ``np.dot(col, col_W) + b`` (BLAS), and the
     book's transposed view of the result; backward the book's BLAS calls and compiled col2im.
-    Every attribute and result bit-identical to the twin's; ``backward`` returns a
-    C-contiguous array (the book's is a view into a padded buffer)."""
+    Every attribute and result bit-identical to the twin's (``db``, a compiled column sum in
+    NumPy's order, may carry another NaN's payload where it holds a NaN); ``backward`` returns
+    a C-contiguous array (the book's is a view into a padded buffer). Forward writes its im2col
+    matrix over the last one when ``self.col`` is that matrix's only reference, and backward
+    keeps a scratch matrix of the same size between calls (not pickled): memory for speed."""
 
     def __init__(self, W, b, stride=1, pad=0):
         self.W = W
