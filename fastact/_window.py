@@ -219,7 +219,8 @@ def _pool_backward():
 
 
 def _pool_backward_disjoint():
-    # Windows that cannot overlap (stride >= pool size, the book's 2x2 stride 2): each pixel
+    # Windows that cannot overlap but leave gaps or reach into the padding (stride >= pool
+    # size; the book's 2x2 stride 2 on even sizes takes the tiled kernel below): each pixel
     # lies in one window at most, so the twin's col2im sum is +0.0 plus that window's dout
     # where the pixel was its maximum, else +0.0. One pass over dout scatters it into dx
     # (zeroed by the caller), instead of a walk over every pixel's windows.
