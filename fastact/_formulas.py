@@ -19,11 +19,15 @@ Exactness:
   exp, sigmoid, the quotients and products of the derivatives), and round once at the end.
   Measured against mpmath (tests/test_formulas.py, benchmarks/accuracy_family.py): float64
   within 1 ULP (elu, selu, gelu_tanh, silu, mish), 1.5 (softplus, log_sigmoid, every
-  backward) and 2 (gelu: the erf polynomial's rounding near |x| = 1); float32 results are the
-  float64 ones rounded once, within a hair of 0.5 ULP everywhere. Near the root of a float64
+  backward) and 2 (gelu: the erf polynomial's rounding near |x| = 1). Near the root of a
   derivative (gelu, gelu_tanh, silu and mish have one) its terms cancel and no formula that
   rounds them keeps relative precision: there the error is within 1 ULP of the size of the
   terms (thousands of ULP of the vanishing result; PyTorch's are far larger).
+- float32: elu, selu, gelu_tanh, silu and tanh (forward and backward) compute in float32
+  (``_single``: eight SIMD lanes where float64 has four, 2.6-4x faster), with float32 pairs
+  where the float64 code has double-doubles; their bounds, measured over every float32, are
+  ``_single.NATIVE`` (0.83-1.46 ULP). The others run their float64 code with short
+  polynomials and round once: within a hair of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
   raise invalid on any use, as in NumPy); NaN in, NaN out; +-inf give the limits (gelu(-inf),
   silu(-inf), mish(-inf), hardswish(-inf) are -0.0 where PyTorch gives NaN); -0.0 is kept where
@@ -34,6 +38,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
+from . import _single
 from ._math import bitcast, fma, like
 from ._special import (
     _F32_TABLES,
@@ -69,10 +74,11 @@ _MAX64 = float(np.finfo(np.float64).max)
 _SELU_OVER = 1.7109464600266028e308
 
 
-# --- plumbing: float32 runs the float64 code with short polynomials, rounded once ---------
-# (except the backwards whose derivative has a root: gelu, gelu_tanh, silu, mish take the
-# float64 tables for float32 too. Near the root the terms cancel, and the short tables' 1e-11
-# would show as hundreds of float32 ULP; with the full ones float32 is correctly rounded there.)
+# --- plumbing: float32 runs in float32 (_per_dtype) or through the float64 code, rounded once
+# (the float64 code with short polynomials, except the backwards whose derivative has a root:
+# gelu and mish take the float64 tables for float32 too. Near the root the terms cancel, and
+# the short tables' 1e-11 would show as hundreds of float32 ULP; with the full ones float32 is
+# correctly rounded there.)
 
 
 def _tables(x):
@@ -100,6 +106,30 @@ def _back_impl(y, x):
     if x == types.float32:
         return lambda y, x: _narrow(y)
     return None
+
+
+def _per_dtype(name, f32, f64):
+    """A compiled-only forward ``(x)`` or ``(x, alpha)``, or backward ``(dout, x)`` or
+    ``(dout, x, alpha)`` (by name, and by f64's arity) that runs ``f32`` on float32 x (float32
+    arithmetic, ``_single``) and ``f64`` on float64 x."""
+    implementations = {types.float32: f32, types.float64: f64}
+
+    def fail(*args):
+        raise NotImplementedError(f"fastact._formulas.{name} is for compiled code only")
+
+    # numba matches an overload against its stub's signature, names included (and the
+    # implementations' too): one stub per shape the formulas here route by dtype.
+    shapes = {
+        ("forward", 1): (lambda x: fail(), lambda x: implementations.get(x)),
+        ("forward", 2): (lambda x, alpha: fail(), lambda x, alpha: implementations.get(x)),
+        ("backward", 2): (lambda dout, x: fail(), lambda dout, x: implementations.get(x)),
+        ("backward", 3): (lambda dout, x, alpha: fail(), lambda dout, x, alpha: implementations.get(x)),
+    }
+    direction = "backward" if name.endswith("_backward") else "forward"
+    stub, select = shapes[direction, f64.__code__.co_argcount]
+    stub.__name__ = stub.__qualname__ = name
+    overload(stub, inline="never")(select)
+    return stub
 
 
 @register_jitable
@@ -211,32 +241,72 @@ def _elu_backward64(dout, x, scale_hi, scale_lo, sa_hi, sa_lo, table):
 
 
 @register_jitable
+def _elu_f32(x, alpha):
+    inline_here()
+    return _single.elu(x, like(alpha, x))
+
+
+@register_jitable
+def _elu_f64(x, alpha):
+    inline_here()
+    return _elu64(x, 1.0, 0.0, _wide(alpha, x), 0.0, _MAX64, _F64_TABLES)
+
+
+@register_jitable
+def _elu_backward_f32(dout, x, alpha):
+    inline_here()
+    return _single.elu_backward(dout, x, like(alpha, x))
+
+
+@register_jitable
+def _elu_backward_f64(dout, x, alpha):
+    inline_here()
+    return _elu_backward64(dout, x, 1.0, 0.0, _wide(alpha, x), 0.0, _F64_TABLES)
+
+
+@register_jitable
+def _selu_f64(x):
+    inline_here()
+    return _elu64(x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _SELU_OVER, _F64_TABLES)
+
+
+@register_jitable
+def _selu_backward_f64(dout, x):
+    inline_here()
+    return _elu_backward64(dout, x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _F64_TABLES)
+
+
+_elu = _per_dtype("elu", _elu_f32, _elu_f64)
+_elu_backward = _per_dtype("elu_backward", _elu_backward_f32, _elu_backward_f64)
+_selu = _per_dtype("selu", _single.selu, _selu_f64)
+_selu_backward = _per_dtype("selu_backward", _single.selu_backward, _selu_backward_f64)
+
+
+@register_jitable
 def elu(x, alpha):
     """``x if x > 0 else alpha * expm1(x)``; -0.0 stays -0.0."""
     inline_here()
-    a = _wide(alpha, x)
-    return _back(_elu64(np.float64(x), 1.0, 0.0, a, 0.0, _MAX64, _tables(x)), x)
+    return _elu(x, alpha)
 
 
 @register_jitable
 def elu_backward(dout, x, alpha):
     """``dout if x > 0 else dout * alpha * exp(x)``; NaN x gives NaN."""
     inline_here()
-    a = _wide(alpha, x)
-    return _back(_elu_backward64(np.float64(dout), np.float64(x), 1.0, 0.0, a, 0.0, _tables(x)), x)
+    return _elu_backward(dout, x, alpha)
 
 
 @register_jitable
 def selu(x):
     """scale * elu(x, alpha) with PyTorch's alpha and scale (as exact decimals)."""
     inline_here()
-    return _back(_elu64(np.float64(x), _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _SELU_OVER, _tables(x)), x)
+    return _selu(x)
 
 
 @register_jitable
 def selu_backward(dout, x):
     inline_here()
-    return _back(_elu_backward64(np.float64(dout), np.float64(x), _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _tables(x)), x)
+    return _selu_backward(dout, x)
 
 
 # --- gelu (erf form) ----------------------------------------------------------------------
@@ -284,16 +354,32 @@ def _gelu_backward64(dout, x, table):
 
 
 @register_jitable
+def _gelu_f64(x):
+    inline_here()
+    return _gelu64(x, _F64_TABLES)
+
+
+@register_jitable
+def _gelu_backward_f64(dout, x):
+    inline_here()
+    return _gelu_backward64(dout, x, _F64_TABLES)
+
+
+_gelu = _per_dtype("gelu", _single.gelu, _gelu_f64)
+_gelu_backward = _per_dtype("gelu_backward", _single.gelu_backward, _gelu_backward_f64)
+
+
+@register_jitable
 def gelu(x):
     """x * Phi(x) = x * erfc(-x/sqrt(2)) / 2 (PyTorch's approximate="none")."""
     inline_here()
-    return _back(_gelu64(np.float64(x), _tables(x)), x)
+    return _gelu(x)
 
 
 @register_jitable
 def gelu_backward(dout, x):
     inline_here()
-    return _back(_gelu_backward64(np.float64(dout), np.float64(x), _F64_TABLES), x)
+    return _gelu_backward(dout, x)
 
 
 # --- gelu_tanh (approximate="tanh") -------------------------------------------------------
@@ -350,16 +436,32 @@ def _gelu_tanh_backward64(dout, x, table):
 
 
 @register_jitable
+def _gelu_tanh_f64(x):
+    inline_here()
+    return _gelu_tanh64(x, _F64_TABLES)
+
+
+@register_jitable
+def _gelu_tanh_backward_f64(dout, x):
+    inline_here()
+    return _gelu_tanh_backward64(dout, x, _F64_TABLES)
+
+
+_gelu_tanh = _per_dtype("gelu_tanh", _single.gelu_tanh, _gelu_tanh_f64)
+_gelu_tanh_backward = _per_dtype("gelu_tanh_backward", _single.gelu_tanh_backward, _gelu_tanh_backward_f64)
+
+
+@register_jitable
 def gelu_tanh(x):
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))), computed as x * sigmoid(2u)."""
     inline_here()
-    return _back(_gelu_tanh64(np.float64(x), _tables(x)), x)
+    return _gelu_tanh(x)
 
 
 @register_jitable
 def gelu_tanh_backward(dout, x):
     inline_here()
-    return _back(_gelu_tanh_backward64(np.float64(dout), np.float64(x), _F64_TABLES), x)
+    return _gelu_tanh_backward(dout, x)
 
 
 # --- silu, log_sigmoid --------------------------------------------------------------------
@@ -393,16 +495,32 @@ def _silu_backward64(dout, x, table):
 
 
 @register_jitable
-def silu(x):
-    """x * sigmoid(x)."""
+def _silu_f64(x):
     inline_here()
-    return _back(_silu64(np.float64(x), _tables(x)), x)
+    return _silu64(x, _F64_TABLES)
+
+
+@register_jitable
+def _silu_backward_f64(dout, x):
+    inline_here()
+    return _silu_backward64(dout, x, _F64_TABLES)
+
+
+_silu = _per_dtype("silu", _single.silu, _silu_f64)
+_silu_backward = _per_dtype("silu_backward", _single.silu_backward, _silu_backward_f64)
+
+
+@register_jitable
+def silu(x):
+    """x * sigmoid(x) (float32 in float32 arithmetic: ``_single.silu``)."""
+    inline_here()
+    return _silu(x)
 
 
 @register_jitable
 def silu_backward(dout, x):
     inline_here()
-    return _back(_silu_backward64(np.float64(dout), np.float64(x), _F64_TABLES), x)
+    return _silu_backward(dout, x)
 
 
 @register_jitable

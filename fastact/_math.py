@@ -52,6 +52,40 @@ def bitcast(typingctx, value):
     return result(value), codegen
 
 
+@intrinsic
+def inline_here(typingctx):
+    """Mark the enclosing compiled function ``alwaysinline`` for LLVM.
+
+    numba compiles each jitable function on its own and leaves inlining to LLVM's cost model,
+    which refuses the larger ones (tanh, erf, the formulas): the loop around them then holds a
+    call and stays scalar (seen in the IR of numba's own ufunc loops). Every function here
+    calls this first, so each loop gets one flat body it can vectorize.
+    """
+
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("alwaysinline")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@register_jitable
+def two_sum(a, b):
+    """a + b = s + e exactly (Knuth's TwoSum: no condition on the magnitudes)."""
+    inline_here()
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@register_jitable
+def two_prod(a, b):
+    """a * b = p + e exactly (barring underflow), from one FMA."""
+    inline_here()
+    p = a * b
+    return p, fma(a, b, -p)
+
+
 @register_jitable
 def sign_bit(x):
     """Whether x's sign bit is set (-0.0 and negative NaN included), without a float compare."""

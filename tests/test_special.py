@@ -17,14 +17,15 @@ import pytest
 from numba import prange
 
 from conftest import UINT, special_values
-from fastact import _special
+from fastact import _single, _special
 from fastact._special import inline_here
 
 NAMES = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc"]
 ODD = ["expm1", "log1p", "tanh", "erf"]  # -0.0 -> -0.0
 #: The claimed max errors (ULP) for float64; float32 results are within a hair of 0.5.
 BOUND64 = {"exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.0, "tanh": 1.0, "erf": 1.5, "erfc": 1.5}
-BOUND32 = 0.501
+#: float32 through the float64 code is rounded once; tanh is computed in float32 (_single)
+BOUND32 = dict.fromkeys(BOUND64, 0.501) | {"tanh": _single.NATIVE["tanh", "forward"]}
 LONGDOUBLE_TRUTH = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh}
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
 VECTOR = {np.float32: r"<(\d+) x float>", np.float64: r"<(\d+) x double>"}
@@ -239,7 +240,7 @@ def test_float32_every_509th(name):
     # 8.4M values of every exponent (509 is prime: no bit pattern is favoured); every float32
     # in the slow test below
     worst, where = float32_sweep(name, 509, chunk=1 << 22)
-    assert worst <= BOUND32, f"{name}: {worst} ULP at {where}"
+    assert worst <= BOUND32[name], f"{name}: {worst} ULP at {where}"
 
 
 @pytest.mark.slow
@@ -247,7 +248,7 @@ def test_float32_every_509th(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_exhaustive(name):
     worst, where = float32_sweep(name, 1)
-    assert worst <= BOUND32, f"{name}: {worst} ULP at {where}"
+    assert worst <= BOUND32[name], f"{name}: {worst} ULP at {where}"
 
 
 # --- special values -----------------------------------------------------------------------

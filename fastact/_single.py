@@ -1,0 +1,577 @@
+"""float32 computed in float32: eight lanes per AVX2 vector where the float64 route has four.
+
+Through their float64 code (rounded once: within a hair of half an ULP) the family's float32
+results cost float64's lanes and long polynomials: 3-8x slower than PyTorch's float32
+kernels. The functions here keep float32 in float32 (2.6-4x faster than that route). Where a
+quantity needs more than 24 bits on the way (exp(x) before 1 + exp(x), x e**x before the
+division, the cubic inside gelu_tanh) it is a float32 pair hi + lo ("double-single", the
+float32 twin of the float64 code's double-doubles, from the same type-generic two_prod and
+FMAs), and the result is rounded once at the end.
+
+The price is accuracy: 0.83-1.46 ULP instead of 0.5, each bound measured over every float32
+(``NATIVE`` below; tests/test_single.py, ``-m slow``; README). Near a derivative's root the
+pairs' ~2**-28 shows against the vanishing result: there the error counts in ULPs of the
+terms, as float64's does. Branch-free, with no ordered float compare that a NaN could reach
+(see ``_special``): the loops around them vectorize, and they raise no floating-point flag but
+underflow where a result is subnormal.
+"""
+
+import numpy as np
+from numba.extending import register_jitable
+
+from ._math import _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
+
+_f = np.float32
+_ABS = np.int32(0x7FFFFFFF)
+_SIGN = np.int32(-0x80000000)
+_LOG2E = _f(1.4426950408889634)
+# ln 2 = _LN2_HI + _LN2_LO: _LN2_HI has 9 significant bits, so k * _LN2_HI is exact for every
+# k here (|k| < 2**15) and x - k * _LN2_HI too (Sterbenz).
+_LN2_HI = _f(0.693359375)
+_LN2_LO = _f(-2.1219444005469057e-04)
+# Adding _SHIFT rounds to an integer k held in the low mantissa bits, offset so that those bits
+# shifted into the exponent field give 2**(k + 64) (k >= -190): see _pow2_of.
+_SHIFT = _f(1.5 * 2.0**23 + 127 + 64)
+_UNSCALE = _f(2.0**-64)
+# P in exp(r) = 1 + r + r**2 P(r) on |r| <= ln2/2: _special's float32 fit (degree 6, 3e-12),
+# each coefficient rounded to float32 (the error that adds is 2**-24 of terms below 0.06).
+_EXP_P = _split(
+    tuple(
+        _f(c)
+        for c in (
+            2.4859578222625295e-05,
+            0.0001989927395864936,
+            0.001388885404961482,
+            0.008333298483754886,
+            0.041666666718980845,
+            0.16666666718997508,
+            0.5,
+        )
+    )
+)
+#: exp(x) for x <= _EXP_LOW contributes nothing a float32 result of these functions can hold.
+_EXP_LOW = _f(-110.0)
+_MAX = _f(np.finfo(np.float32).max)
+
+
+@register_jitable
+def _clamp(x, lowest, highest):
+    """x limited to [lowest, highest] (lowest <= 0 <= highest) by integer compares of the bits,
+    so no NaN meets a float compare; NaNs land on a bound (callers select NaN back)."""
+    inline_here()
+    b = bitcast(x)
+    return bitcast(np.int32(min(b, bitcast(highest)) if b >= 0 else min(b, bitcast(lowest))))
+
+
+@register_jitable
+def _pow2_of(j):
+    """2**(k + 64) for the k that exp_ds's j holds (int32 bit operations only: no int64 lanes)."""
+    inline_here()
+    bits = bitcast(j)
+    return bitcast(np.int32(bits << np.int32(23)))
+
+
+@register_jitable
+def _times_pow2(g, j):
+    """g * 2**k for the k that j holds (k >= -190), for any finite g: by the exact factor 2**k
+    while k >= -63 (g's rounding stays the only one unless |g| < 2**-63 and the result is
+    subnormal); below, through 2**(k + 64) <= 2 and then 2**-64, so that a subnormal result is
+    rounded once (scaling by 2**(k + 64) first would overflow a large g where k is near 0)."""
+    inline_here()
+    p2 = _pow2_of(j)
+    return g * (p2 * _UNSCALE) if bitcast(j) >= bitcast(_SHIFT) - np.int32(63) else g * p2 * _UNSCALE
+
+
+@register_jitable
+def _floor_k(j, k):
+    """j with its k raised to at least ``k`` (an int32 max of the bits: all j share a binade)."""
+    inline_here()
+    return bitcast(np.int32(max(bitcast(j), bitcast(_SHIFT) + np.int32(k))))
+
+
+@register_jitable
+def _reduce(a, extra):
+    """a + extra = k ln2 + r + rl, |r| <= ln2/2 (+ a hair), rl r's rounding error (TwoSum),
+    for -190 <= a <= 0 and |extra| tiny (a low-order part of the argument); k is held in j
+    (see _pow2_of)."""
+    inline_here()
+    j = fma(a, _LOG2E, _SHIFT)
+    kf = j - _SHIFT
+    r0 = fma(kf, -_LN2_HI, a)
+    t = fma(kf, -_LN2_LO, extra)
+    r = r0 + t
+    rr = r - r0
+    return r, (r0 - (r - rr)) + (t - rr), j
+
+
+@register_jitable
+def _tail(r, rl):
+    """exp(r + rl) - 1 - r, to well below r's ULP."""
+    inline_here()
+    return fma(r * r, _polynomial(r, _EXP_P), rl)
+
+
+@register_jitable
+def exp_ds(a, extra):
+    """exp(a + extra) = (hi + lo) * 2**k for -125 <= a <= 0 and |extra| tiny: hi in [0.7, 1.42], hi + lo good to about
+    0.1 ULP of hi (the polynomial's small terms rounded in float32); k is held in j's bits:
+    (y * _pow2_of(j)) * _UNSCALE is y * 2**k, rounded once (the first factor stays normal).
+
+    exp(r + rl) = 1 + r + (r**2 P(r) + rl), with 1 + r split exactly (Fast2Sum, |r| < 1)."""
+    inline_here()
+    r, rl, j = _reduce(a, extra)
+    s = _f(1.0) + r
+    e = (_f(1.0) - s) + r
+    tail = _tail(r, rl) + e
+    hi = s + tail
+    return hi, tail - (hi - s), j
+
+
+@register_jitable
+def tanh(x):
+    """tanh(x), float32 in float32 (1.46 ULP over every float32).
+
+    |x| < 0.625: x + x**3 Q(x**2). Above: 1 - 2e / (1 + e), e = exp(-2|x|) <= 0.29, where the
+    subtracted quotient is below 0.45 and its error counts half in the result's ULPs."""
+    inline_here()
+    a = _clamp(bitcast(np.int32(bitcast(x) & _ABS)), _f(0.0), _f(10.0))  # tanh rounds to 1 from 9.01
+    z = a * a
+    small = fma(a * z, _polynomial(z, _TANH_Q), a)
+    hi, lo, j = exp_ds(-(a + a), _f(0.0))
+    e = hi * _pow2_of(j) * _UNSCALE
+    big = _f(1.0) - (e + e) / (_f(1.0) + e)
+    y = small if a < _f(0.625) else big
+    y = bitcast(np.int32(bitcast(y) | (bitcast(x) & _SIGN)))
+    return y if x == x else x
+
+
+# tanh(x) = x + x**3 Q(x**2) on |x| < 0.625: a Chebyshev fit (mpmath.chebyfit, 40 digits) of
+# degree 5 in x**2, error 6e-10 relative to x (a hundredth of an ULP); degree 4 would be 0.28 ULP.
+_TANH_Q = _split(
+    tuple(
+        _f(c)
+        for c in (
+            0.002292744816178142,
+            -0.008343945515839153,
+            0.02176891865102821,
+            -0.053959259577204544,
+            0.1333330355691574,
+            -0.3333333317214036,
+        )
+    )
+)
+
+
+@register_jitable
+def silu(x):
+    """x * sigmoid(x) = x / (1 + e) for x >= 0 and x e / (1 + e) below, e = exp(-|x|) as a
+    pair; numerator and denominator are carried as pairs into one corrected division, and a
+    result below FLT_MIN is scaled down in one rounding. silu(-inf) is -0.0, as the float64
+    formula's."""
+    inline_here()
+    xc = _clamp(x, _EXP_LOW, _f(20.0))  # silu(x) rounds to x from 17.4 on; NaN -> a bound
+    negative = bitcast(xc) < 0
+    a = -bitcast(np.int32(bitcast(xc) & _ABS))
+    hi, lo, j = exp_ds(a, _f(0.0))
+    # The denominator 1 + e as d + dl: below 2**-60, e changes nothing (and is not formed, so
+    # no tiny product raises underflow).
+    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE
+    eh = hi * sd
+    d = _f(1.0) + eh
+    dl = ((_f(1.0) - d) + eh) + lo * sd
+    # The numerator: x, or x e unscaled (x hi + x lo, hi's product exact from an FMA).
+    p = xc * hi
+    pl = fma(xc, hi, -p) + xc * lo
+    n = p if negative else xc
+    nl = pl if negative else _f(0.0)
+    q = n / d
+    # (n + nl) / (d + dl) = q + (n - q d + nl - q dl) / d; the residual is exact from an FMA and
+    # 1/d is taken from the line 24/17 - 8/17 d (within 1/17 on [1, 2]): the correction is an
+    # ULP or two, so its own error is a small fraction of one.
+    res = fma(-q, d, n) + (nl - q * dl)
+    q = fma(res, fma(d, _f(-8.0 / 17.0), _f(24.0 / 17.0)), q)
+    y = _times_pow2(q, j) if negative else q
+    y = x if bitcast(x) >= bitcast(_f(20.0)) else y  # +inf included
+    # x <= -110 (-inf and negative NaNs too: for negative floats, larger bits are further out)
+    y = _f(-0.0) if (bitcast(x) < 0) & (bitcast(x) >= bitcast(_EXP_LOW)) else y
+    return y if (x == x) & (x != _f(0.0)) else x  # NaN, and -0.0's sign (the sums drop it)
+
+
+@register_jitable
+def _sigmoid_pairs(v, vl):
+    """sigmoid(+-(v + vl)) as float32 pairs for -125 <= v <= 125 (|vl| tiny): (sh, sl) =
+    sigmoid(v) and (nh, nl) = sigmoid(-v), and j. For v >= 0 both are at full scale; for v < 0
+    sigmoid(v) = e**v / (1 + e**v) is returned without its factor 2**k (the caller multiplies
+    it in last, ``_times_pow2``, so that a subnormal result is rounded once).
+
+    e = exp(-|v|) as a pair and r = 1 / (1 + e) by one division with its exact residual:
+    sigmoid(|v|) = r and sigmoid(-|v|) = e r."""
+    inline_here()
+    negative = bitcast(v) < 0
+    hi, lo, j = exp_ds(-bitcast(np.int32(bitcast(v) & _ABS)), vl if negative else -vl)
+    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE  # e below 2**-60 changes nothing in 1 + e
+    eh = hi * sd
+    d = _f(1.0) + eh
+    dl = ((_f(1.0) - d) + eh) + lo * sd
+    r = _f(1.0) / d
+    rl = (fma(-r, d, _f(1.0)) - r * dl) * r
+    uh, ue = two_prod(hi, r)
+    ul = ue + fma(hi, rl, lo * r)
+    sh = uh if negative else r
+    sl = ul if negative else rl
+    nh = r if negative else uh * sd
+    nl = rl if negative else ul * sd
+    return sh, sl, nh, nl, j
+
+
+@register_jitable
+def _one_plus_times(a, bh, bl):
+    """1 + a (bh + bl) as a pair (TwoSum of 1 and the exact product)."""
+    inline_here()
+    ph, pe = two_prod(a, bh)
+    pl = fma(a, bl, pe)
+    th = _f(1.0) + ph
+    bb = th - _f(1.0)
+    return th, ((_f(1.0) - (th - bb)) + (ph - bb)) + pl
+
+
+@register_jitable
+def _dout_times(dout, sh, sl, th, tl, j, negative):
+    """dout (sh + sl) (th + tl) rounded once, times 2**k where ``negative`` (see _sigmoid_pairs)."""
+    inline_here()
+    gh, ge = two_prod(sh, th)
+    gl = ge + fma(sh, tl, sl * th)
+    g = fma(dout, gh, _clamp(dout, -_MAX, _MAX) * gl)  # an infinite dout gives inf, not NaN
+    return _times_pow2(g, j) if negative else g
+
+
+@register_jitable
+def silu_backward(dout, x):
+    """dout * sigmoid(x) (1 + x sigmoid(-x)), every factor a float32 pair, rounded once.
+
+    Near the derivative's root (x = -1.2785) 1 + x sigmoid(-x) cancels: there the error is
+    within an ULP of the size of the terms (the pairs carry ~2**-28, not float64's 2**-53), as
+    in float64."""
+    inline_here()
+    xc = _clamp(x, _EXP_LOW, _f(40.0))
+    sh, sl, nh, nl, j = _sigmoid_pairs(xc, _f(0.0))
+    th, tl = _one_plus_times(xc, nh, nl)
+    y = _dout_times(dout, sh, sl, th, tl, j, bitcast(xc) < 0)
+    # x >= 40: sigmoid(x) = 1 and x sigmoid(-x) < 2**-50: dout itself. x <= -110: 0 of dout's sign.
+    y = dout if bitcast(x) >= bitcast(_f(40.0)) else y
+    zero = bitcast(np.int32(bitcast(dout) & _SIGN))  # no arithmetic: dout may be inf
+    y = zero if (bitcast(x) < 0) & (bitcast(x) >= bitcast(_EXP_LOW)) else y
+    return y if x == x else x
+
+
+# --- gelu_tanh ----------------------------------------------------------------------------
+
+# v = 2 sqrt(2/pi) (x + 0.044715 x**3) = C1 x + C3 x**3, v' = C1 + 3 C3 x**2, as float32 pairs.
+_C1_HI, _C1_LO = _f(1.5957692), _f(-4.534068e-08)
+_C3_HI, _C3_LO = _f(0.071354814), _f(2.3988325e-09)
+_C33_HI, _C33_LO = _f(0.21406445), _f(-2.5408342e-10)
+#: |x| beyond it: sigmoid(v) rounds to 1 (x >= 11), x sigmoid(v) to -0.0 (x <= -11).
+_GELU_EDGE = _f(11.0)
+
+
+@register_jitable
+def _gelu_tanh_parts(x):
+    """xc = x clamped to +-11, xc**2 and v (a pair: sigmoid(v) ~ e**v on the left tail, where
+    a rounded v's error would be amplified by |v|, up to 113)."""
+    inline_here()
+    xc = _clamp(x, -_GELU_EDGE, _GELU_EDGE)
+    x2h, x2l = two_prod(xc, xc)
+    x3h, x3e = two_prod(x2h, xc)
+    x3l = fma(x2l, xc, x3e)
+    ah, ae = two_prod(_C1_HI, xc)
+    bh, be = two_prod(_C3_HI, x3h)
+    vh = ah + bh
+    bb = vh - ah
+    ve = (ah - (vh - bb)) + (bh - bb)
+    vl = ve + (fma(_C1_LO, xc, ae) + (be + fma(_C3_HI, x3l, _C3_LO * x3h)))
+    v = vh + vl
+    return xc, x2h, x2l, v, vl - (v - vh)
+
+
+@register_jitable
+def gelu_tanh(x):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) = x sigmoid(v), rounded once."""
+    inline_here()
+    xc, x2h, x2l, v, vl = _gelu_tanh_parts(x)
+    sh, sl, nh, nl, j = _sigmoid_pairs(v, vl)
+    g = fma(xc, sh, xc * sl)
+    y = _times_pow2(g, j) if bitcast(v) < 0 else g
+    y = x if bitcast(x) >= bitcast(_GELU_EDGE) else y  # +inf included
+    y = _f(-0.0) if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_EDGE)) else y
+    return y if (x == x) & (x != _f(0.0)) else x  # NaN, and -0.0's sign
+
+
+@register_jitable
+def gelu_tanh_backward(dout, x):
+    """dout sigmoid(v) (1 + x v' sigmoid(-v)), v' = C1 + 3 C3 x**2, every factor a pair."""
+    inline_here()
+    xc, x2h, x2l, v, vl = _gelu_tanh_parts(x)
+    sh, sl, nh, nl, j = _sigmoid_pairs(v, vl)
+    th, te = two_prod(_C33_HI, x2h)
+    wh = _C1_HI + th
+    bb = wh - _C1_HI
+    wl = ((_C1_HI - (wh - bb)) + (th - bb)) + (te + fma(_C33_HI, x2l, _C33_LO * x2h) + _C1_LO)
+    qh, qe = two_prod(xc, wh)
+    ql = fma(xc, wl, qe)
+    rh, re = two_prod(qh, nh)
+    rl = re + fma(qh, nl, ql * nh)
+    th = _f(1.0) + rh
+    bb = th - _f(1.0)
+    tl = ((_f(1.0) - (th - bb)) + (rh - bb)) + rl
+    y = _dout_times(dout, sh, sl, th, tl, j, bitcast(v) < 0)
+    y = dout if bitcast(x) >= bitcast(_GELU_EDGE) else y
+    zero = bitcast(np.int32(bitcast(dout) & _SIGN))
+    y = zero if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_EDGE)) else y
+    return y if x == x else x
+
+
+# --- elu, selu ----------------------------------------------------------------------------
+
+# SELU's constants (PyTorch's decimals) as float32 pairs: scale, and scale * alpha.
+_SCALE_HI, _SCALE_LO = _f(1.050701), _f(-3.4792652e-08)
+_SA_HI, _SA_LO = _f(1.7580993), _f(2.3296717e-08)
+#: The largest float32 x whose scale * x is finite (the next one rounds to inf; tested).
+_SELU_OVER = _f(3.2386221e38)
+#: expm1(x) rounds to -1 below -17.33 (e**x under half an ULP of 1); the clamp keeps 2**-k small.
+_EXPM1_LOW = _f(-18.0)
+
+
+@register_jitable
+def _times_expm1(ah, al, x):
+    """(ah + al) * expm1(x) for -18 <= x <= 0, rounded once (to ~0.55 ULP).
+
+    x = k ln2 + r: expm1(x) = 2**k (c + r + tail), c = 1 - 2**-k, exact while k >= -24; the
+    sum c + r is exact (TwoSum) and the constant multiplies the pair before the one rounding.
+    Below (k < -24, x < -16.6) expm1(x) = e**x - 1 with e**x under an ULP of 1: one FMA."""
+    inline_here()
+    r, rl, j = _reduce(x, _f(0.0))
+    minus_k = np.int32(bitcast(_SHIFT) - bitcast(j))
+    p2 = _pow2_of(j)
+    c = _f(1.0) - bitcast(np.int32((minus_k + np.int32(127)) << np.int32(23)))  # 1 - 2**-k, exact
+    sh = c + r
+    bb = sh - c
+    sl = ((c - (sh - bb)) + (r - bb)) + _tail(r, rl)
+    ph, pe = two_prod(ah, sh)
+    near = _times_pow2(fma(ah, sl, fma(al, sh, pe)) + ph, j)
+    e = (_f(1.0) + (r + _tail(r, rl))) * p2 * _UNSCALE  # e**x, under an ULP of 1 here
+    far = fma(ah, e, -ah) - al
+    return near if minus_k <= np.int32(24) else far
+
+
+@register_jitable
+def _elu(x, scale_hi, scale_lo, sa_hi, sa_lo, over):
+    """scale * (x if x > 0 else alpha * expm1(x)), alpha * scale given as sa_hi + sa_lo; above
+    ``over`` scale * x rounds to inf (returned without the overflow flag)."""
+    inline_here()
+    xn = _clamp(x, _EXPM1_LOW, _f(0.0))
+    negative_side = _times_expm1(sa_hi, sa_lo, xn)
+    xp = _clamp(x, _f(-0.0), over)  # negative x -> -0.0 (an infinite one would meet scale_lo = 0)
+    positive_side = fma(scale_hi, xp, scale_lo * xp)
+    positive_side = _f(np.inf) if bitcast(x) > bitcast(over) else positive_side
+    y = positive_side if bitcast(x) > 0 else negative_side
+    return x if (x == _f(0.0)) | (x != x) else y
+
+
+@register_jitable
+def _elu_backward(dout, x, scale_hi, scale_lo, sa_hi, sa_lo):
+    """dout * scale if x > 0 else dout * scale * alpha * exp(x), rounded once."""
+    inline_here()
+    xn = _clamp(x, _EXP_LOW, _f(0.0))
+    hi, lo, j = exp_ds(xn, _f(0.0))
+    gh, ge = two_prod(sa_hi, hi)
+    gl = ge + fma(sa_hi, lo, sa_lo * hi)
+    negative_side = _times_pow2(fma(dout, gh, _clamp(dout, -_MAX, _MAX) * gl), j)
+    # x <= -110: exp(x) * scale * alpha * dout is 0 (with its sign; no arithmetic: dout may be inf)
+    zero = bitcast(np.int32((bitcast(dout) ^ bitcast(sa_hi)) & _SIGN))
+    negative_side = zero if (bitcast(x) < 0) & (bitcast(x) >= bitcast(_EXP_LOW)) else negative_side
+    positive_side = fma(dout, scale_hi, _clamp(dout, -_MAX, _MAX) * scale_lo)
+    y = positive_side if bitcast(x) > 0 else negative_side
+    return y if x == x else x
+
+
+@register_jitable
+def elu(x, alpha):
+    inline_here()
+    return _elu(x, _f(1.0), _f(0.0), alpha, _f(0.0), _MAX)
+
+
+@register_jitable
+def elu_backward(dout, x, alpha):
+    inline_here()
+    return _elu_backward(dout, x, _f(1.0), _f(0.0), alpha, _f(0.0))
+
+
+@register_jitable
+def selu(x):
+    inline_here()
+    return _elu(x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _SELU_OVER)
+
+
+@register_jitable
+def selu_backward(dout, x):
+    inline_here()
+    return _elu_backward(dout, x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO)
+
+
+# --- gelu (erf form) ----------------------------------------------------------------------
+
+_RSQRT2_HI, _RSQRT2_LO = _f(0.70710677), _f(1.21016175e-08)
+_RSQRT2PI_HI, _RSQRT2PI_LO = _f(0.3989423), _f(-1.133517e-08)
+# erfc(a) = exp(-a**2) (1 + P(q)) / (1 + 2a), q = (a - 3) / (a + 3) (as _special's, whose
+# float64 fit runs further): a Chebyshev fit (mpmath.chebyfit, 30 digits) of degree 11 on
+# q in [-1, 0.562] (a <= 10.7), error 9e-10: a sixtieth of an ULP of 1 + P.
+_ERFC_P = _split(
+    tuple(
+        _f(c)
+        for c in (
+            4.0140274993223314e-05,
+            -0.00016991267425640362,
+            -0.0007334647916780297,
+            0.0019449844988413088,
+            0.0025233224521895104,
+            -0.02378767209797041,
+            0.06830742230681733,
+            -0.11927146021761482,
+            0.12964529141260706,
+            -0.04756239766202889,
+            -0.13562110984689657,
+            0.25300805907572405,
+        )
+    )
+)
+# erf(a) = a (2/sqrt(pi) + z Pe(z)), z = a**2, a < 1: _special's float32 fit (degree 8 in z,
+# 8e-13), rounded to float32; 2/sqrt(pi) as a pair.
+_ERF_P = _split(
+    tuple(
+        _f(c)
+        for c in (
+            1.058938064107502e-06,
+            -1.3909340021874599e-05,
+            0.0001195656256820733,
+            -0.0008542637997087229,
+            0.005223783477189248,
+            -0.026866133235095593,
+            0.11283791308604582,
+            -0.3761263888963531,
+        )
+    )
+)
+_C0_HI, _C0_LO = _f(1.1283792), _f(-5.8635383e-08)
+#: From here on gelu(x) rounds to x (Phi(x) to 1), and to -0.0 for x at or below its negative.
+_GELU_FAR = _f(15.0)
+
+
+@register_jitable
+def _gelu_parts(x):
+    """ax = |x| clamped to 15, and two pairs at a common scale 2**k (k held in j):
+    F = Phi(-ax) and G = ax phi(ax), phi(x) = exp(-x**2 / 2) / sqrt(2 pi), so that
+    gelu(-ax) = -ax F and Phi(-ax) - ax phi(ax) = F - G (gelu's derivative at -ax).
+
+    With a = ax / sqrt2 and E = exp(-a**2) = (eh + el) 2**k (a and a**2 as pairs: erfc(a)
+    amplifies a's rounding by 2 a**2):
+    - a >= 0.5: F = E (1 + P(q)) / (2 + 4a), q = (a - 3) / (a + 3); G = ax E / sqrt(2 pi).
+    - a < 0.5: F = (1 - erf(a)) / 2, erf(a) = a (2/sqrt(pi) + z Pe(z)), z = a**2, where the
+      q-form would round q near -1 (P's slope there turns q's rounding into 1.3 ULP); scale 1.
+      Beyond 0.5 the subtraction would amplify erf's float32 rounding (5.8 ULP at a = 1).
+    """
+    inline_here()
+    ax = _clamp(bitcast(np.int32(bitcast(x) & _ABS)), _f(0.0), _GELU_FAR)
+    ah, ae = two_prod(ax, _RSQRT2_HI)
+    al = fma(ax, _RSQRT2_LO, ae)
+    sh, se = two_prod(ah, ah)
+    eh, el, j = exp_ds(-sh, -fma(ah + ah, al, se))
+    gh, ge = two_prod(ax, _RSQRT2PI_HI)
+    gl = fma(ax, _RSQRT2PI_LO, ge)
+    # the tail form, at E's scale
+    p = _polynomial((ah - _f(3.0)) / (ah + _f(3.0)), _ERFC_P)
+    nh = _f(1.0) + p
+    nl = (_f(1.0) - nh) + p
+    fa = _f(4.0) * ah
+    dh = _f(2.0) + fa
+    dl = ((_f(2.0) - dh) + fa) + _f(4.0) * al
+    r = _f(1.0) / dh
+    h = nh * r
+    hl = (fma(-h, dh, nh) + (nl - h * dl)) * r
+    tfh, tfe = two_prod(eh, h)
+    tfl = tfe + fma(eh, hl, el * h)
+    tgh, tge = two_prod(eh, gh)
+    tgl = tge + fma(eh, gl, el * gh)
+    # the centre form, at scale 1 (E's 2**k is 1/2 or 1 here: exact)
+    wh, we = two_sum(_C0_HI, sh * _polynomial(sh, _ERF_P))
+    wl = we + _C0_LO
+    erh, ere = two_prod(ah, wh)
+    erl = ere + fma(ah, wl, al * wh)
+    cfh, cfe = two_sum(_f(0.5), _f(-0.5) * erh)
+    cfl = cfe - _f(0.5) * erl
+    e2 = _pow2_of(j) * _UNSCALE
+    cgh, cge = two_prod(eh * e2, gh)
+    cgl = cge + fma(eh * e2, gl, el * e2 * gh)
+    tail = ah >= _f(0.5)
+    return (
+        ax,
+        tfh if tail else cfh,
+        tfl if tail else cfl,
+        tgh if tail else cgh,
+        tgl if tail else cgl,
+        j if tail else _SHIFT,
+    )
+
+
+@register_jitable
+def gelu(x):
+    """x Phi(x), Phi(x) = erfc(-x / sqrt2) / 2: -ax F for x <= 0 and ax - ax F above
+    (F = Phi(-ax), _gelu_parts), the products as pairs, rounded once."""
+    inline_here()
+    ax, fh, fl, gh, gl, j = _gelu_parts(x)
+    left = -_times_pow2(fma(ax, fh, ax * fl), j)
+    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE  # below 2**-60 the term is nothing against x
+    mh, me = two_prod(ax, fh)
+    th, te = two_sum(ax, -mh * sd)
+    right = th + (te - (me + ax * fl) * sd)
+    y = right if bitcast(x) > 0 else left
+    y = x if bitcast(x) >= bitcast(_GELU_FAR) else y  # +inf included
+    y = _f(-0.0) if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_FAR)) else y
+    return y if (x == x) & (x != _f(0.0)) else x  # NaN, and -0.0's sign
+
+
+@register_jitable
+def gelu_backward(dout, x):
+    """dout (Phi(x) + x phi(x)): F - G for x <= 0 and 1 - (F - G) above (_gelu_parts), as
+    pairs, rounded once. Near the root (x = -0.7518) F - G cancels: there the error counts in
+    ULPs of the terms."""
+    inline_here()
+    ax, fh, fl, gh, gl, j = _gelu_parts(x)
+    bh, be = two_sum(fh, -gh)
+    bl = be + (fl - gl)
+    left = _dout_times(dout, bh, bl, _f(1.0), _f(0.0), j, True)
+    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE
+    th, te = two_sum(_f(1.0), -bh * sd)
+    right = fma(dout, th, _clamp(dout, -_MAX, _MAX) * (te - bl * sd))
+    y = right if bitcast(x) > 0 else left
+    y = dout if bitcast(x) >= bitcast(_GELU_FAR) else y
+    zero = bitcast(np.int32((bitcast(dout) ^ _SIGN) & _SIGN))  # Phi + x phi < 0 out there
+    y = zero if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_FAR)) else y
+    return y if x == x else x
+
+
+#: (activation, direction) -> max error in ULP over every float32 of the activation's formula
+#: on float32 (which lands here): measured by tests/test_single.py, cited in README. Where a
+#: backward's terms cancel by 2x or more (silu's root) the error counts in ULPs of the terms.
+NATIVE = {
+    ("tanh", "forward"): 1.46,
+    ("silu", "forward"): 0.83,
+    ("silu", "backward"): 1.0,
+    ("elu", "forward"): 1.0,
+    ("elu", "backward"): 1.0,
+    ("selu", "forward"): 1.0,
+    ("selu", "backward"): 1.0,
+    ("gelu_tanh", "forward"): 1.0,
+    ("gelu_tanh", "backward"): 1.0,
+    ("gelu", "forward"): 1.5,
+    ("gelu", "backward"): 1.5,
+}
