@@ -109,9 +109,9 @@ def _back_impl(y, x):
 
 
 def _per_dtype(name, f32, f64):
-    """A compiled-only forward ``(x)`` or ``(x, alpha)``, or backward ``(dout, x)`` or
-    ``(dout, x, alpha)`` (by name, and by f64's arity) that runs ``f32`` on float32 x (float32
-    arithmetic, ``_single``) and ``f64`` on float64 x."""
+    """A compiled-only forward ``(x)`` or ``(x, alpha)``, or backward ``(dout, x)``,
+    ``(dout, x, alpha)`` or ``(dout, x, beta, threshold)`` (by name, and by f64's arity) that
+    runs ``f32`` on float32 x (float32 arithmetic, ``_single``) and ``f64`` on float64 x."""
     implementations = {types.float32: f32, types.float64: f64}
 
     def fail(*args):
@@ -124,6 +124,10 @@ def _per_dtype(name, f32, f64):
         ("forward", 2): (lambda x, alpha: fail(), lambda x, alpha: implementations.get(x)),
         ("backward", 2): (lambda dout, x: fail(), lambda dout, x: implementations.get(x)),
         ("backward", 3): (lambda dout, x, alpha: fail(), lambda dout, x, alpha: implementations.get(x)),
+        ("backward", 4): (
+            lambda dout, x, beta, threshold: fail(),
+            lambda dout, x, beta, threshold: implementations.get(x),
+        ),
     }
     direction = "backward" if name.endswith("_backward") else "forward"
     stub, select = shapes[direction, f64.__code__.co_argcount]
@@ -553,9 +557,18 @@ def log_sigmoid(x):
 
 
 @register_jitable
+def _log_sigmoid_backward_f64(dout, x):
+    inline_here()
+    return _log_sigmoid_backward64(dout, x, _F64_TABLES)
+
+
+_log_sigmoid_backward = _per_dtype("log_sigmoid_backward", _single.log_sigmoid_backward, _log_sigmoid_backward_f64)
+
+
+@register_jitable
 def log_sigmoid_backward(dout, x):
     inline_here()
-    return _back(_log_sigmoid_backward64(np.float64(dout), np.float64(x), _tables(x)), x)
+    return _log_sigmoid_backward(dout, x)
 
 
 # --- softplus -----------------------------------------------------------------------------
@@ -605,12 +618,25 @@ def softplus(x, beta, threshold):
 
 
 @register_jitable
+def _softplus_backward_f32(dout, x, beta, threshold):
+    inline_here()
+    return _single.softplus_backward(dout, x, like(beta, x), like(threshold, x))
+
+
+@register_jitable
+def _softplus_backward_f64(dout, x, beta, threshold):
+    inline_here()
+    return _softplus_backward64(dout, x, _wide(beta, x), _wide(threshold, x), x * like(beta, x), _F64_TABLES)
+
+
+_softplus_backward = _per_dtype("softplus_backward", _softplus_backward_f32, _softplus_backward_f64)
+
+
+@register_jitable
 def softplus_backward(dout, x, beta, threshold):
     """``dout if x * beta > threshold else dout * sigmoid(beta * x)``."""
     inline_here()
-    b = _wide(beta, x)
-    z = np.float64(x * like(beta, x))
-    return _back(_softplus_backward64(np.float64(dout), np.float64(x), b, _wide(threshold, x), z, _tables(x)), x)
+    return _softplus_backward(dout, x, beta, threshold)
 
 
 # --- mish ---------------------------------------------------------------------------------

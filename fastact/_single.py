@@ -559,6 +559,51 @@ def gelu_backward(dout, x):
     return y if x == x else x
 
 
+# --- the backwards that are a sigmoid: log_sigmoid, softplus ------------------------------
+
+#: _sigmoid_pairs' reach: sigmoid(-131) * FLT_MAX is still 1e-19, so the clamp costs results
+#: only for |dout| beyond 2**39 and |x| beyond 131 (PyTorch's float32 gives 0 from |x| = 88.7).
+_SIGMOID_FAR = _f(131.0)
+
+
+@register_jitable
+def _dout_sigmoid(dout, vh, vl):
+    """dout * sigmoid(vh + vl), rounded once (vh clamped to +-131 first)."""
+    inline_here()
+    v = _clamp(vh, -_SIGMOID_FAR, _SIGMOID_FAR)
+    sh, sl, nh, nl, j = _sigmoid_pairs(v, vl)
+    return _dout_times(dout, sh, sl, _f(1.0), _f(0.0), j, bitcast(v) < 0)
+
+
+@register_jitable
+def log_sigmoid_backward(dout, x):
+    """dout * sigmoid(-x)."""
+    inline_here()
+    y = _dout_sigmoid(dout, -x, _f(0.0))
+    return y if x == x else x
+
+
+@register_jitable
+def _order(x):
+    """float32 bits as an integer that orders like the values (NaNs beyond +-inf): a compare
+    that no NaN turns into an invalid flag."""
+    inline_here()
+    b = bitcast(x)
+    return b ^ ((b >> np.int32(31)) & _ABS)
+
+
+@register_jitable
+def softplus_backward(dout, x, beta, threshold):
+    """``dout if x * beta > threshold else dout * sigmoid(beta * x)`` (PyTorch's), beta * x
+    as a pair inside the sigmoid and rounded (as PyTorch does) for the test."""
+    inline_here()
+    xc = _clamp(x, _f(-1e30), _f(1e30))  # beta * x stays finite for |beta| < 1e8
+    zh, zl = two_prod(beta, xc)
+    y = _dout_sigmoid(dout, zh, zl)
+    y = dout if _order(xc * beta) > _order(threshold) else y
+    return y if x == x else x
+
+
 #: (activation, direction) -> max error in ULP over every float32 of the activation's formula
 #: on float32 (which lands here): measured by tests/test_single.py, cited in README. Where a
 #: backward's terms cancel by 2x or more (silu's root) the error counts in ULPs of the terms.
@@ -574,4 +619,6 @@ NATIVE = {
     ("gelu_tanh", "backward"): 1.0,
     ("gelu", "forward"): 1.5,
     ("gelu", "backward"): 1.5,
+    ("log_sigmoid", "backward"): 1.0,
+    ("softplus", "backward"): 1.0,
 }

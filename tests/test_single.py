@@ -73,6 +73,8 @@ TRUTH = {
     ("tanh", "forward"): lambda x: (np.tanh(x), np.abs(np.tanh(x))),
     ("silu", "forward"): lambda x: (x * _sigmoid(x), np.abs(x * _sigmoid(x))),
     ("silu", "backward"): _silu_backward,
+    ("log_sigmoid", "backward"): lambda x: (_sigmoid(-x), _sigmoid(-x)),
+    ("softplus", "backward"): lambda x: (np.where(x > 20, 1.0, _sigmoid(x)), _sigmoid(x)),
     ("gelu", "forward"): _gelu,
     ("gelu", "backward"): _gelu_backward,
     ("gelu_tanh", "forward"): _gelu_tanh,
