@@ -109,7 +109,7 @@ def _back_impl(y, x):
 
 
 def _per_dtype(name, f32, f64):
-    """A compiled-only forward ``(x)`` or ``(x, alpha)``, or backward ``(dout, x)``,
+    """A compiled-only forward ``(x)``, ``(x, alpha)`` or ``(x, beta, threshold)``, or backward ``(dout, x)``,
     ``(dout, x, alpha)`` or ``(dout, x, beta, threshold)`` (by name, and by f64's arity) that
     runs ``f32`` on float32 x (float32 arithmetic, ``_single``) and ``f64`` on float64 x."""
     implementations = {types.float32: f32, types.float64: f64}
@@ -122,6 +122,7 @@ def _per_dtype(name, f32, f64):
     shapes = {
         ("forward", 1): (lambda x: fail(), lambda x: implementations.get(x)),
         ("forward", 2): (lambda x, alpha: fail(), lambda x, alpha: implementations.get(x)),
+        ("forward", 3): (lambda x, beta, threshold: fail(), lambda x, beta, threshold: implementations.get(x)),
         ("backward", 2): (lambda dout, x: fail(), lambda dout, x: implementations.get(x)),
         ("backward", 3): (lambda dout, x, alpha: fail(), lambda dout, x, alpha: implementations.get(x)),
         ("backward", 4): (
@@ -550,10 +551,19 @@ def _log_sigmoid_backward64(dout, x, table):
 
 
 @register_jitable
+def _log_sigmoid_f64(x):
+    inline_here()
+    return _log_sigmoid64(x, _F64_TABLES)
+
+
+_log_sigmoid = _per_dtype("log_sigmoid", _single.log_sigmoid, _log_sigmoid_f64)
+
+
+@register_jitable
 def log_sigmoid(x):
     """min(x, 0) - log1p(exp(-|x|))."""
     inline_here()
-    return _back(_log_sigmoid64(np.float64(x), _tables(x)), x)
+    return _log_sigmoid(x)
 
 
 @register_jitable
@@ -609,12 +619,25 @@ def _softplus_backward64(dout, x, beta, threshold, z_test, table):
 
 
 @register_jitable
+def _softplus_f32(x, beta, threshold):
+    inline_here()
+    return _single.softplus(x, like(beta, x), like(threshold, x))
+
+
+@register_jitable
+def _softplus_f64(x, beta, threshold):
+    inline_here()
+    return _softplus64(x, _wide(beta, x), _wide(threshold, x), x * like(beta, x), _F64_TABLES)
+
+
+_softplus = _per_dtype("softplus", _softplus_f32, _softplus_f64)
+
+
+@register_jitable
 def softplus(x, beta, threshold):
     """``x if x * beta > threshold else log1p(exp(beta * x)) / beta`` (PyTorch's)."""
     inline_here()
-    b = _wide(beta, x)
-    z = np.float64(x * like(beta, x))
-    return _back(_softplus64(np.float64(x), b, _wide(threshold, x), z, _tables(x)), x)
+    return _softplus(x, beta, threshold)
 
 
 @register_jitable

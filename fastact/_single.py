@@ -604,6 +604,90 @@ def softplus_backward(dout, x, beta, threshold):
     return y if x == x else x
 
 
+# --- log1p of a pair: log_sigmoid and softplus forward ------------------------------------
+
+# ln 2 = _LN2_HI2 + _LN2_LO2 with _LN2_HI2's low 12 bits zero: k ln 2 for k in {0, 1} is exact.
+_LN2_HI2, _LN2_LO2 = _f(0.693145751953125), _f(1.4286068e-06)
+_SQRT2 = _f(1.4142135)
+# log1p(f) = 2 atanh(s) = 2s + 2 s**3 R(s**2), s = f / (2 + f), |s| <= 0.1716: R's Taylor
+# series to z**4 (the next term is 1.6e-9 of R, times s**2 against 2s).
+_LOG_R = _split(tuple(_f(1.0 / d) for d in (11, 9, 7, 5, 3)))
+
+
+@register_jitable
+def _log1p_pair(eh, el):
+    """log1p(eh + el) = hi + lo for 0 <= eh <= 1, |el| <= ulp(eh): 1 + e as an exact pair,
+    halved when above sqrt2 (k = 1), f = m - 1 exact (Sterbenz), and log(1 + f) = 2s +
+    2 s**3 R(s**2) with s = f / (2 + f) a pair (one division, its residual from an FMA)."""
+    inline_here()
+    uh = _f(1.0) + eh
+    ul = ((_f(1.0) - uh) + eh) + el
+    big = uh > _SQRT2
+    m = uh * _f(0.5) if big else uh
+    fl = ul * _f(0.5) if big else ul
+    f = m - _f(1.0)
+    dh = _f(2.0) + f
+    dl = (_f(2.0) - dh) + f
+    r = _f(1.0) / dh
+    sh = f * r
+    sl = (fma(-sh, dh, f) - sh * dl) * r
+    z = sh * sh
+    t = _f(2.0) * sh * z * _polynomial(z, _LOG_R)
+    # f + fl = m(1 + fl / m) - 1: the low part adds fl / m; 1 / m ~ 2 - m (within 9%) on
+    # [0.707, 1.414], and fl is an ULP or less.
+    lo = _f(2.0) * sl + t + fl * (_f(2.0) - m)
+    kh = _LN2_HI2 if big else _f(0.0)
+    kl = _LN2_LO2 if big else _f(0.0)
+    hi, he = two_sum(kh, _f(2.0) * sh)
+    # Below 2**-16 the result is about e itself, and the roundings of ul and fl above would
+    # each cost a third of its ULP: e - e**2 / 2 instead (e**3 / 3 is 2**-32 of it). e is held
+    # at 2**-60 or above in the square, which would only underflow.
+    e2 = bitcast(np.int32(max(bitcast(eh), bitcast(_f(2.0**-60)))))
+    half_square = e2 * _f(0.5) * e2 if eh > _f(2.0**-60) else _f(0.0)
+    tiny = eh < _f(2.0**-16)
+    return (eh if tiny else hi), (el - half_square if tiny else he + (lo + kl))
+
+
+@register_jitable
+def log_sigmoid(x):
+    """min(x, 0) - log1p(exp(-|x|)), exp(-|x|) a pair, rounded once."""
+    inline_here()
+    xc = _clamp(x, -_SIGMOID_FAR, _SIGMOID_FAR)
+    negative = bitcast(xc) < 0
+    a = -bitcast(np.int32(bitcast(xc) & _ABS))
+    hi, lo, j = exp_ds(a, _f(0.0))
+    # e at its full scale: where it is tiny, log1p(e) = e is the result (subnormal from x = 87.3)
+    lh, ll = _log1p_pair(_times_pow2(hi, j), _times_pow2(lo, j))
+    # x < 0: x - log1p(e) (TwoSum); x >= 0: -log1p(e)
+    yh, ye = two_sum(xc if negative else _f(0.0), -lh)
+    y = yh + (ye - ll)
+    y = x if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_SIGMOID_FAR)) else y  # log1p(e) < ulp(x)
+    y = _f(0.0) if bitcast(x) >= bitcast(_SIGMOID_FAR) else y  # -e**-x < 2**-189: 0 - 0, as float64's
+    return y if x == x else x
+
+
+@register_jitable
+def softplus(x, beta, threshold):
+    """``x if x * beta > threshold else log1p(exp(beta * x)) / beta`` (PyTorch's), with
+    log1p(exp(z)) = max(z, 0) + log1p(exp(-|z|)), z = beta * x a pair; the quotient by beta is
+    corrected by its residual, rounded once."""
+    inline_here()
+    xc = _clamp(x, _f(-1e30), _f(1e30))
+    zh, zl = two_prod(beta, xc)
+    zc = _clamp(zh, -_SIGMOID_FAR, _SIGMOID_FAR)
+    negative = bitcast(zc) < 0
+    hi, lo, j = exp_ds(-bitcast(np.int32(bitcast(zc) & _ABS)), zl if negative else -zl)
+    lh, ll = _log1p_pair(_times_pow2(hi, j), _times_pow2(lo, j))
+    sh, se = two_sum(_f(0.0) if negative else zh, lh)
+    sl = se + ll + (_f(0.0) if negative else zl)
+    q = sh / beta
+    q = q + (fma(-q, beta, sh) + sl) / beta
+    # z <= -131: e**z / beta with e**z < 2**-189 rounds to 0
+    q = _f(0.0) if (bitcast(zh) < 0) & (bitcast(zh) >= bitcast(-_SIGMOID_FAR)) else q
+    y = x if _order(xc * beta) > _order(threshold) else q
+    return y if x == x else x
+
+
 #: (activation, direction) -> max error in ULP over every float32 of the activation's formula
 #: on float32 (which lands here): measured by tests/test_single.py, cited in README. Where a
 #: backward's terms cancel by 2x or more (silu's root) the error counts in ULPs of the terms.
@@ -619,6 +703,8 @@ NATIVE = {
     ("gelu_tanh", "backward"): 1.0,
     ("gelu", "forward"): 1.5,
     ("gelu", "backward"): 1.5,
+    ("log_sigmoid", "forward"): 1.0,
     ("log_sigmoid", "backward"): 1.0,
+    ("softplus", "forward"): 1.0,
     ("softplus", "backward"): 1.0,
 }
