@@ -23,11 +23,12 @@ Exactness:
   derivative (gelu, gelu_tanh, silu and mish have one) its terms cancel and no formula that
   rounds them keeps relative precision: there the error is within 1 ULP of the size of the
   terms (thousands of ULP of the vanishing result; PyTorch's are far larger).
-- float32: elu, selu, gelu_tanh, silu and tanh (forward and backward) compute in float32
-  (``_single``: eight SIMD lanes where float64 has four, 2.6-4x faster), with float32 pairs
-  where the float64 code has double-doubles; their bounds, measured over every float32, are
-  ``_single.NATIVE`` (0.83-1.46 ULP). The others run their float64 code with short
-  polynomials and round once: within a hair of 0.5 ULP.
+- float32: every transcendental one but mish (elu, selu, gelu in both forms, silu, tanh,
+  softplus, log_sigmoid; forward and backward) computes in float32 (``_single``: eight SIMD
+  lanes where float64 has four, 2.6-4x faster), with float32 pairs where the float64 code has
+  double-doubles; their bounds, measured over every float32, are ``_single.NATIVE`` (at most
+  1.2 ULP). Mish runs its float64 code with short polynomials and rounds once: within a hair
+  of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
   raise invalid on any use, as in NumPy); NaN in, NaN out; +-inf give the limits (gelu(-inf),
   silu(-inf), mish(-inf), hardswish(-inf) are -0.0 where PyTorch gives NaN); -0.0 is kept where
@@ -75,10 +76,10 @@ _SELU_OVER = 1.7109464600266028e308
 
 
 # --- plumbing: float32 runs in float32 (_per_dtype) or through the float64 code, rounded once
-# (the float64 code with short polynomials, except the backwards whose derivative has a root:
-# gelu and mish take the float64 tables for float32 too. Near the root the terms cancel, and
-# the short tables' 1e-11 would show as hundreds of float32 ULP; with the full ones float32 is
-# correctly rounded there.)
+# (mish: the float64 code with short polynomials, but its backward, whose derivative has a
+# root, takes the float64 tables for float32 too: near the root the terms cancel, and the short
+# tables' 1e-11 would show as hundreds of float32 ULP; with the full ones float32 is correctly
+# rounded there.)
 
 
 def _tables(x):
