@@ -135,6 +135,8 @@ def sweeper(key):
                 continue
             y = f(xf, *p) if forward else f(np.float32(1.0), xf, *p)
             t, size = truth(np.float64(xf))
+            if t != t:  # the textbook formula's inf * 0 at +-inf: its limit, from +-FLT_MAX
+                t, size = truth(big if xf > 0 else -big)
             if not (abs(t) <= big) or not (abs(y) <= np.float32(big)):
                 err[i] = 0.0 if np.float32(t) == y else np.inf
                 continue
