@@ -195,6 +195,33 @@ _F32 = (
 )
 
 
+# Fits for results that end in float32, shared by _special (evaluated in float64) and _single
+# (in float32, each coefficient rounded to float32); highest degree first.
+#: P in exp(r) = 1 + r + r**2 P(r) on |r| <= ln2/2: mpmath.chebyfit of (exp(r) - 1 - r) / r**2,
+#: 40 digits, degree 6 (3e-12).
+EXP_FIT32 = (
+    2.4859578222625295e-05,
+    0.0001989927395864936,
+    0.001388885404961482,
+    0.008333298483754886,
+    0.041666666718980845,
+    0.16666666718997508,
+    0.5,
+)
+#: P in erf(x) = x (2/sqrt(pi) + z P(z)), z = x**2, |x| < 1: mpmath.chebyfit of erf(x)/x in z
+#: on [0, 1], degree 8 (8e-13), the constant term then replaced by 2/sqrt(pi).
+ERF_FIT32 = (
+    1.058938064107502e-06,
+    -1.3909340021874599e-05,
+    0.0001195656256820733,
+    -0.0008542637997087229,
+    0.005223783477189248,
+    -0.026866133235095593,
+    0.11283791308604582,
+    -0.3761263888963531,
+)
+
+
 @register_jitable
 def exp_nonpositive(a, constants):
     """exp(a) for -inf <= a <= 0, in a's dtype; any NaN gives some finite value."""

@@ -19,7 +19,7 @@ underflow where a result is subnormal.
 import numpy as np
 from numba.extending import register_jitable
 
-from ._math import _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
+from ._math import ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
 
 _f = np.float32
 _ABS = np.int32(0x7FFFFFFF)
@@ -35,20 +35,7 @@ _SHIFT = _f(1.5 * 2.0**23 + 127 + 64)
 _UNSCALE = _f(2.0**-64)
 # P in exp(r) = 1 + r + r**2 P(r) on |r| <= ln2/2: _special's float32 fit (degree 6, 3e-12),
 # each coefficient rounded to float32 (the error that adds is 2**-24 of terms below 0.06).
-_EXP_P = _split(
-    tuple(
-        _f(c)
-        for c in (
-            2.4859578222625295e-05,
-            0.0001989927395864936,
-            0.001388885404961482,
-            0.008333298483754886,
-            0.041666666718980845,
-            0.16666666718997508,
-            0.5,
-        )
-    )
-)
+_EXP_P = _split(tuple(_f(c) for c in EXP_FIT32))
 #: exp(x) for x <= _EXP_LOW contributes nothing a float32 result of these functions can hold.
 _EXP_LOW = _f(-110.0)
 _MAX = _f(np.finfo(np.float32).max)
@@ -451,21 +438,7 @@ _ERFC_P = _split(
 )
 # erf(a) = a (2/sqrt(pi) + z Pe(z)), z = a**2, a < 1: _special's float32 fit (degree 8 in z,
 # 8e-13), rounded to float32; 2/sqrt(pi) as a pair.
-_ERF_P = _split(
-    tuple(
-        _f(c)
-        for c in (
-            1.058938064107502e-06,
-            -1.3909340021874599e-05,
-            0.0001195656256820733,
-            -0.0008542637997087229,
-            0.005223783477189248,
-            -0.026866133235095593,
-            0.11283791308604582,
-            -0.3761263888963531,
-        )
-    )
-)
+_ERF_P = _split(tuple(_f(c) for c in ERF_FIT32))
 _C0_HI, _C0_LO = _f(1.1283792), _f(-5.8635383e-08)
 #: From here on gelu(x) rounds to x (Phi(x) to 1), and to -0.0 for x at or below its negative.
 _GELU_FAR = _f(15.0)

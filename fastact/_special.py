@@ -30,7 +30,7 @@ from numba import types
 from numba.extending import overload, register_jitable
 
 from . import _single
-from ._math import _F64, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
+from ._math import _F64, ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
 
 # --- shared pieces ------------------------------------------------------------------------
 
@@ -73,17 +73,7 @@ _EXP_P64 = _split(
         0.5,
     )
 )
-_EXP_P32 = _split(
-    (
-        2.4859578222625295e-05,
-        0.0001989927395864936,
-        0.001388885404961482,
-        0.008333298483754886,
-        0.041666666718980845,
-        0.16666666718997508,
-        0.5,
-    )
-)
+_EXP_P32 = _split(EXP_FIT32)
 
 # erfc(a) = exp(-a**2) (1 + P(q)) / (1 + 2a), q = (a - 3) / (a + 3), for 0 <= a <= 27.3
 # (q in [-1, 0.802]). (1 + 2a) exp(a**2) erfc(a) is smooth in q up to q = 1 (a = inf), so a
@@ -166,18 +156,7 @@ _ERF_P64 = (
     -0.37612638903183543,
 )
 _ERF_P64 = _split(_ERF_P64)
-_ERF_P32 = _split(
-    (
-        1.058938064107502e-06,
-        -1.3909340021874599e-05,
-        0.0001195656256820733,
-        -0.0008542637997087229,
-        0.005223783477189248,
-        -0.026866133235095593,
-        0.11283791308604582,
-        -0.3761263888963531,
-    )
-)
+_ERF_P32 = _split(ERF_FIT32)
 
 # log(1 + f) = f - f**2/2 + s (f**2/2 + R(s**2)), s = f / (2 + f): fdlibm's minimax
 # coefficients for R (error below 2**-58.45 on |s| <= 0.1716).
