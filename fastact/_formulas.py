@@ -109,8 +109,9 @@ def _back_impl(y, x):
     return None
 
 
-def _per_dtype(name, f32, f64):
-    """A compiled-only forward ``(x)``, ``(x, alpha)`` or ``(x, beta, threshold)``, or backward ``(dout, x)``,
+def _per_dtype(name, f32, f64, doc=None):
+    """The formula ``name`` (``doc`` its docstring): a compiled-only forward ``(x)``,
+    ``(x, alpha)`` or ``(x, beta, threshold)``, or backward ``(dout, x)``,
     ``(dout, x, alpha)`` or ``(dout, x, beta, threshold)`` (by name, and by f64's arity) that
     runs ``f32`` on float32 x (float32 arithmetic, ``_single``) and ``f64`` on float64 x."""
     implementations = {types.float32: f32, types.float64: f64}
@@ -134,6 +135,7 @@ def _per_dtype(name, f32, f64):
     direction = "backward" if name.endswith("_backward") else "forward"
     stub, select = shapes[direction, f64.__code__.co_argcount]
     stub.__name__ = stub.__qualname__ = name
+    stub.__doc__ = doc
     overload(stub, inline="never")(select)
     return stub
 
@@ -282,37 +284,29 @@ def _selu_backward_f64(dout, x):
     return _elu_backward64(dout, x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO, _F64_TABLES)
 
 
-_elu = _per_dtype("elu", _elu_f32, _elu_f64)
-_elu_backward = _per_dtype("elu_backward", _elu_backward_f32, _elu_backward_f64)
-_selu = _per_dtype("selu", _single.selu, _selu_f64)
-_selu_backward = _per_dtype("selu_backward", _single.selu_backward, _selu_backward_f64)
-
-
-@register_jitable
-def elu(x, alpha):
-    """``x if x > 0 else alpha * expm1(x)``; -0.0 stays -0.0."""
-    inline_here()
-    return _elu(x, alpha)
-
-
-@register_jitable
-def elu_backward(dout, x, alpha):
-    """``dout if x > 0 else dout * alpha * exp(x)``; NaN x gives NaN."""
-    inline_here()
-    return _elu_backward(dout, x, alpha)
-
-
-@register_jitable
-def selu(x):
-    """scale * elu(x, alpha) with PyTorch's alpha and scale (as exact decimals)."""
-    inline_here()
-    return _selu(x)
-
-
-@register_jitable
-def selu_backward(dout, x):
-    inline_here()
-    return _selu_backward(dout, x)
+elu = _per_dtype(
+    "elu",
+    _elu_f32,
+    _elu_f64,
+    """``x if x > 0 else alpha * expm1(x)``; -0.0 stays -0.0.""",
+)
+elu_backward = _per_dtype(
+    "elu_backward",
+    _elu_backward_f32,
+    _elu_backward_f64,
+    """``dout if x > 0 else dout * alpha * exp(x)``; NaN x gives NaN.""",
+)
+selu = _per_dtype(
+    "selu",
+    _single.selu,
+    _selu_f64,
+    """scale * elu(x, alpha) with PyTorch's alpha and scale (as exact decimals).""",
+)
+selu_backward = _per_dtype(
+    "selu_backward",
+    _single.selu_backward,
+    _selu_backward_f64,
+)
 
 
 # --- gelu (erf form) ----------------------------------------------------------------------
@@ -371,21 +365,17 @@ def _gelu_backward_f64(dout, x):
     return _gelu_backward64(dout, x, _F64_TABLES)
 
 
-_gelu = _per_dtype("gelu", _single.gelu, _gelu_f64)
-_gelu_backward = _per_dtype("gelu_backward", _single.gelu_backward, _gelu_backward_f64)
-
-
-@register_jitable
-def gelu(x):
-    """x * Phi(x) = x * erfc(-x/sqrt(2)) / 2 (PyTorch's approximate="none")."""
-    inline_here()
-    return _gelu(x)
-
-
-@register_jitable
-def gelu_backward(dout, x):
-    inline_here()
-    return _gelu_backward(dout, x)
+gelu = _per_dtype(
+    "gelu",
+    _single.gelu,
+    _gelu_f64,
+    """x * Phi(x) = x * erfc(-x/sqrt(2)) / 2 (PyTorch's approximate="none").""",
+)
+gelu_backward = _per_dtype(
+    "gelu_backward",
+    _single.gelu_backward,
+    _gelu_backward_f64,
+)
 
 
 # --- gelu_tanh (approximate="tanh") -------------------------------------------------------
@@ -453,21 +443,17 @@ def _gelu_tanh_backward_f64(dout, x):
     return _gelu_tanh_backward64(dout, x, _F64_TABLES)
 
 
-_gelu_tanh = _per_dtype("gelu_tanh", _single.gelu_tanh, _gelu_tanh_f64)
-_gelu_tanh_backward = _per_dtype("gelu_tanh_backward", _single.gelu_tanh_backward, _gelu_tanh_backward_f64)
-
-
-@register_jitable
-def gelu_tanh(x):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))), computed as x * sigmoid(2u)."""
-    inline_here()
-    return _gelu_tanh(x)
-
-
-@register_jitable
-def gelu_tanh_backward(dout, x):
-    inline_here()
-    return _gelu_tanh_backward(dout, x)
+gelu_tanh = _per_dtype(
+    "gelu_tanh",
+    _single.gelu_tanh,
+    _gelu_tanh_f64,
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))), computed as x * sigmoid(2u).""",
+)
+gelu_tanh_backward = _per_dtype(
+    "gelu_tanh_backward",
+    _single.gelu_tanh_backward,
+    _gelu_tanh_backward_f64,
+)
 
 
 # --- silu, log_sigmoid --------------------------------------------------------------------
@@ -512,21 +498,17 @@ def _silu_backward_f64(dout, x):
     return _silu_backward64(dout, x, _F64_TABLES)
 
 
-_silu = _per_dtype("silu", _single.silu, _silu_f64)
-_silu_backward = _per_dtype("silu_backward", _single.silu_backward, _silu_backward_f64)
-
-
-@register_jitable
-def silu(x):
-    """x * sigmoid(x) (float32 in float32 arithmetic: ``_single.silu``)."""
-    inline_here()
-    return _silu(x)
-
-
-@register_jitable
-def silu_backward(dout, x):
-    inline_here()
-    return _silu_backward(dout, x)
+silu = _per_dtype(
+    "silu",
+    _single.silu,
+    _silu_f64,
+    """x * sigmoid(x) (float32 in float32 arithmetic: ``_single.silu``).""",
+)
+silu_backward = _per_dtype(
+    "silu_backward",
+    _single.silu_backward,
+    _silu_backward_f64,
+)
 
 
 @register_jitable
@@ -557,14 +539,12 @@ def _log_sigmoid_f64(x):
     return _log_sigmoid64(x, _F64_TABLES)
 
 
-_log_sigmoid = _per_dtype("log_sigmoid", _single.log_sigmoid, _log_sigmoid_f64)
-
-
-@register_jitable
-def log_sigmoid(x):
-    """min(x, 0) - log1p(exp(-|x|))."""
-    inline_here()
-    return _log_sigmoid(x)
+log_sigmoid = _per_dtype(
+    "log_sigmoid",
+    _single.log_sigmoid,
+    _log_sigmoid_f64,
+    """min(x, 0) - log1p(exp(-|x|)).""",
+)
 
 
 @register_jitable
@@ -573,13 +553,11 @@ def _log_sigmoid_backward_f64(dout, x):
     return _log_sigmoid_backward64(dout, x, _F64_TABLES)
 
 
-_log_sigmoid_backward = _per_dtype("log_sigmoid_backward", _single.log_sigmoid_backward, _log_sigmoid_backward_f64)
-
-
-@register_jitable
-def log_sigmoid_backward(dout, x):
-    inline_here()
-    return _log_sigmoid_backward(dout, x)
+log_sigmoid_backward = _per_dtype(
+    "log_sigmoid_backward",
+    _single.log_sigmoid_backward,
+    _log_sigmoid_backward_f64,
+)
 
 
 # --- softplus -----------------------------------------------------------------------------
@@ -631,14 +609,12 @@ def _softplus_f64(x, beta, threshold):
     return _softplus64(x, _wide(beta, x), _wide(threshold, x), x * like(beta, x), _F64_TABLES)
 
 
-_softplus = _per_dtype("softplus", _softplus_f32, _softplus_f64)
-
-
-@register_jitable
-def softplus(x, beta, threshold):
-    """``x if x * beta > threshold else log1p(exp(beta * x)) / beta`` (PyTorch's)."""
-    inline_here()
-    return _softplus(x, beta, threshold)
+softplus = _per_dtype(
+    "softplus",
+    _softplus_f32,
+    _softplus_f64,
+    """``x if x * beta > threshold else log1p(exp(beta * x)) / beta`` (PyTorch's).""",
+)
 
 
 @register_jitable
@@ -653,14 +629,12 @@ def _softplus_backward_f64(dout, x, beta, threshold):
     return _softplus_backward64(dout, x, _wide(beta, x), _wide(threshold, x), x * like(beta, x), _F64_TABLES)
 
 
-_softplus_backward = _per_dtype("softplus_backward", _softplus_backward_f32, _softplus_backward_f64)
-
-
-@register_jitable
-def softplus_backward(dout, x, beta, threshold):
-    """``dout if x * beta > threshold else dout * sigmoid(beta * x)``."""
-    inline_here()
-    return _softplus_backward(dout, x, beta, threshold)
+softplus_backward = _per_dtype(
+    "softplus_backward",
+    _softplus_backward_f32,
+    _softplus_backward_f64,
+    """``dout if x * beta > threshold else dout * sigmoid(beta * x)``.""",
+)
 
 
 # --- mish ---------------------------------------------------------------------------------

@@ -2,18 +2,25 @@
 
 Every kernel takes C-contiguous 2-D arrays ``(rows, n)``; the parallel build spreads rows (or,
 for rows shorter than ``_STORE_MIN``, blocks of rows) over threads with ``prange``. The loops
-over a row are plain loops that LLVM vectorizes: the exponential is ``_math.exp_nonpositive``
-(branch-free), the max is an integer max of order-preserving keys, and the row sums are
-integer sums on a grid (``_grid``): float reductions would need reassociation to vectorize.
+over a row are plain loops that LLVM vectorizes: the exponentials are branch-free, the max is
+an integer max of order-preserving keys, and the row sums are integer sums on a grid
+(``_grid``, float64) or float64 sums of stored terms in a function of their own that may
+reassociate (float32): float reductions need reassociation to vectorize, and the error-free
+transformations around them must not get it. Long rows are taken in blocks of rows that
+share one scratch row (an allocation per row cost as much as the row's exps).
 
 Exactness (u = 2**-53; n = row length < 2**20; ULP of the true result, rounded to the dtype):
 
-- float32: everything in float64 and one rounding at the store (the backward passes excepted:
-  they compute in the arrays' dtype, as PyTorch and NumPy do). The float64 intermediates
-  (x - max rounded once, an exp within 3.3e-12 relative, sums within n u relative (plain
-  vectorized float64 sums from 64 elements a row, the grid below), log1p within 1 ULP of
-  float64) carry relative errors below 1e-11 for n < 65536, i.e. < 2e-4 of a float32 ULP:
-  softmax and log-softmax within 0.5 + 2e-4 ULP (0.5 + 3e-3 for n < 2**20; tests: 0.5 + 1e-3).
+- float32: float32 arithmetic at eight lanes (the backward passes compute in the arrays'
+  dtype, as PyTorch and NumPy do). x - max = hi + lo exactly (TwoSum); exp(hi + lo) as a
+  float32 pair e + e_lo (``_single.exp_ds``) within eps = 2**-25.8 relative (measured over
+  4M arguments, tests/test_softmax.py); sums of the pairs in float64 (n u relative).
+  Softmax: (e + e_lo) / S as one FMA with 1/S as a float32 pair, error <= 0.5 + 2 eps 2**24
+  (numerator and sum; an ULP is >= 2**-24 of the result) + n 2**-29 < 1.1 ULP (n < 2**16),
+  measured up to 0.69. Log-softmax: (hi - L) + (lo - L_lo), L = log1p(S - 1) in float64;
+  L's relative error is <= eps + 2**-27 (see ``_log_sum_f32``), and |result| >= L, so the
+  error is <= 0.5 + 0.29 + 0.125 < 0.95 ULP, measured up to 0.52. (The previous releases
+  computed float32 in float64 and rounded once, within 0.5 + 2e-4 ULP, at half the lanes.)
 - float64 softmax: x - max = hi + lo exactly (TwoSum); exp(x - max) = e + err, e + err being
   exp(hi) (1 + lo) before its last rounding (``_exp_split``: within 0.26 ULP of exp(hi),
   measured over 1M arguments in [-700, 0]; 0.81 quanta where subnormal); the row sum is exact
@@ -35,29 +42,9 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
+from . import _single
 from ._kernels import Pair, _cached, wide_vectors
-from ._math import _F32, _F64, _polynomial, _split, bitcast, exp_nonpositive, fma
-
-#: exp_nonpositive's float64 constants with a degree-6 polynomial instead of 9, for the float32
-#: paths: the fit's error (mpmath.chebyfit of (exp(r) - 1 - r) / r**2 on |r| <= 0.3466, 50
-#: digits) times r**2 is 3.2e-12, i.e. 5.5e-5 of a float32 ULP; three FMAs less per exp.
-_F64_FOR_F32 = (
-    _F64[:4]
-    + (
-        _split(
-            (
-                2.485958707110813e-05,
-                0.00019899282811157944,
-                0.0013888854038986412,
-                0.008333298473121765,
-                0.041666666719004784,
-                0.16666666719021456,
-                0.5,
-            )
-        ),
-    )
-    + _F64[5:]
-)
+from ._math import _F32, _F64, _polynomial, bitcast, exp_nonpositive, fma
 
 _LOG_FLOOR = 1e-7  # the book's cross_entropy_error adds this inside the log
 #: From this row length softmax keeps its exps in a scratch row rather than computing them
@@ -258,7 +245,7 @@ _SMALL_R = 2.0**-10
 
 
 @register_jitable
-def _softmax_row_f64(x, o):
+def _softmax_row_f64(x, o, w):
     n = x.shape[0]
     if n == 0:
         return
@@ -274,9 +261,8 @@ def _softmax_row_f64(x, o):
             e, lo = _exp_diff_f64(x[j], m)
             o[j] = _quotient(e, lo, s_hi, s_lo, inv)
         return
-    # Longer rows keep each exp from the sum's pass (e in o, its low part in a scratch row)
-    # instead of computing it twice: both stay in cache.
-    w = np.empty(n)
+    # Longer rows keep each exp from the sum's pass (e in o, its low part in the scratch row
+    # w) instead of computing it twice: both stay in cache.
     c1, c2, q, q2 = _grid(n)
     s1 = 0
     s2 = 0
@@ -325,7 +311,7 @@ def _log_sum_f64(x, m):
 
 
 @register_jitable
-def _log_softmax_row_f64(x, o):
+def _log_softmax_row_f64(x, o, w):  # w: unused (the grid sums need no scratch)
     n = x.shape[0]
     if n == 0:
         return
@@ -343,16 +329,42 @@ def _log_softmax_row_f64(x, o):
         o[j] = s + t if t == t else s  # noqa: PLR0124
 
 
-# --- float32: float64 inside, one rounding at the store --------------------------------------
+# --- float32: float32 arithmetic, eight lanes, the exps as float32 pairs ---------------------
+#
+# x - m = hi + lo exactly (TwoSum, hi <= 0), exp(hi + lo) = (e + e_lo) 2**k from _single.exp_ds
+# (a pair good to about 2**-28 relative), sums in float64. Softmax: y = (e + e_lo) / S as one
+# FMA with 1/S as a float32 pair; log-softmax: (hi + lo) - (L + L_lo), L = log(S) in float64.
+
+_F32_LOW = np.float32(-125.0)  # exp below it: < 2**-180, nothing a float32 result or sum can hold
+_TWO64 = 2.0**64  # the float32 exps are kept times 2**64 (see _exp_diff_f32)
+_UNSCALE32 = np.float32(2.0**-64)
 
 
 @register_jitable
-def _diff64(v, m):
-    return -(np.float64(m) - np.float64(v))  # <= 0, and -0.0 (not +0.0) at the max
+def _diff32(v, m):
+    """v - m = hi + lo exactly for v <= m (TwoSum of m - v, negated: hi is -0.0 at the max);
+    lo is NaN where hi is -inf (the callers select it away)."""
+    s = m - v
+    bb = s - m
+    return -s, (v + bb) - (m - (s - bb))
 
 
 @register_jitable
-def _softmax_row_f32(x, o):
+def _exp_diff_f32(v, m):
+    """exp(v - m) * 2**64 for v <= m, as a float32 pair e + e_lo (both exact products of
+    exp_ds's pair and 2**(k + 64): normal for every term a float32 result can hold, so that
+    the corrections stay at full precision where the result is near or below FLT_MIN).
+    v - m below -125 is taken as -125 (exp < 2**-180), with no low part."""
+    hi, lo = _diff32(v, m)
+    low = bitcast(hi) > bitcast(_F32_LOW)  # hi < -125, -inf included (negative floats' bits)
+    hi = _F32_LOW if low else hi
+    eh, el, j = _single.exp_ds(hi, np.float32(0.0) if low else lo)
+    p2 = _single._pow2_of(j)
+    return eh * p2, el * p2
+
+
+@register_jitable
+def _softmax_row_f32(x, o, w):
     n = x.shape[0]
     if n == 0:
         return
@@ -360,74 +372,69 @@ def _softmax_row_f32(x, o):
     if bad:
         o[:] = np.float32(np.nan)
         return
-    c1, c2, q, q2 = _grid(n)
-    s1 = 0
-    s2 = 0
-    if n < _STORE_MIN:
-        for j in range(n):
-            wide_vectors()
-            i1, i2 = _accumulate(exp_nonpositive(_diff64(x[j], m), _F64_FOR_F32), c1, c2)
-            s1 += i1
-            s2 += i2
-        hi, lo = _total(s1, s2, q, q2)
-        inv = 1.0 / (hi + lo)
-        for j in range(n):
-            wide_vectors()
-            o[j] = np.float32(exp_nonpositive(_diff64(x[j], m), _F64_FOR_F32) * inv)
-        return
-    # The float64 exps kept for the second pass, and summed plainly (a float64 sum is exact
-    # enough for float32 results: relative error < n u).
-    w = np.empty(n)
-    for j in range(n):
+    for j in range(n):  # the exps' high parts into o, their low parts into w
         wide_vectors()
-        w[j] = exp_nonpositive(_diff64(x[j], m), _F64_FOR_F32)
-    inv = 1.0 / _sum(w)
-    for j in range(n):
-        wide_vectors()
-        o[j] = np.float32(w[j] * inv)
+        o[j], w[j] = _exp_diff_f32(x[j], m)
+    _divide_f32(o, w, _sum_pairs(o, w))
 
 
 @register_jitable
-def _sum_f32(x, ref, top):
-    """_sum_f64 for float32 rows, in float64: (sum, count)."""
-    n = x.shape[0]
-    if n >= _STORE_MIN:  # through a scratch row and a plain (vectorized) float64 sum
-        w = np.empty(n)
-        count = 0
-        for j in range(n):
-            wide_vectors()
-            e = exp_nonpositive(_diff64(x[j], ref), _F64_FOR_F32)
-            count += x[j] == top
-            w[j] = e if x[j] < top else 0.0
-        return _sum(w), count
-    c1, c2, q, q2 = _grid(x.shape[0])
-    s1 = 0
-    s2 = 0
-    count = 0
+def _divide_f32(o, w, s):
+    """o = (o + w) / S rounded once, S = s 2**-64 (o, w and s are all 2**64 times the exps
+    and their sum): 1/S as a float32 pair (ih + il, within 2**-48), the products that matter
+    inside one FMA, which gives the result times 2**64 (its corrections stay normal), and one
+    rounding more, to the result, only where it is subnormal."""
+    inv = _TWO64 / s
+    ih = np.float32(inv)
+    il = np.float32(inv - np.float64(ih))
+    for j in range(o.shape[0]):
+        wide_vectors()
+        o[j] = fma(o[j], ih, fma(w[j], ih, o[j] * il)) * _UNSCALE32
+
+
+@register_jitable
+def _exps_into(x, ref, top, hi, lo):
+    """exp(x - ref) of the row's x < top as pairs into hi and lo (0 for the others: x - ref
+    may be positive there), and their sum in float64. hi and lo are two arrays, not offsets
+    into one: LLVM vectorizes the stores only then."""
+    zero = np.float32(0.0)
     for j in range(x.shape[0]):
         wide_vectors()
-        e = exp_nonpositive(_diff64(x[j], ref), _F64_FOR_F32)
-        count += x[j] == top
-        i1, i2 = _accumulate(e if x[j] < top else 0.0, c1, c2)
-        s1 += i1
-        s2 += i2
-    hi, lo = _total(s1, s2, q, q2)
-    return hi + lo, count
+        e, e_lo = _exp_diff_f32(x[j], ref)
+        keep = x[j] < top
+        hi[j] = e if keep else zero
+        lo[j] = e_lo if keep else zero
+    return _sum_pairs(hi, lo)
 
 
 @register_jitable
-def _log_sum_f32(x, m):
-    """As _log_sum_f64, in float64: log1p(count - 1 + R)."""
-    r, count = _sum_f32(x, m, m)
-    m2 = _next_below(x, m) if r < _SMALL_R and count < x.shape[0] else np.float32(-np.inf)
-    if m2 > -np.inf:
-        v, _ = _sum_f32(x, m2, m)
-        r = exp_nonpositive(_diff64(m2, m), _F64_FOR_F32) * v
-    return math.log1p((count - 1) + r)
+def _log_sum_f32(x, m, w):
+    """log(sum exp(x - m)) in float64, w a scratch of 2n.
+
+    S = sum exp(x - m) over the whole row (the max's terms are exactly 1). S >= 2 leaves L =
+    log(S) >= log 2, and S's relative error (the terms' 2**-28, the float64 sum's n 2**-53)
+    is an absolute one in L, small against every result |x - m - L| >= L. Below 2 the max is
+    alone and L = log1p(R), R = S - 1 exact: where R is so small that the sum's absolute
+    error n 2**-52 would show in the result -L ~ -R, R is summed again relative to the next
+    value m2 (R = exp(m2 - m) V, V >= 1), which also keeps the terms that are subnormal in
+    float32 at full relative precision."""
+    n = x.shape[0]
+    hi = w[:n]
+    lo = w[n : n + n]
+    for j in range(n):
+        wide_vectors()
+        hi[j], lo[j] = _exp_diff_f32(x[j], m)
+    r = _sum_pairs(hi, lo) / _TWO64 - 1.0
+    if r < min(1.0, max(_SMALL_R, n * 2.0**-24)) and n > 1:
+        m2 = _next_below(x, m)
+        r = 0.0
+        if m2 > -np.inf:  # else the terms below the max are all exp(-inf) = 0
+            r = math.exp(np.float64(m2) - np.float64(m)) * (_exps_into(x, m2, m, hi, lo) / _TWO64)
+    return math.log1p(r)
 
 
 @register_jitable
-def _log_softmax_row_f32(x, o):
+def _log_softmax_row_f32(x, o, w):
     n = x.shape[0]
     if n == 0:
         return
@@ -435,10 +442,16 @@ def _log_softmax_row_f32(x, o):
     if bad:
         o[:] = np.float32(np.nan)
         return
-    lse = _log_sum_f32(x, m)
+    lse = _log_sum_f32(x, m, w)
+    lh = np.float32(lse)
+    ll = np.float32(lse - np.float64(lh))
     for j in range(n):
         wide_vectors()
-        o[j] = np.float32(_diff64(x[j], m) - lse)
+        d, d_lo = _diff32(x[j], m)
+        s = d - lh  # (d - lh) + (d_lo - ll), the first difference by TwoSum
+        bb = s - d
+        t = ((d - (s - bb)) - (lh + bb)) + (d_lo - ll)
+        o[j] = s + t if t == t else s  # noqa: PLR0124 (t is NaN only where x is -inf)
 
 
 # --- short rows: the exps of a block of rows in one flat loop ---------------------------------
@@ -461,10 +474,10 @@ def _exp_block_f64(xf, mm, of, w):
 
 
 @register_jitable
-def _exp_block_f32(xf, mm, w):
+def _exp_block_f32(xf, mm, of, w):
     for k in range(xf.shape[0]):
         wide_vectors()
-        w[k] = exp_nonpositive(_diff64(xf[k], mm[k]), _F64_FOR_F32)
+        of[k], w[k] = _exp_diff_f32(xf[k], mm[k])
 
 
 @register_jitable
@@ -509,25 +522,18 @@ def _softmax_block_f32(x, out, r0, r1):
     n = x.shape[1]
     of = out.reshape(out.shape[0] * n)[r0 * n : r1 * n]
     mm, bad = _block_maxes(x, r0, r1)
-    w = np.empty((r1 - r0) * n)
-    _exp_block_f32(x.reshape(x.shape[0] * n)[r0 * n : r1 * n], mm, w)
-    c1, c2, q, q2 = _grid(n)
+    w = np.empty((r1 - r0) * n, np.float32)
+    _exp_block_f32(x.reshape(x.shape[0] * n)[r0 * n : r1 * n], mm, of, w)
     for i in range(r1 - r0):
         o = of[i * n : (i + 1) * n]
         v = w[i * n : (i + 1) * n]
         if bad[i]:
             o[:] = np.float32(np.nan)
             continue
-        s1 = 0
-        s2 = 0
+        s = 0.0  # short rows: a plain float64 sum in order (it needs no vectors)
         for j in range(n):
-            i1, i2 = _accumulate(v[j], c1, c2)
-            s1 += i1
-            s2 += i2
-        s_hi, s_lo = _total(s1, s2, q, q2)
-        inv = 1.0 / (s_hi + s_lo)
-        for j in range(n):
-            o[j] = np.float32(v[j] * inv)
+            s += np.float64(o[j]) + np.float64(v[j])
+        _divide_f32(o, v, s)
 
 
 def _softmax_block(x, out, r0, r1):
@@ -539,10 +545,18 @@ def _softmax_block_impl(x, out, r0, r1):
     return {types.float64: _softmax_block_f64, types.float32: _softmax_block_f32}.get(x.dtype)
 
 
+#: Rows per block for long rows: enough elements that the block's one scratch row costs
+#: nothing beside them, and blocks enough (8) to share among the threads.
+_ROWS_BLOCK = 16384
+
+
 @register_jitable
 def _blocks(rows, n):
-    """(rows per block, number of blocks): one row per block once rows are long."""
-    per = max(1, _BLOCK // n) if n < _STORE_MIN else 1
+    """(rows per block, number of blocks)."""
+    if n < _STORE_MIN:
+        per = max(1, _BLOCK // n)
+    else:
+        per = max(1, min(_ROWS_BLOCK // n, (rows + 7) // 8))
     return per, (rows + per - 1) // per
 
 
@@ -551,30 +565,34 @@ def _softmax_rows(x, out, b, per):
     """softmax of block b (``per`` rows) of x into out."""
     r0 = b * per
     r1 = min(x.shape[0], r0 + per)
-    if per == 1:
-        softmax_row(x[r0], out[r0])
-    else:
+    if x.shape[1] < _STORE_MIN and per > 1:
         _softmax_block(x, out, r0, r1)
+        return
+    w = np.empty(x.shape[1], x.dtype)
+    for i in range(r0, r1):
+        softmax_row(x[i], out[i], w)
 
 
 # --- dispatch by dtype --------------------------------------------------------------------
 
 
-def softmax_row(x, o):
+def softmax_row(x, o, w):
+    """softmax of the row x into o; w: a scratch row of x's dtype and length."""
     raise NotImplementedError("compiled code only")
 
 
-def log_softmax_row(x, o):
+def log_softmax_row(x, o, w):
+    """log-softmax of the row x into o; w: a scratch row of x's dtype, twice x's length."""
     raise NotImplementedError("compiled code only")
 
 
 @overload(softmax_row)
-def _softmax_row(x, o):
+def _softmax_row(x, o, w):
     return {types.float64: _softmax_row_f64, types.float32: _softmax_row_f32}.get(x.dtype)
 
 
 @overload(log_softmax_row)
-def _log_softmax_row(x, o):
+def _log_softmax_row(x, o, w):
     return {types.float64: _log_softmax_row_f64, types.float32: _log_softmax_row_f32}.get(x.dtype)
 
 
@@ -615,9 +633,12 @@ def _make_softmax():
 
 def _make_log_softmax():
     def kernel(x, out):
-        for i in prange(x.shape[0]):
+        per, blocks = _blocks(x.shape[0], max(x.shape[1], _STORE_MIN))
+        for b in prange(blocks):
             wide_vectors()
-            log_softmax_row(x[i], out[i])
+            w = np.empty(2 * x.shape[1], x.dtype)
+            for i in range(b * per, min(x.shape[0], (b + 1) * per)):
+                log_softmax_row(x[i], out[i], w)
 
     return kernel
 
@@ -633,6 +654,14 @@ def _sum_products(o, d):
     return s
 
 
+def _sum_pairs(a, b):
+    """sum(float64(a) + float64(b))."""
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += np.float64(a[j]) + np.float64(b[j])
+    return s
+
+
 def _sum(d):
     s = 0.0
     for j in range(d.shape[0]):
@@ -643,6 +672,7 @@ def _sum(d):
 _REASSOC = dict(fastmath={"reassoc"}, error_model="numpy", nogil=True)
 _sum_products = _cached(njit, _sum_products, **_REASSOC)
 _sum = _cached(njit, _sum, **_REASSOC)
+_sum_pairs = _cached(njit, _sum_pairs, **_REASSOC)
 
 
 def _make_softmax_backward():
