@@ -416,8 +416,8 @@ def _log_sum_f32(x, m, w):
     is an absolute one in L, small against every result |x - m - L| >= L. Below 2 the max is
     alone and L = log1p(R), R = S - 1 exact: where R is so small that the sum's absolute
     error n 2**-52 would show in the result -L ~ -R, R is summed again relative to the next
-    value m2 (R = exp(m2 - m) V, V >= 1), which also keeps the terms that are subnormal in
-    float32 at full relative precision."""
+    value m2 (R = exp(m2 - m) V, V >= 1, exp in float64). The terms are 2**64 times the exps
+    (see _exp_diff_f32), normal down to 2**-180: none loses relative precision."""
     n = x.shape[0]
     hi = w[:n]
     lo = w[n : n + n]
