@@ -9,7 +9,7 @@ JIT warm-up (and the cache load) happens in ``setup``, never in the timed body.
 import subprocess
 import sys
 
-from fastact import bench, networks, report
+from fastact import bench, bench_rows, networks, report
 
 _CASES = {(c.op, c.dtype, c.size): c for c in bench.cases()}
 PARAMS = [list(bench.OPS), list(bench.DTYPES), list(bench.SIZES)]
@@ -51,6 +51,28 @@ class Ratios:
 
     def track_copy_bandwidth_fraction(self, op, dtype, size):
         return report.copy_fraction(self.case, self.times)
+
+
+_ROW_CASES = {str(c): c for c in bench_rows.CASES}
+
+
+class Rows:
+    """The row ops (softmax, log-softmax, their backward passes, SoftmaxWithLoss) at issue 12's
+    shapes, fastact and the NumPy expression (``fastact.bench_rows``; the GPT-2 vocabulary at
+    256 of its rows, as the quick report)."""
+
+    params = [list(_ROW_CASES)]
+    param_names = ["case"]
+    timeout = 600
+
+    def setup(self, case):
+        self.engines = bench_rows.engines(_ROW_CASES[case], quick=True, with_torch=False)  # warmed up
+
+    def time_fastact(self, case):
+        self.engines["fastact"]()
+
+    def time_numpy(self, case):
+        self.engines["numpy"]()
 
 
 class Memory:

@@ -63,6 +63,11 @@ def run_report(quick=False, plot=None, section="all"):
 
         network_report(quick=quick)
         return 0
+    if section == "rows":
+        from .bench_rows import report as rows_report
+
+        rows_report(quick=quick)
+        return 0
     sizes = ("100", "book", "1M", "conv") if quick else tuple(bench.SIZES)
     budget = 0.05 if quick else 0.3
     torch = bench.torch_module()
@@ -97,8 +102,11 @@ def run_report(quick=False, plot=None, section="all"):
             cost = allocation_cost(dtype)
             print(f"allocating a fresh 10M {dtype} output (first-touch page faults): {cost * 1e3:.2f} ms per call")
     if section == "all":
+        from .bench_rows import report as rows_report
         from .report_networks import report as network_report
 
+        print()
+        rows_report(quick=quick)
         print("\nWhole training steps (the book's networks):")
         network_report(quick=quick)
     verdicts = [verdict(c, t) for c, t in rows]
