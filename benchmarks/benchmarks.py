@@ -112,12 +112,16 @@ timeraw_import_and_first_calls.setup = lambda: _warm_cache()
 timeraw_import_and_first_calls.timeout = 120
 
 
+_FAMILY = [n for n in networks.NETWORKS if n in networks.FAMILY_NETWORKS]
+_BOOK = [n for n in networks.NETWORKS if n not in _FAMILY]
+
+
 class Networks:
     """Whole training steps of the book's networks (``fastact.networks``), batch 100: the
     step's median seconds per engine, and its speedup over the book's layers, measured side
     by side in one process (the same numbers as the bench report's network section)."""
 
-    params = [list(networks.NETWORKS), list(bench.DTYPES)]
+    params = [_BOOK, list(bench.DTYPES)]
     param_names = ["network", "dtype"]
     timeout = 600
     unit = "ratio"
@@ -130,3 +134,10 @@ class Networks:
 
     def track_step_speedup_all_layers(self, network, dtype):
         return self.medians["seed"]["step"] / self.medians["fastact"]["step"]
+
+
+class Family(Networks):
+    """The same for the networks with the family's activations (GELU, SiLU), whose seed is
+    the NumPy twin as a layer. (Not in CI's run: its regex names Networks only.)"""
+
+    params = [_FAMILY, list(bench.DTYPES)]

@@ -147,6 +147,31 @@ def batchnorm_mlp(L, dtype, rng):
     return Network(layers, L.SoftmaxWithLoss(), p, frozenset(flagged))
 
 
+def family_mlp(activation):
+    """784-512-512-10 with the family activation ``activation`` (a layer name: ``GELU``,
+    ``SiLU``) after each hidden Affine: a transformer's feed-forward block in the book's style.
+    The seed's layer is the NumPy twin (``fastact.reference``'s formulas), as a reader writes
+    it; nothing in the book has these activations."""
+
+    def build(L, dtype, rng):
+        sizes = [784, 512, 512, 10]
+        shapes = {}
+        for i in range(1, len(sizes)):
+            shapes[f"W{i}"], shapes[f"b{i}"] = (sizes[i - 1], sizes[i]), (sizes[i],)
+        p = _weights(rng, dtype, shapes, 2.0)
+        layers = []
+        for i in range(1, len(sizes)):
+            layers.append((f"Affine{i}", L.Affine(p[f"W{i}"], p[f"b{i}"])))
+            if i < len(sizes) - 1:
+                layers.append((f"{activation}{i}", getattr(L, activation)()))
+        return Network(layers, L.SoftmaxWithLoss(), p)
+
+    return build
+
+
+#: The family's activation layers the networks use (their seed: the NumPy twin as a layer).
+FAMILY_LAYERS = ("GELU", "SiLU")
+
 #: name -> (builder, input shape of one sample)
 NETWORKS = {
     "mlp": (two_layer_mlp, (784,)),
@@ -154,7 +179,11 @@ NETWORKS = {
     "convnet": (simple_convnet, (1, 28, 28)),
     "deep_convnet": (deep_convnet, (1, 28, 28)),
     "bn_mlp": (batchnorm_mlp, (784,)),
+    "gelu_mlp": (family_mlp("GELU"), (784,)),
+    "silu_mlp": (family_mlp("SiLU"), (784,)),
 }
+#: The networks above that are not the book's.
+FAMILY_NETWORKS = ("gelu_mlp", "silu_mlp")
 
 
 def batch(name, dtype, size=100, seed=0):
@@ -179,11 +208,17 @@ def layer_sets():
     from types import SimpleNamespace
 
     from . import layers, reference
+    from .activations import REGISTRY
+    from .bench import TwinLayer
 
     names = ("Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization", "Convolution", "Pooling")
     seed = SimpleNamespace(**{n: getattr(reference, n) for n in names})
-    act = SimpleNamespace(**{**vars(seed), "Relu": layers.Relu, "Sigmoid": layers.Sigmoid})
-    full = SimpleNamespace(**{n: getattr(layers, n, getattr(reference, n)) for n in names})
+    for spec in REGISTRY.values():
+        if spec.layer in FAMILY_LAYERS and not spec.layer_kwargs:
+            setattr(seed, spec.layer, lambda spec=spec: TwinLayer(spec))
+    swapped = {n: getattr(layers, n) for n in ("Relu", "Sigmoid", *FAMILY_LAYERS)}
+    act = SimpleNamespace(**{**vars(seed), **swapped})
+    full = SimpleNamespace(**{**{n: getattr(layers, n, getattr(reference, n)) for n in names}, **swapped})
     return {"seed": seed, "fastact-act": act, "fastact": full}
 
 
@@ -258,12 +293,14 @@ STEP_TARGETS = {
     "convnet": {"fastact-act": 1.08, "fastact": 4.0},
     "deep_convnet": {"fastact-act": 1.0, "fastact": 3.0},
     "bn_mlp": {"fastact": 1.3},
+    "gelu_mlp": {"fastact-act": 1.0},
+    "silu_mlp": {"fastact-act": 1.0},
 }
 #: With only the activations swapped, no other layer may be more than 5% slower...
 OTHER_LAYER_MIN = 0.95
 #: ...and the conv-size ReLU keeps its isolated advantage inside the ConvNet.
 CONV_RELU_MIN = 3.0
-ACTIVATION_LAYERS = ("Relu", "Sigmoid")
+ACTIVATION_LAYERS = ("Relu", "Sigmoid", *FAMILY_LAYERS)
 
 
 def verdicts(name, medians):
