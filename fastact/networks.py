@@ -67,19 +67,23 @@ def two_layer_mlp(L, dtype, rng):
     return Network(layers, L.SoftmaxWithLoss(), p)
 
 
-def sigmoid_mlp(L, dtype, rng):
-    """784-100x4-10 with Sigmoid: the book's MultiLayerNet with activation='sigmoid'."""
-    sizes = [784, 100, 100, 100, 100, 10]
+def _activation_mlp(L, dtype, rng, sizes, activation, scale):
+    """Affine layers of ``sizes`` with the layer class ``L.<activation>`` after each hidden one."""
     shapes = {}
     for i in range(1, len(sizes)):
         shapes[f"W{i}"], shapes[f"b{i}"] = (sizes[i - 1], sizes[i]), (sizes[i],)
-    p = _weights(rng, dtype, shapes, 1.0)
+    p = _weights(rng, dtype, shapes, scale)
     layers = []
     for i in range(1, len(sizes)):
         layers.append((f"Affine{i}", L.Affine(p[f"W{i}"], p[f"b{i}"])))
         if i < len(sizes) - 1:
-            layers.append((f"Sigmoid{i}", L.Sigmoid()))
+            layers.append((f"{activation}{i}", getattr(L, activation)()))
     return Network(layers, L.SoftmaxWithLoss(), p)
+
+
+def sigmoid_mlp(L, dtype, rng):
+    """784-100x4-10 with Sigmoid: the book's MultiLayerNet with activation='sigmoid'."""
+    return _activation_mlp(L, dtype, rng, [784, 100, 100, 100, 100, 10], "Sigmoid", 1.0)
 
 
 def simple_convnet(L, dtype, rng):
@@ -154,17 +158,7 @@ def family_mlp(activation):
     it; nothing in the book has these activations."""
 
     def build(L, dtype, rng):
-        sizes = [784, 512, 512, 10]
-        shapes = {}
-        for i in range(1, len(sizes)):
-            shapes[f"W{i}"], shapes[f"b{i}"] = (sizes[i - 1], sizes[i]), (sizes[i],)
-        p = _weights(rng, dtype, shapes, 2.0)
-        layers = []
-        for i in range(1, len(sizes)):
-            layers.append((f"Affine{i}", L.Affine(p[f"W{i}"], p[f"b{i}"])))
-            if i < len(sizes) - 1:
-                layers.append((f"{activation}{i}", getattr(L, activation)()))
-        return Network(layers, L.SoftmaxWithLoss(), p)
+        return _activation_mlp(L, dtype, rng, [784, 512, 512, 10], activation, 2.0)
 
     return build
 
