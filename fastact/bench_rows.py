@@ -122,10 +122,12 @@ class Case:
 CASES = [Case(op, shape, dtype) for op, (_, at) in OPS.items() for shape, dtype in at]
 
 
-def engines(case, quick=False, with_torch=True):
-    """name -> zero-argument callable, warmed up (inputs as the bench's: N(0, 9) logits)."""
+def engines(case, quick=False, with_torch=True, max_rows=None):
+    """name -> zero-argument callable, warmed up (inputs as the bench's: N(0, 9) logits; at
+    most ``max_rows`` rows where given)."""
     rng = np.random.default_rng(0)
-    shape = case.shape(quick)
+    rows, n = case.shape(quick)
+    shape = (min(rows, max_rows or rows), n)
     x = (rng.standard_normal(shape) * 3).astype(case.dtype)
     d = rng.standard_normal(shape).astype(case.dtype)
     t = rng.integers(0, shape[1], shape[0])
