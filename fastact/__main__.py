@@ -42,7 +42,7 @@ def check():
     failed = 0
     for layer, dtype, build, ok, detail in selfcheck.run_checks():
         failed += not ok
-        print(f"  {'PASS' if ok else 'FAIL'}  {layer:<12}{dtype:<9}{build:<10}{detail}")
+        print(f"  {'PASS' if ok else 'FAIL'}  {layer:<20}{dtype:<9}{build:<10}{detail}")
     return failed
 
 

@@ -2,15 +2,19 @@
 
 Each check runs one layer and dtype on both kernel builds (serial, parallel) and on the
 book's layouts, and compares with ``fastact.reference``: bits for Relu and both backwards, the
-error against the true sigmoid (in ULP) for Sigmoid forward.
+error against the true sigmoid (in ULP) for Sigmoid forward. Then the row ops: softmax and
+log-softmax against the true value (in ULP, within ``_softmax.ULP_BOUNDS``), their backward
+passes and SoftmaxWithLoss against the book's expressions.
 """
 
 import numpy as np
 
 from . import _threads, reference
 from ._kernels import KERNELS
+from ._softmax import ULP_BOUNDS, log_softmax, softmax
 from .activations import REGISTRY
 from .layers import Relu, Sigmoid, layer_for
+from .losses import LogSoftmax, Softmax, SoftmaxWithLoss
 
 #: The contract's bounds: the seed's own worst error on this machine kind.
 ULP_BOUND = {"float32": 3.5, "float64": 2.6}
@@ -132,9 +136,74 @@ def _check_activation(name, x):
     return ok and worst <= bound, worst
 
 
+def _rows_input(dtype, rng):
+    """Rows of every spread: logits, rows over +-60 (where the book's x - max loses up to 66
+    ULP), one value far above the rest, -inf beside finite values, and 1-element rows' kin."""
+    x = rng.standard_normal((64, 300)) * rng.choice([0.001, 1.0, 5.0, 30.0], (64, 1))
+    x[1] = rng.uniform(-60, 60, 300)
+    x[2, 7] += 70
+    x[3, ::5] = -np.inf
+    return x.astype(dtype)
+
+
+def _ulp_error(actual, truth, dtype):
+    finite = np.isfinite(truth)
+    spacing = np.spacing(np.abs(truth[finite]).astype(dtype)).astype(np.longdouble)
+    exact_inf = bool(np.all(actual[~finite] == truth[~finite]))
+    err = np.abs(actual[finite].astype(np.longdouble) - truth[finite]) / spacing
+    return (float(err.max()) if err.size else 0.0) if exact_inf else np.inf
+
+
+def _check_rows(x):
+    """Yield (name, ok, detail) for the row ops on x, on the build in force.
+
+    The truth is taken in np.longdouble where it is wider than float64 (x86 Linux and macOS);
+    elsewhere float64 results are only compared with the NumPy expression (1e-13 relative).
+    """
+    dtype = str(x.dtype)
+    wide = np.finfo(np.longdouble).nmant > 52
+    xl = x.astype(np.longdouble if wide or dtype == "float32" else np.float64)
+    d = xl - xl.max(axis=-1, keepdims=True)
+    e = np.exp(d)
+    s = e.sum(axis=-1, keepdims=True)
+    below = np.where(d == 0, 0, e).sum(axis=-1, keepdims=True)
+    count = (d == 0).sum(axis=-1, keepdims=True)
+    truths = {"softmax": e / s, "log_softmax": d - np.log1p(below + (count - 1))}
+    for name, f in (("softmax", softmax), ("log_softmax", log_softmax)):
+        bound = ULP_BOUNDS[name, dtype]
+        if wide or dtype == "float32":
+            err = _ulp_error(f(x), truths[name], x.dtype)
+            yield name, err <= bound, f"max {err:.2f} ULP (bound {bound})"
+        else:
+            ok = np.allclose(f(x), truths[name], rtol=1e-13, atol=0)
+            yield name, ok, "within 1e-13 of float64 (no wider long double here)"
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    dout = np.cos(np.arange(x.size, dtype=x.dtype)).reshape(x.shape)
+    for name, layer, formula in (
+        ("Softmax.backward", Softmax(), lambda y: y * dout - y * np.sum(y * dout, axis=-1, keepdims=True)),
+        ("LogSoftmax.backward", LogSoftmax(), lambda y: dout - np.exp(y) * np.sum(dout, axis=-1, keepdims=True)),
+    ):
+        y = layer.forward(x)
+        with np.errstate(all="ignore"):
+            expected = formula(y)
+        got = layer.backward(dout)
+        scale = np.abs(np.where(np.isfinite(expected), expected, 0)).max()
+        ok = np.allclose(got, expected, rtol=tol, atol=tol * scale, equal_nan=True)
+        yield name, ok, f"the NumPy expression's values (within {tol:g}, relative to the largest)"
+    finite = np.isfinite(x).all(axis=-1)
+    xs, labels = x[finite], np.arange(int(finite.sum())) % x.shape[1]
+    ours, book = SoftmaxWithLoss(), reference.SoftmaxWithLoss()
+    loss, book_loss = ours.forward(xs, labels), book.forward(xs, labels)
+    book.y = ours.y  # the book's backward is then the same arithmetic on fastact's y
+    dx_ok = _same_bits(ours.backward(), book.backward())
+    ok = abs(float(loss) - float(book_loss)) <= tol * abs(float(book_loss)) and dx_ok
+    yield "SoftmaxWithLoss", ok, f"loss within {tol:g} of the book's, dx its arithmetic bit for bit"
+
+
 def run_checks(seed=0, names=None):
     """Yield (layer, dtype, build, ok, detail) for every combination."""
     rng = np.random.default_rng(seed)
+    with_rows = names is None  # a check of chosen activations leaves the row ops out
     names = names or list(REGISTRY)
     for dtype in ("float32", "float64"):
         inputs = _inputs(dtype, rng)
@@ -171,3 +240,6 @@ def run_checks(seed=0, names=None):
                             else f"paths differ or {worst:.1e} relative to the twin"
                         )
                     yield f"{layer:<11}", dtype, build, ok, detail
+            if build != "ufunc" and with_rows:  # the row ops have no ufunc path
+                for name, ok, detail in _check_rows(_rows_input(dtype, rng)):
+                    yield name, dtype, build, ok, detail

@@ -13,7 +13,9 @@ def test_check_command_passes_and_reports_every_layer_and_dtype():
     result = subprocess.run([sys.executable, "-m", "fastact", "check"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
-    assert len(lines) == 2 * 3 * len(REGISTRY)  # every activation, dtype and path
+    rows = [line for line in lines if "oftmax" in line]  # softmax, log_softmax, their layers
+    assert len(lines) - len(rows) == 2 * 3 * len(REGISTRY)  # every activation, dtype and path
+    assert len(rows) == 2 * 2 * 5  # five row checks, each dtype, serial and parallel
     assert all(line.strip().startswith("PASS") for line in lines)
     assert "all checks passed" in result.stdout
 
@@ -34,3 +36,19 @@ def test_check_command_fails_when_a_kernel_is_wrong(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "FAIL  Relu" in result.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_row_checks_fail_when_softmax_is_wrong(dtype, monkeypatch):
+    """The self-check's row ops can fail: a softmax 1e-6 off (many ULP) must not pass."""
+    import numpy as np
+
+    from fastact import selfcheck
+
+    x = selfcheck._rows_input(dtype, np.random.default_rng(0))
+    assert all(ok for _, ok, _ in selfcheck._check_rows(x))
+    real = selfcheck.softmax
+    monkeypatch.setattr(selfcheck, "softmax", lambda v: real(v) * v.dtype.type(1 + 1e-6))
+    verdicts = {name: ok for name, ok, _ in selfcheck._check_rows(x)}
+    assert verdicts.pop("softmax") is False
+    assert all(verdicts.values())

@@ -16,13 +16,12 @@ import fastact._threads as threads
 from conftest import assert_same_bits, layouts, special_values
 from fastact import reference
 from fastact._rows import PAIRS
-from fastact._softmax import AxisError, log_softmax, softmax
+from fastact._softmax import ULP_BOUNDS, AxisError, log_softmax, softmax
 
 FLOATS = [np.float32, np.float64]
 #: The bounds the module docstrings state (ULP of the result).
-# fastact._rows's bounds (its docstring derives them): float32 softmax 1.1, log-softmax 0.95
-BOUND = {np.float32: 1.1, np.float64: 2.0}
-LOG_BOUND = {np.float32: 0.95, np.float64: 2.0}
+BOUND = {t: ULP_BOUNDS["softmax", t.__name__] for t in FLOATS}
+LOG_BOUND = {t: ULP_BOUNDS["log_softmax", t.__name__] for t in FLOATS}
 #: The float32 exp pair's relative error, as the bounds above take it (measured 2**-25.80)
 EXP_PAIR_EPS = 2.0**-25.75
 
