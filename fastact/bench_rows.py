@@ -27,20 +27,6 @@ SHAPES = {
 QUICK_ROWS = {"vocabulary": 256}
 
 
-def _numpy_log_softmax(x):
-    shifted = x - np.max(x, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-
-
-def _softmax_backward_numpy(y, d):
-    dx = y * d
-    return dx - y * np.sum(dx, axis=-1, keepdims=True)
-
-
-def _log_softmax_backward_numpy(ly, d):
-    return d - np.exp(ly) * np.sum(d, axis=-1, keepdims=True)
-
-
 def _forward(ours, numpy, torch_op):
     def make(x, d, t, torch):
         made = {"fastact": lambda: ours(x), "numpy": lambda: numpy(x)}
@@ -90,15 +76,15 @@ OPS = {
         [("attention", "float32"), ("attention", "float64"), ("wide", "float32"), ("wide", "float64")],
     ),
     "softmax.backward": (
-        _backward(Softmax, _softmax_backward_numpy, "_softmax_backward_data"),
+        _backward(Softmax, reference.softmax_backward, "_softmax_backward_data"),
         [("attention", "float32"), ("attention", "float64"), ("wide", "float32"), ("wide", "float64")],
     ),
     "log_softmax": (
-        _forward(log_softmax, _numpy_log_softmax, lambda torch: torch.log_softmax),
+        _forward(log_softmax, reference.log_softmax, lambda torch: torch.log_softmax),
         [("attention", "float32"), ("wide", "float32"), ("vocabulary", "float32")],
     ),
     "log_softmax.backward": (
-        _backward(LogSoftmax, _log_softmax_backward_numpy, "_log_softmax_backward_data"),
+        _backward(LogSoftmax, reference.log_softmax_backward, "_log_softmax_backward_data"),
         [("attention", "float32"), ("vocabulary", "float32")],
     ),
     "softmax_with_loss": (_softmax_with_loss, [("book", "float64"), ("book", "float32")]),

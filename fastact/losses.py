@@ -248,7 +248,7 @@ class Softmax(_SoftmaxBase):
         return out
 
     def backward(self, dout):
-        return self._backward(dout, PAIRS.softmax_backward, _softmax_backward_numpy)
+        return self._backward(dout, PAIRS.softmax_backward, _ref.softmax_backward)
 
 
 class LogSoftmax(_SoftmaxBase):
@@ -265,16 +265,7 @@ class LogSoftmax(_SoftmaxBase):
         return out
 
     def backward(self, dout):
-        return self._backward(dout, PAIRS.log_softmax_backward, _log_softmax_backward_numpy)
-
-
-def _softmax_backward_numpy(out, dout, axis):
-    dx = out * dout
-    return dx - out * np.sum(dx, axis=axis, keepdims=True)
-
-
-def _log_softmax_backward_numpy(out, dout, axis):
-    return dout - np.exp(out) * np.sum(dout, axis=axis, keepdims=True)
+        return self._backward(dout, PAIRS.log_softmax_backward, _ref.log_softmax_backward)
 
 
 class SigmoidWithLoss:

@@ -302,6 +302,24 @@ class Pooling:
         return col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
 
 
+# --- softmax along any axis, log-softmax and their backward passes (the NumPy expressions) ---
+
+
+def log_softmax(x, axis=-1):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax_backward(out, dout, axis=-1):
+    """The sequel's Softmax.backward along ``axis``."""
+    dx = out * dout
+    return dx - out * np.sum(dx, axis=axis, keepdims=True)
+
+
+def log_softmax_backward(out, dout, axis=-1):
+    return dout - np.exp(out) * np.sum(dout, axis=axis, keepdims=True)
+
+
 # --- the sequel's layers (volume 2: Softmax, SigmoidWithLoss) ------------------------------
 
 
