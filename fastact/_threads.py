@@ -15,7 +15,8 @@ for a while after each region, waiting for more work, and OpenBLAS's do the same
 matmul: on two cores each pool steals the core the other needs (a ConvNet's conv backward ran
 1.3x slower next to spinning OpenMP workers). So, unless the user chose a policy, numba's
 OpenMP pool is started with ``OMP_WAIT_POLICY=PASSIVE``: its workers sleep as soon as a region
-ends (see ``_start_pool``).
+ends (see ``_start_pool``), and OpenBLAS's workers spin 2**20 cycles instead of 2**28
+after each call (see ``_openblas``).
 """
 
 import contextlib
@@ -29,6 +30,8 @@ import time
 import warnings
 
 import numba
+
+from . import _openblas
 
 #: Up to this many bytes of input the layers call NumPy ufuncs, per op (``relu_forward``...);
 #: from ``PARALLEL_MIN_BYTES`` on a kernel runs its parallel build. Entries measured by
@@ -132,6 +135,7 @@ def _start_pool():
     by another library keeps its own policy. Users who set ``OMP_WAIT_POLICY`` or
     ``GOMP_SPINCOUNT`` themselves get exactly what they set.
     """
+    _shorten_blas_spin()
     if _pool_started():
         return
     from numba.np.ufunc import parallel
@@ -144,6 +148,21 @@ def _start_pool():
     finally:
         if not chosen:
             del os.environ["OMP_WAIT_POLICY"]
+
+
+_blas_spin_tried = False
+
+
+def _shorten_blas_spin():
+    """Once per process, at a moment only this Python thread runs: ``_openblas``."""
+    global _blas_spin_tried
+    if _blas_spin_tried or threading.active_count() != 1:
+        return  # with other threads about, tried again at the next parallel call
+    _blas_spin_tried = True
+    try:
+        _openblas.shorten_idle_spin()
+    except (OSError, AttributeError, ValueError) as error:  # an OpenBLAS unlike the ones known
+        warnings.warn(f"fastact: could not shorten OpenBLAS's idle spin ({error})", RuntimeWarning, stacklevel=4)
 
 
 def _compiler_lock():

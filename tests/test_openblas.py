@@ -1,0 +1,64 @@
+"""OpenBLAS's idle spin (``fastact._openblas``): shortened once, only when it is safe, never
+over the user's own choice, and with BLAS giving the same results afterwards."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fastact import _openblas
+
+pytestmark = pytest.mark.skipif(not _openblas.loaded_openblas(), reason="NumPy here does not use OpenBLAS")
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, threading
+    import numpy as np
+    from fastact import _openblas, _threads
+
+    a = np.random.default_rng(0).random((300, 300))
+    before = a @ a
+    libs = [_openblas._controls(p) for p in _openblas.loaded_openblas()]
+    timeouts = lambda: [lib.openblas_thread_timeout() for lib in libs if lib is not None]
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    _threads._start_pool()  # another Python thread alive: left alone, tried again later
+    with_thread = timeouts()
+    release.set()
+    other.join()
+    _threads._start_pool()
+    print(json.dumps({"libraries": len(libs), "with a thread": with_thread, "alone": timeouts(),
+                      "environment": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+                      "same product": bool((a @ a == before).all())}))
+    """
+)
+
+
+def _run(env_extra):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"} | env_extra
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_shortened_when_no_other_thread_is_about_and_the_environment_restored():
+    seen = _run({})
+    n = seen["libraries"]
+    assert n >= 1
+    assert seen["with a thread"] == [0] * n  # not set when OpenBLAS loaded, left so
+    assert seen["alone"] == [_openblas.SPIN_EXPONENT] * n
+    assert seen["environment"] is None
+    assert seen["same product"]
+
+
+def test_the_users_own_setting_is_kept():
+    seen = _run({"OPENBLAS_THREAD_TIMEOUT": "25"})
+    n = seen["libraries"]
+    assert seen["with a thread"] == seen["alone"] == [25] * n
+    assert seen["environment"] == "25"
+    assert seen["same product"]
