@@ -85,11 +85,22 @@ def im2col_into(input_data, filter_h, filter_w, stride=1, pad=0, out=None):
     else:
         col = np.empty(shape)
     if col.size:
+        # the kernel reads x's memory flat: C order, or the NHWC order under the ConvNets'
+        # (N, C, H, W) views; any other layout is copied to C order first (x is the small side)
+        if not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous:
+            flat, strides = x.transpose(0, 2, 3, 1).reshape(-1), (h * w * c, 1, w * c, c)
+        else:
+            flat, strides = np.ascontiguousarray(x).reshape(-1), (c * h * w, h * w, w, 1)
         _threads.run(
             _window.IM2COL,
             col.size,
-            x,
+            flat,
             col,
+            n,
+            c,
+            h,
+            w,
+            *strides,
             filter_h,
             filter_w,
             stride,
