@@ -134,8 +134,9 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     col = col.reshape(rows, cols)
     img = np.empty((n, c, h, w))
     if img.size:
+        narrow = cols <= _window.COL2IM_NARROW_COLS
         _threads.run(
-            _window.COL2IM,
+            _window.COL2IM_NARROW if narrow else _window.COL2IM,
             img.size * filter_h * filter_w,
             col,
             img,
@@ -145,6 +146,6 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             pad,
             oh,
             ow,
-            per_iteration=c * w * filter_h * filter_w,
+            per_iteration=c * h * w * filter_h * filter_w,  # one image per iteration
         )
     return img

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import FLOATS, assert_same_bits, layouts, sample
-from fastact import reference
+from fastact import _window, reference
 from fastact.util import col2im, im2col
 
 # (filter_h, filter_w, stride, pad): overlapping windows, strides that skip pixels, pad > 0,
@@ -52,7 +52,9 @@ def test_im2col_same_bits(geometry, dtype, rng, build):
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_col2im_same_bits(geometry, dtype, rng, build):
+@pytest.mark.parametrize("narrow_cols", [0, 10**6], ids=["general", "narrow"])  # each kernel
+def test_col2im_same_bits(geometry, dtype, narrow_cols, rng, build, monkeypatch):
+    monkeypatch.setattr(_window, "COL2IM_NARROW_COLS", narrow_cols)
     rows = reference.im2col(np.zeros(SHAPE), *geometry).shape
     col = sample(dtype, rows, rng)
     expected = quiet(reference.col2im, col, SHAPE, *geometry)
@@ -62,7 +64,9 @@ def test_col2im_same_bits(geometry, dtype, rng, build):
         assert_same_bits(got, expected, f"col2im {dtype.__name__} {geometry} {name}")
 
 
-def test_col2im_sums_in_the_books_order(build):
+@pytest.mark.parametrize("narrow_cols", [0, 10**6], ids=["general", "narrow"])
+def test_col2im_sums_in_the_books_order(build, narrow_cols, monkeypatch):
+    monkeypatch.setattr(_window, "COL2IM_NARROW_COLS", narrow_cols)
     # Values whose sum depends on the order of addition, and -0.0 everywhere (+0.0 start).
     col = np.zeros((3 * 3, 1 * 3 * 3))
     col[:, :] = -0.0
