@@ -202,21 +202,20 @@ class BatchNormalization:
             running_var = np.zeros(x2.shape[1])
         if train_flg:
             if self._fused(x2):
-                n, d = x2.shape
+                d = x2.shape[1]
                 mu = np.empty(d, x2.dtype)
                 var = np.empty(d, x2.dtype)
+                std = np.empty(d, x2.dtype)
                 xc = np.empty_like(x2)
-                if x2.size:
-                    _threads.run(_window.BN_STATS, x2.size, x2, mu, xc, var, per_iteration=n * _window.BN_BLOCK)
-                else:  # NumPy's mean of nothing: NaN, with its warning
-                    mu, var = x2.mean(axis=0), np.mean(xc**2, axis=0)
-                std = np.sqrt(var + 10e-7)
                 xn = np.empty_like(x2)
                 out = np.empty(x2.shape, np.result_type(self.gamma, xn, self.beta))
                 if x2.size:
-                    _threads.run(
-                        _window.BN_NORMALIZE, x2.size, xc, std, self.gamma, self.beta, xn, out, per_iteration=d
-                    )
+                    eps = x2.dtype.type(10e-7)  # what NumPy makes of the Python float in var + 10e-7
+                    args = (x2, eps, self.gamma, self.beta, mu, xc, var, std, xn, out)
+                    _threads.run(_window.BN_FORWARD, x2.size, *args, per_iteration=x2.shape[0] * _window.BN_BLOCK)
+                else:  # NumPy's mean of nothing: NaN, with its warning
+                    mu, var = x2.mean(axis=0), np.mean(xc**2, axis=0)
+                    std = np.sqrt(var + 10e-7)
             else:
                 mu = x2.mean(axis=0)
                 xc = x2 - mu
@@ -274,41 +273,14 @@ class BatchNormalization:
             d = d2.shape[1]
             dbeta = np.empty(d, d2.dtype)
             dgamma = np.empty(d, np.result_type(xn, d2))
-            dxn_t = np.result_type(gamma, d2)
-            s = np.empty(d, np.result_type(dxn_t, xc, std))
-            _threads.run(
-                _window.BN_BACKWARD_SUMS,
-                d2.size,
-                d2,
-                xn,
-                xc,
-                gamma,
-                std,
-                dbeta,
-                dgamma,
-                s,
-                per_iteration=n * _window.BN_BLOCK,
-            )
-            dstd = -s
-            dvar = 0.5 * dstd / std
-            dx = np.empty(d2.shape, np.result_type(dxn_t, std))
+            s = np.empty(d, np.result_type(gamma, d2, xc, std))  # sum of dxn * xc / std**2
+            dvar = np.empty(d, np.result_type(s, std))
+            dx = np.empty(d2.shape, np.result_type(gamma, d2, std))
             dmu = np.empty(d, dx.dtype)
-            two_over_n = xc.dtype.type(2.0 / n)
-            _threads.run(
-                _window.BN_BACKWARD_DXC,
-                d2.size,
-                d2,
-                xc,
-                gamma,
-                std,
-                two_over_n,
-                dvar,
-                dx,
-                dmu,
-                per_iteration=n * _window.BN_BLOCK,
-            )
-            q = dmu / n
-            _threads.run(_window.SUBTRACT_ROWS, dx.size, dx, q, per_iteration=d)
+            # the constants in the dtypes NumPy gives 0.5 * dstd, (2.0 / n) * xc and dmu / n
+            half, two_over_n, count = s.dtype.type(0.5), xc.dtype.type(2.0 / n), dx.dtype.type(n)
+            args = (d2, xn, xc, gamma, std, half, two_over_n, count, dbeta, dgamma, s, dvar, dmu, dx)
+            _threads.run(_window.BN_BACKWARD, d2.size, *args, per_iteration=n * _window.BN_BLOCK)
         else:
             dbeta = d2.sum(axis=0)
             dgamma = np.sum(xn * d2, axis=0)
