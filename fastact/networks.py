@@ -216,14 +216,15 @@ def layer_sets():
     return {"seed": seed, "fastact-act": act, "fastact": full}
 
 
-def measure(name, dtype, engines=("seed", "fastact-act", "fastact"), rounds=10, steps=3, seed=0):
+def measure(name, dtype, engines=("seed", "fastact-act", "fastact"), rounds=10, steps=3, seed=0, blas=True):
     """Median seconds per layer call and per whole step, for each engine, on network ``name``.
 
     Each engine trains its own copy of the network (same initial weights) on the same batch;
     the engines take turns, ``rounds`` times ``steps`` steps each, so that a noisy spell on a
     shared machine falls on all of them alike. Returns {engine: {key: median seconds}} with
     keys ``Layer.forward`` / ``Layer.backward`` / ``loss`` / ``step``, and ``blas`` (the
-    step's time inside ``np.dot``, measured apart: ``blas_seconds``).
+    step's time inside ``np.dot``, measured apart: ``blas_seconds``; left out with
+    ``blas=False``).
     """
     import statistics
 
@@ -242,7 +243,8 @@ def measure(name, dtype, engines=("seed", "fastact-act", "fastact"), rounds=10, 
                 times[e].setdefault("step", []).append(time.perf_counter() - t0)
     medians = {e: {k: statistics.median(v) for k, v in rec.items()} for e, rec in times.items()}
     for e, net in nets.items():
-        medians[e]["blas"] = blas_seconds(net, x, t, steps=max(3, rounds // 2))
+        if blas:
+            medians[e]["blas"] = blas_seconds(net, x, t, steps=max(3, rounds // 2))
     return medians
 
 
