@@ -50,10 +50,13 @@ def _not_called(layer):
 
 def _plus_bias(out, b):
     """``out + b`` as NumPy computes it, written into ``out`` where the result fits there:
-    compiled for a C-contiguous float32/float64 matrix and a bias row of its dtype."""
+    compiled for a C-contiguous float32/float64 matrix and a float32/float64 bias row whose
+    sum with it keeps its dtype (a float32 network's convolutions and matmuls give float64,
+    the book's im2col being float64, while its biases stay float32)."""
     if (
         type(b) is np.ndarray
-        and b.dtype == out.dtype
+        and b.dtype in _SERVED
+        and np.result_type(out.dtype, b.dtype) == out.dtype
         and out.dtype in _SERVED
         and out.ndim == 2
         and b.shape == out.shape[1:]
