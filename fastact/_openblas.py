@@ -53,21 +53,31 @@ def _controls(path):
     return lib if all(hasattr(lib, name) for name in names) else None
 
 
+def set_spin(lib, exponent):
+    """Make ``lib`` (from ``_controls``) spin 2**exponent cycles after each call, from its next
+    call on: it re-reads its environment with the variable set, then stops its workers (the
+    call OpenBLAS's own fork handler makes). The environment is restored at once."""
+    os.environ[_VARIABLE] = str(exponent)
+    try:
+        lib.openblas_read_env()
+    finally:
+        del os.environ[_VARIABLE]  # subprocesses and later readers see nothing
+    lib.blas_thread_shutdown_()
+
+
 def shorten_idle_spin():
-    """Give each loaded OpenBLAS a ``SPIN_EXPONENT`` spin, where the user chose none and no
-    other Python thread could be inside it; returns the paths of the libraries changed."""
-    if _VARIABLE in os.environ or threading.active_count() != 1:
+    """Give each loaded OpenBLAS a ``SPIN_EXPONENT`` spin where the user chose none; returns
+    the paths of the libraries changed, or None while another Python thread runs (one could
+    be inside a BLAS call): nothing was tried, try again later."""
+    if threading.active_count() != 1:
+        return None
+    if _VARIABLE in os.environ:
         return []
     changed = []
     for path in loaded_openblas():
         lib = _controls(path)
         if lib is None or lib.openblas_thread_timeout() != 0:  # 0: not set when it loaded
             continue
-        os.environ[_VARIABLE] = str(SPIN_EXPONENT)
-        try:
-            lib.openblas_read_env()
-        finally:
-            del os.environ[_VARIABLE]  # subprocesses and later readers see nothing
-        lib.blas_thread_shutdown_()
+        set_spin(lib, SPIN_EXPONENT)
         changed.append(path)
     return changed

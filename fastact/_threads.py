@@ -154,14 +154,15 @@ _blas_spin_tried = False
 
 
 def _shorten_blas_spin():
-    """Once per process, at a moment only this Python thread runs: ``_openblas``."""
+    """Once per process, at a moment only this Python thread runs (``_openblas``)."""
     global _blas_spin_tried
-    if _blas_spin_tried or threading.active_count() != 1:
-        return  # with other threads about, tried again at the next parallel call
-    _blas_spin_tried = True
+    if _blas_spin_tried:
+        return
     try:
-        _openblas.shorten_idle_spin()
+        # None: another thread runs, so it is tried again at the next parallel call
+        _blas_spin_tried = _openblas.shorten_idle_spin() is not None
     except (OSError, AttributeError, ValueError) as error:  # an OpenBLAS unlike the ones known
+        _blas_spin_tried = True
         warnings.warn(f"fastact: could not shorten OpenBLAS's idle spin ({error})", RuntimeWarning, stacklevel=4)
 
 

@@ -10,7 +10,6 @@ median step over fastact's, per exponent. How ``_openblas.SPIN_EXPONENT`` was ch
 (Linux, NumPy with OpenBLAS).
 """
 
-import os
 import statistics
 import sys
 import time
@@ -25,11 +24,8 @@ def main(names="convnet,deep_convnet,bn_mlp", exponents="20,22,24", rounds="8"):
         sys.exit("no OpenBLAS with the entry points fastact uses is loaded here")
 
     def spin(exponent):
-        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(exponent)
         for lib in libs:
-            lib.openblas_read_env()
-            lib.blas_thread_shutdown_()
-        del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+            _openblas.set_spin(lib, exponent)
 
     exponents = [int(e) for e in exponents.split(",")]
     sets = networks.layer_sets()
