@@ -18,8 +18,9 @@ losses and weights bit for bit, step after step:
   the payload of a NaN maximum, and, in windows of more than 4 elements, the sign of a zero
   maximum present with both signs. fastact gives the last of tied zeros in (fy, fx) order
   (NumPy's choice for windows of up to 4 elements, e.g. 2x2, measured on NumPy 2.4).
-- ``Dropout``: the same ``np.random.rand`` draw (a seeded run reproduces), then one fused pass
-  for the mask and the product. Bit-identical.
+- ``Dropout``: the same draw as ``np.random.rand`` (a seeded run reproduces), made by
+  ``_mt19937`` from NumPy's own generator state, then one fused pass for the mask and the
+  product. Bit-identical, the generator's state after it included.
 - ``BatchNormalization``: fused passes that add in NumPy's order (row after row for an axis-0
   sum of a C-contiguous array): every attribute and result bit-identical for C-contiguous
   float32/float64 input. Other inputs take the twin's NumPy expressions (also identical).
@@ -33,7 +34,7 @@ import sys
 
 import numpy as np
 
-from . import _threads, _window
+from . import _mt19937, _threads, _window
 from .util import as_kernel_input, check_window, col2im, im2col_into, out_size
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
@@ -117,7 +118,6 @@ class Dropout:
         _require_array(x, "Dropout.forward")
         if not train_flg:
             return x * (1.0 - self.dropout_ratio)
-        r = np.random.rand(*x.shape)
         ratio = self.dropout_ratio
         fused = (
             x.ndim
@@ -126,6 +126,9 @@ class Dropout:
             and type(ratio) in (float, int, np.float64, np.float32, np.float16)
         )
         if fused:
+            r = np.empty(x.shape)
+            if not _mt19937.rand_into(r):
+                r = np.random.rand(*x.shape)
             x = np.ascontiguousarray(x)  # the output is C-ordered, as the book's mostly is
             mask = np.empty(x.shape, np.bool_)
             out = np.empty(x.shape, x.dtype)
@@ -143,7 +146,7 @@ class Dropout:
                     mask.reshape(-1),
                 )
         else:
-            mask = r > ratio
+            mask = np.random.rand(*x.shape) > ratio
             out = x * mask
         self.mask = mask
         return out
