@@ -108,7 +108,8 @@ class Affine:
 
 class Dropout:
     """The book's Dropout: the mask is ``np.random.rand(*x.shape) > dropout_ratio`` from NumPy's
-    global generator (the same draw as the book's), the product fused into the same pass."""
+    global generator (the same doubles, drawn by ``_mt19937`` where it can: the generator ends
+    in the same state), the product fused into one pass after it."""
 
     def __init__(self, dropout_ratio=0.5):
         self.dropout_ratio = dropout_ratio

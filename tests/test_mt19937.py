@@ -2,6 +2,9 @@
 the global generator left in the same state, from any point of its stream; and no draw at all
 where the global generator is not the one the kernel knows."""
 
+import re
+
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -80,3 +83,16 @@ def test_another_bit_generator_is_left_to_numpy():
     finally:
         np.random.set_bit_generator(original)
     _check(3, 5, (9,))  # and the MT19937 back in place is served again
+
+
+def test_the_key_is_tempered_and_regenerated_in_vector_loops():
+    """The LLVM IR of a fresh compile (cached code has none) holds vectors of 32-bit words
+    (tempering, regeneration) and of doubles (the conversion of word pairs)."""
+    dispatcher = _mt19937._fill
+    options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
+    copy = numba.njit(**options)(dispatcher.py_func)
+    key = np.random.get_state()[1].copy()
+    copy(key, np.zeros(1, np.int32), np.empty(10))
+    ir = "\n".join(copy.inspect_llvm().values())
+    assert re.search(r"<\d+ x i32>", ir), "tempering and regeneration run scalar"
+    assert re.search(r"<\d+ x double>", ir), "the pairs are converted to doubles one at a time"
