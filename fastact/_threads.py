@@ -296,7 +296,8 @@ def run(pair, size, *args, per_iteration=1):
             return
         try:
             _start_pool()
-            users = numba.get_num_threads()  # numba's setting is per Python thread: ours
+            get_threads, set_threads, set_chunksize = _pool_controls()
+            users = get_threads()  # numba's setting is per Python thread: ours
         except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
             _parallel_unusable(error)  # without TBB installed
             pair.serial(*args)
@@ -304,13 +305,35 @@ def run(pair, size, *args, per_iteration=1):
         # Under load, small chunks handed out on demand, not one share per thread: when
         # another process takes a core, the thread that has one does most of the work.
         chunk = max(1, CHUNK_ELEMENTS // per_iteration) if other >= BUSY_CORES else 0
-        numba.set_num_threads(wanted)
-        previous = numba.set_parallel_chunksize(chunk)
+        set_threads(wanted)
+        previous = set_chunksize(chunk)
         try:
             pair.parallel(*args)
         finally:
-            numba.set_parallel_chunksize(previous)
-            numba.set_num_threads(users)  # the user's own numba code keeps its setting
+            set_chunksize(previous)
+            set_threads(users)  # the user's own numba code keeps its setting
+
+
+_controls = None
+
+
+def _pool_controls():
+    """(get threads, set threads, set chunk size) for this thread, once the pool runs.
+
+    numba's public functions take a multiprocessing lock on every call to check that the pool
+    is launched (~2.5 us each, five per parallel call: 13 us, 15% of a 1M-element ReLU); once
+    it is, the functions they end in are called directly where this numba has them.
+    """
+    global _controls
+    if _controls is None:
+        from numba.np.ufunc import parallel
+
+        direct = [getattr(parallel, name, None) for name in ("_get_num_threads", "_set_num_threads")]
+        direct.append(getattr(parallel, "_set_parallel_chunksize", None))
+        public = (numba.get_num_threads, numba.set_num_threads, numba.set_parallel_chunksize)
+        launched = getattr(parallel, "_is_initialized", False)
+        _controls = tuple(d if launched and callable(d) else p for d, p in zip(direct, public))
+    return _controls
 
 
 @contextlib.contextmanager
