@@ -132,7 +132,7 @@ def _pool_started():
 #: wake-up: 65-125 us on the AMD VM, a ReLU forward at 1M float32 230-330 us instead of
 #: 140-180 in a loop; GNU's default (300000, ~10 ms) takes the core OpenBLAS needs after
 #: each region. With 2000, the ConvNets' and the GELU MLP's steps were the same or 1-3%
-#: faster than passive (6 processes each way, taking turns), and a kernel called again
+#: faster than passive (ten pairs of processes, taking turns), and a kernel called again
 #: within the spin finds its worker awake (3 us a region).
 OPENMP_SPIN_COUNT = 2000
 
