@@ -127,7 +127,7 @@ def _pool_started():
 
 
 #: How long numba's idle OpenMP workers spin before they sleep, in GNU OpenMP's spin-loop
-#: iterations (~35 ns each measured on the AMD VM: ~70 us; longer where the CPU's pause
+#: iterations (~30 ns each measured on the AMD VM: ~60 us; longer where the CPU's pause
 #: instruction is slower, as on recent Intel cores). Sleeping at once
 #: (``OMP_WAIT_POLICY=PASSIVE`` alone) made every parallel region pay the sleeping worker's
 #: wake-up: 65-125 us on the AMD VM, a ReLU forward at 1M float32 230-330 us instead of
