@@ -345,8 +345,8 @@ def _pool_controls():
     if _controls is None:
         from numba.np.ufunc import parallel
 
-        direct = [getattr(parallel, name, None) for name in ("_get_num_threads", "_set_num_threads")]
-        direct.append(getattr(parallel, "_set_parallel_chunksize", None))
+        names = ("_get_num_threads", "_set_num_threads", "_set_parallel_chunksize")
+        direct = [getattr(parallel, name, None) for name in names]
         public = (numba.get_num_threads, numba.set_num_threads, numba.set_parallel_chunksize)
         launched = getattr(parallel, "_is_initialized", False)
         _controls = tuple(d if launched and callable(d) else p for d, p in zip(direct, public))
