@@ -130,6 +130,7 @@ class Pair:
         self.name = name
         self.op = op or name
         self.cost = cost
+        self.limits = (-1, 0)  # _threads.run's copy of its threshold, tagged with the tables' generation
         self.serial = self._jit(make(), f"{name}_serial", parallel=False)
         self.parallel = self._jit(make(), f"{name}_parallel", parallel=True)
 

@@ -298,34 +298,34 @@ def _parallel_unusable(error):
 
 def run(pair, size, *args, per_iteration=1):
     """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``
-    elements of ``args[0]``'s dtype; the kernel's parallel loop handles ``per_iteration``
-    elements per iteration. ``pair.op`` and ``pair.cost`` name its thresholds."""
-    threshold = thresholds(pair.op, pair.cost)[1]
-    if size * args[0].itemsize < threshold or _forked or _num_threads == 1 or _parallel_broken is not None:
-        pair.serial(*args)
-        return
+    elements of ``args[0]``'s dtype, and return what it returns; the kernel's parallel loop
+    handles ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
+    thresholds."""
+    limits = pair.limits  # (generation, parallel min bytes): reading the tables costs ~0.4 us
+    if limits[0] != generation:
+        limits = pair.limits = (generation, thresholds(pair.op, pair.cost)[1])
+    if size * args[0].itemsize < limits[1] or _forked or _num_threads == 1 or _parallel_broken is not None:
+        return pair.serial(*args)
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
     other = 0.0 if _forced_parallel else _other_load()
     wanted = min(wanted, int(_CPUS - other + 0.5))  # leave the cores others keep busy to them
     with _parallel_slot() as mine:
         if wanted < 2 or not mine:
-            pair.serial(*args)
-            return
+            return pair.serial(*args)
         try:
             _start_pool()
             get_threads, set_threads, set_chunksize = _pool_controls()
             users = get_threads()  # numba's setting is per Python thread: ours
         except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
             _parallel_unusable(error)  # without TBB installed
-            pair.serial(*args)
-            return
+            return pair.serial(*args)
         # Under load, small chunks handed out on demand, not one share per thread: when
         # another process takes a core, the thread that has one does most of the work.
         chunk = max(1, CHUNK_ELEMENTS // per_iteration) if other >= BUSY_CORES else 0
         set_threads(wanted)
         previous = set_chunksize(chunk)
         try:
-            pair.parallel(*args)
+            return pair.parallel(*args)
         finally:
             set_chunksize(previous)
             set_threads(users)  # the user's own numba code keeps its setting

@@ -113,14 +113,10 @@ class SoftmaxWithLoss:
     def _fused(self, x, t, labels):
         rows, n = x.shape
         y = np.empty_like(x)
-        terms = np.empty(rows + 1)
-        bad = np.zeros(1, np.int64)
-        _threads.run(PAIRS.softmax_xent, x.size, x, labels, y, terms, bad, per_iteration=n)
-        if bad[0]:
+        total, bad = _threads.run(PAIRS.softmax_xent, x.size, x, labels, y, per_iteration=n)
+        if bad:
             _labels(t, rows, n, "SoftmaxWithLoss.forward")  # raises, saying which labels
-        loss = -terms[rows] / rows
-        if x.dtype is _F32:
-            loss = np.float32(loss)
+        loss = x.dtype.type(-total / rows)  # a NumPy scalar of x's dtype, as the book's
         self.t, self.y, self.loss = t, y, loss
         return loss
 
@@ -151,8 +147,7 @@ class SoftmaxWithLoss:
         if y is None:
             raise _not_called("SoftmaxWithLoss", "y")
         if type(y) is np.ndarray and y.ndim == 2 and y.flags.c_contiguous and type(t) is np.ndarray:
-            rows = t.shape[0]
-            batch = y.dtype.type(rows)
+            batch = t.shape[0]
             if t.ndim == 1 and t.dtype.kind in "iu":
                 dx = np.empty_like(y)
                 _threads.run(

@@ -332,21 +332,41 @@ def test_row_loops_are_vectorized(name, build, dtype):
     )
 
 
+def test_loss_logs_are_vectorized():
+    """SoftmaxWithLoss takes its rows' logs in one vector loop: no call to libm's log."""
+    from fastact._rows import _logs
+
+    @numba.njit(error_model="numpy")
+    def logs(a):
+        _logs(a)
+
+    a = np.linspace(1e-7, 1.0, 1000)
+    logs(a)
+    np.testing.assert_allclose(a, np.log(np.linspace(1e-7, 1.0, 1000)), rtol=1e-15)
+    ir = "\n".join(logs.inspect_llvm().values())
+    # (LLVM also "vectorizes" math.log, into llvm.log.v4f64: four libm calls in the end)
+    assert re.search(r"<4 x double>", ir) and not re.search(r"@llvm\.log\.|@log\(", ir)
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_short_row_blocks_give_the_row_functions_bits(dtype, rng):
-    """Rows shorter than _STORE_MIN are done in blocks (their exps in one flat loop): the
-    same bits as the row function, row by row."""
-    from fastact._rows import _STORE_MIN, softmax_row
+    """Rows shorter than _STORE_MIN are done in blocks (their exps in one flat loop, or, up to
+    _COLUMNS_MAX, a lane per row): the same bits as the row function, row by row."""
+    from fastact._rows import _COLUMNS_MAX, _STORE_MIN, softmax_row
 
     @numba.njit
     def row_by_row(x, o):
         for i in range(x.shape[0]):
             softmax_row(x[i], o[i], np.empty(x.shape[1], x.dtype))
 
-    for n in (1, 3, 10, _STORE_MIN - 1):
+    for n in (1, 3, 10, _COLUMNS_MAX, _COLUMNS_MAX + 1, _STORE_MIN - 1):
         x = (rng.standard_normal((257, n)) * 30).astype(dtype)
         x[5, 0] = np.nan
         x[6] = -np.inf
+        x[7, -1] = np.inf
+        x[8, -1] = np.nan
+        x[9] = 0.0
+        x[9, ::2] = -0.0
         expected = np.empty_like(x)
         row_by_row(x, expected)
         for build in ("serial", "parallel"):
