@@ -150,8 +150,10 @@ def _start_pool():
     (PyTorch's: see the README). Users who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
     themselves get exactly what they set.
     """
+    global _pool_ready
     _shorten_blas_spin()
     if _pool_started():
+        _pool_ready = _blas_spin_tried  # from now on run() skips this call
         return
     from numba.np.ufunc import parallel
 
@@ -168,6 +170,7 @@ def _start_pool():
 
 
 _blas_spin_tried = False
+_pool_ready = False  # the pool runs and the BLAS spin was seen to: nothing left for _start_pool
 
 
 def _shorten_blas_spin():
@@ -271,16 +274,20 @@ class _OtherLoad:
 _other_load = _OtherLoad()
 
 
-@contextlib.contextmanager
-def _parallel_slot():
-    """Yield whether this call may run a parallel region; the lock is released whatever
-    happens inside (a KeyboardInterrupt included), and can't be left held between the
-    acquire and the try, as a bare acquire/try could."""
-    acquired = _parallel_lock.acquire(blocking=False)
-    try:
-        yield acquired
-    finally:
-        if acquired:
+class _ParallelSlot:
+    """``with _ParallelSlot() as mine``: whether this call may run a parallel region; the lock
+    is released whatever happens inside (a KeyboardInterrupt included). A class, not a
+    generator: ``with`` sets up the release in the same step as ``__enter__`` returns, and this
+    costs a fraction of contextlib's ~3 us."""
+
+    __slots__ = ("acquired",)
+
+    def __enter__(self):
+        self.acquired = _parallel_lock.acquire(blocking=False)
+        return self.acquired
+
+    def __exit__(self, *exc):
+        if self.acquired:
             _parallel_lock.release()
 
 
@@ -309,11 +316,12 @@ def run(pair, size, *args, per_iteration=1):
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
     other = 0.0 if _forced_parallel else _other_load()
     wanted = min(wanted, int(_CPUS - other + 0.5))  # leave the cores others keep busy to them
-    with _parallel_slot() as mine:
+    with _ParallelSlot() as mine:
         if wanted < 2 or not mine:
             return pair.serial(*args)
         try:
-            _start_pool()
+            if not _pool_ready:
+                _start_pool()
             get_threads, set_threads, set_chunksize = _pool_controls()
             users = get_threads()  # numba's setting is per Python thread: ours
         except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
@@ -322,13 +330,16 @@ def run(pair, size, *args, per_iteration=1):
         # Under load, small chunks handed out on demand, not one share per thread: when
         # another process takes a core, the thread that has one does most of the work.
         chunk = max(1, CHUNK_ELEMENTS // per_iteration) if other >= BUSY_CORES else 0
-        set_threads(wanted)
+        if users != wanted:  # each setter is a ctypes call, ~0.5 us: only what changes
+            set_threads(wanted)
         previous = set_chunksize(chunk)
         try:
             return pair.parallel(*args)
         finally:
-            set_chunksize(previous)
-            set_threads(users)  # the user's own numba code keeps its setting
+            if previous != chunk:
+                set_chunksize(previous)
+            if users != wanted:
+                set_threads(users)  # the user's own numba code keeps its setting
 
 
 _controls = None
