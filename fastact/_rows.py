@@ -879,12 +879,13 @@ _MAKERS = {
 
 
 #: The cost per element (``_threads.default_thresholds``) of the kernels that take an exp per
-#: element: 2, so that they run in parallel from 512 KiB (memory-bound ones: 1 MiB). Measured
-#: on the 2-core AMD VM, serial against parallel, medians: (100, 1000) float32 (400 KiB) 1.1x
-#: faster serial; float64 (800 KiB) 1.3x faster parallel; (400, 1000) float32 1.3-1.5x
-#: parallel. A row kernel spreads rows, not elements, so it pays its wake-up with less work in
-#: hand than an element-wise one of the same cost.
-_COSTS = {"softmax": 2, "log_softmax": 2, "log_softmax_backward": 2, "softmax_xent": 2}
+#: element: 4, the most the defaults count, so that they run in parallel from 256 KiB
+#: (memory-bound ones: 1 MiB). Measured on the 2-core AMD VM, serial time over parallel time
+#: through the dispatch, medians, rows of 1000, numba's own libgomp and PyTorch's: from about
+#: 100 KiB parallel is as fast, from 195 KiB faster in every case (1.2-1.6x: softmax and
+#: log-softmax, both dtypes); 50 KiB was 0.7-1.05x. A row kernel spreads rows, not elements,
+#: so it pays its wake-up with less work in hand than an element-wise one of the same cost.
+_COSTS = {"softmax": 4, "log_softmax": 4, "log_softmax_backward": 4, "softmax_xent": 4}
 
 
 class _Lazy:
