@@ -191,6 +191,23 @@ class _SoftmaxBase:
 
     def _backward(self, dout, pair, numpy_formula):
         out = self.out
+        if (
+            type(dout) is np.ndarray
+            and type(out) is np.ndarray
+            and self.axis == -1
+            and dout.shape == out.shape
+            and ((dt := out.dtype) is _F32 or dt is _F64)  # native byte order: these objects
+            and dout.dtype is dt
+            and out.ndim
+            and out.size
+            and out.flags.c_contiguous
+            and dout.flags.c_contiguous
+        ):
+            # The common case first, in as few Python steps as possible.
+            n = out.shape[-1]
+            dx = np.empty_like(out)
+            _threads.run(pair, out.size, out.reshape(-1, n), dout.reshape(-1, n), dx.reshape(-1, n), per_iteration=n)
+            return dx
         if out is None:
             raise _not_called(self._name, "out")
         where = f"{self._name}.backward"
@@ -211,13 +228,6 @@ class _SoftmaxBase:
             and dout.dtype.isnative
         ):
             axis = self.axis
-            if axis == -1 and out.flags.c_contiguous and dout.flags.c_contiguous:
-                n = out.shape[-1]
-                dx = np.empty_like(out)
-                _threads.run(
-                    pair, out.size, out.reshape(-1, n), dout.reshape(-1, n), dx.reshape(-1, n), per_iteration=n
-                )
-                return dx
             (o2, d2), shape = _move_rows(axis, out, dout)
             dx = np.empty_like(o2)
             _threads.run(pair, o2.size, o2, d2, dx, per_iteration=o2.shape[1])
