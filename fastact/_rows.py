@@ -7,7 +7,8 @@ an integer max of order-preserving keys, and the row sums are integer sums on a 
 (``_grid``, float64) or float64 sums of stored terms in a function of their own that may
 reassociate (float32): float reductions need reassociation to vectorize, and the error-free
 transformations around them must not get it. Long rows are taken in blocks of rows that
-share one scratch row (an allocation per row cost as much as the row's exps).
+share one scratch row (an allocation per row cost as much as the row's exps); float32 rows of
+up to 16 are taken a vector lane per row (``_softmax_columns_f32``).
 
 Exactness (u = 2**-53; n = row length < 2**20; ULP of the true result, rounded to the dtype):
 

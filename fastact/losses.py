@@ -75,9 +75,10 @@ class SoftmaxWithLoss:
     The loss is the book's ``-sum(log(y[t] + 1e-7)) / batch_size`` (the 1e-7 floor is the book's
     definition: it differs from the true cross-entropy -log(y[t]) by about 1e-7 / y[t], i.e. the
     loss is capped near 16.1 per sample where y[t] underflows, and is -1e-7 rather than 0 where
-    y[t] = 1). Each log is taken in float64 of a softmax value within 2 ULP of the truth (1.1 ULP
-    for float32), so the loss agrees with the book's (whose softmax is up to ~100 ULP off) to
-    ~1e-13 relative on float64; a float32 input gives a float32 loss, as the book's.
+    y[t] = 1). Each log is taken in float64 (``_special``'s vectorizing log, within 2 ULP) of a
+    softmax value within 2 ULP of the truth (1.1 ULP for float32), so the loss agrees with the
+    book's (whose softmax is up to ~100 ULP off) to ~1e-13 relative on float64; a float32 input
+    gives a float32 loss, as the book's.
 
     ``y`` is ``fastact.softmax(x)``; ``backward()`` returns (y - t) / batch_size for one-hot ``t``
     and ``y`` minus 1 at the label, over batch_size, otherwise: the book's exact operations on
