@@ -27,19 +27,23 @@ def served(a):
     return type(a) is np.ndarray and a.dtype in KERNEL_DTYPES and a.flags.aligned
 
 
-def small(kernels, direction, a):
-    """Whether a call on ``a`` takes the ufunc path. The limits are read once per change of
-    the tables (``_threads.generation``): at the book's sizes a call is a few microseconds,
-    and looking them up anew cost about one."""
-    limits = kernels.__dict__.get("ufunc_limits")
-    if limits is None or limits[0] != _threads.generation:
+def limits(kernels):
+    """(tables' generation, forward ufunc max bytes, backward ufunc max bytes) for an
+    activation's kernels, read once per change of the tables (``_threads.generation``): at
+    the book's sizes a call is a few microseconds, and looking them up anew cost about one."""
+    lim = kernels.__dict__.get("ufunc_limits")
+    if lim is None or lim[0] != _threads.generation:
         act = kernels.act
-        limits = (
+        lim = kernels.ufunc_limits = (
             _threads.generation,
-            {d: _threads.thresholds(f"{act.name}_{d}", act.cost_of(d))[0] for d in ("forward", "backward")},
+            *(_threads.thresholds(f"{act.name}_{d}", act.cost_of(d))[0] for d in ("forward", "backward")),
         )
-        kernels.ufunc_limits = limits
-    return a.nbytes <= limits[1][direction]
+    return lim
+
+
+def small(kernels, direction, a):
+    """Whether a call on ``a`` takes the ufunc path."""
+    return a.nbytes <= limits(kernels)[1 if direction == "forward" else 2]
 
 
 def forward_ufunc(kernels, x, params, out=None, mask=None):

@@ -14,6 +14,7 @@ trailing scalars of the array's dtype, so one compiled kernel serves every value
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Optional
 
 from numba.extending import register_jitable
@@ -61,7 +62,7 @@ class Activation:
     ulp: float = 0
     layer_kwargs: tuple = ()
 
-    @property
+    @cached_property  # read on every layer call
     def attribute(self):
         """The layer attribute holding what backward needs (``mask``, ``out``, ``x``)."""
         return SAVES[self.saves]
