@@ -34,11 +34,19 @@ def limits(kernels):
     lim = kernels.__dict__.get("ufunc_limits")
     if lim is None or lim[0] != _threads.generation:
         act = kernels.act
-        lim = kernels.ufunc_limits = (
-            _threads.generation,
-            *(_threads.thresholds(f"{act.name}_{d}", act.cost_of(d))[0] for d in ("forward", "backward")),
-        )
+        lim = kernels.ufunc_limits = (_threads.generation, *(_ufunc_max_bytes(act, d) for d in ("forward", "backward")))
     return lim
+
+
+def _ufunc_max_bytes(act, direction):
+    op = f"{act.name}_{direction}"
+    if act.params:
+        # A ufunc gets the parameters as stride-0 operands, and numba's ufunc loop then runs
+        # element by element, unvectorized: 2.7x (LeakyReLU) to 7x (Softplus) slower than the
+        # kernel at the book's (100, 50). So by default never the ufunc; tuned or forced
+        # tables still decide.
+        return _threads.UFUNC_MAX_BYTES.get(op, -1)
+    return _threads.thresholds(op, act.cost_of(direction))[0]
 
 
 def small(kernels, direction, a):

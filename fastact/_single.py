@@ -546,9 +546,11 @@ _SIGMOID_FAR = _f(131.0)
 
 @register_jitable
 def _dout_sigmoid(dout, vh, vl):
-    """dout * sigmoid(vh + vl), rounded once (vh clamped to +-131 first)."""
+    """dout * sigmoid(vh + vl), rounded once (vh clamped to +-131 first, and vl dropped with
+    it: beside a large vh it can be large too, and would overflow the exp's polynomial)."""
     inline_here()
     v = _clamp(vh, -_SIGMOID_FAR, _SIGMOID_FAR)
+    vl = _f(0.0) if bitcast(v) != bitcast(vh) else vl
     sh, sl, nh, nl, j = _sigmoid_pairs(v, vl)
     return _dout_times(dout, sh, sl, _f(1.0), _f(0.0), j, bitcast(v) < 0)
 
@@ -654,6 +656,10 @@ def softplus(x, beta, threshold):
     zh, zl = two_prod(beta, xc)
     zc = _clamp(zh, -_SIGMOID_FAR, _SIGMOID_FAR)
     negative = bitcast(zc) < 0
+    # Where z is clamped its low part goes too: beside a large zh it is large itself (up to
+    # half an ULP of zh, 4e9 at zh = 1e17, where beta != 1), and inside the exp's reduction it
+    # would overflow the polynomial (the overflow flag NumPy turns into a warning).
+    zl = _f(0.0) if bitcast(zc) != bitcast(zh) else zl
     hi, lo, j = exp_ds(-bitcast(np.int32(bitcast(zc) & _ABS)), zl if negative else -zl)
     lh, ll = _log1p_pair(_times_pow2(hi, j), _times_pow2(lo, j))
     sh, se = two_sum(_f(0.0) if negative else zh, lh)

@@ -147,6 +147,38 @@ def test_parameters_are_checked_and_shown():
     assert fastact.softplus(x, 2.0, out=out) is out
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", sorted(n for n, s in REGISTRY.items() if s.params))
+def test_functions_with_parameters_give_their_ufuncs_bits(name, dtype, rng):
+    """fastact.<f>(x, p) runs the flat kernels where it can (the ufunc with a parameter runs
+    unvectorized): the ufunc's bits and dtype on every route, x untouched, out= honoured."""
+    spec = REGISTRY[name]
+    f, u = getattr(fastact, name), KERNELS[name].ufunc
+    given = tuple(2.0 * p.default + 0.3 for p in spec.params)  # Python floats: the kernel route
+    for shape in [(7,), (100, 50), (3, 4, 5)]:
+        x = values(dtype, shape, rng)
+        before = bits(x).copy()
+        ctx = f"{name} {np.dtype(dtype)} {shape}"
+        expected = u(x, *given)
+        assert expected.dtype == dtype
+        assert_same_bits(f(x, *given), expected, ctx)
+        assert_same_bits(x, before.view(x.dtype), ctx + " x was modified")
+        assert_same_bits(f(x), u(x, *spec.defaults), ctx + " defaults")
+        out = np.empty_like(x)
+        assert f(x, *given, out=out) is out
+        assert_same_bits(out, expected, ctx + " out=")
+        y = x.copy()
+        assert f(y, *given, out=y) is y
+        assert_same_bits(y, expected, ctx + " in place")
+        # the ufunc's own routes: a strided view, NumPy scalars as parameters, an int
+        assert_same_bits(f(x.T, *given), u(x.T, *given), ctx + " transposed")
+        numpy_scalars = tuple(np.float64(v) for v in given)
+        assert_same_bits(f(x, *numpy_scalars), u(x, *numpy_scalars), ctx + " NumPy scalars")
+    assert_same_bits(
+        f(np.arange(5.0, dtype=dtype), *[1] * len(given)), u(np.arange(5.0, dtype=dtype), *[1] * len(given)), "int"
+    )
+
+
 def numerical_gradient(f, x, h=1e-6):
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):
