@@ -40,13 +40,15 @@ def limits(kernels):
 
 def _ufunc_max_bytes(act, direction):
     op = f"{act.name}_{direction}"
+    cost = act.cost_of(direction)
     if act.params:
         # A ufunc gets the parameters as stride-0 operands, and numba's ufunc loop then runs
         # element by element, unvectorized: 2.7x (LeakyReLU) to 7x (Softplus) slower than the
-        # kernel at the book's (100, 50). So by default never the ufunc; tuned or forced
-        # tables still decide.
-        return _threads.UFUNC_MAX_BYTES.get(op, -1)
-    return _threads.thresholds(op, act.cost_of(direction))[0]
+        # kernel at the book's (100, 50), and ahead of the kernel's dispatch only on a few
+        # hundred elements (LeakyReLU at 100: 0.7-0.9x the twin through the kernel). So the
+        # default is 2 KiB / cost; tuned or forced tables still decide.
+        return _threads.UFUNC_MAX_BYTES.get(op, 2048 // cost)
+    return _threads.thresholds(op, cost)[0]
 
 
 def small(kernels, direction, a):
