@@ -553,8 +553,8 @@ _COLUMNS_MAX = 16
 
 @register_jitable
 def _columns_in(x, r0, r1):
-    """(x[r0:r1] transposed, flat; each row's max; 1 where the row has a NaN or a non-finite
-    max, else 0)."""
+    """(x[r0:r1] transposed, flat; each row's max; nonzero where the row has a NaN or a
+    non-finite max)."""
     n = x.shape[1]
     rr = r1 - r0
     xt = np.empty(n * rr, x.dtype)
