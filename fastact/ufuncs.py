@@ -23,9 +23,6 @@ from . import _apply, reference
 from ._kernels import KERNELS
 from .activations import REGISTRY
 
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
-
 
 def _with_parameters(spec, ufunc):
     names = [p.name for p in spec.params]
@@ -64,23 +61,17 @@ def _with_parameters(spec, ufunc):
 
 def _kernel_takes(x, out, params):
     """Whether the flat kernels can serve ``f(x, *params, out=out)`` exactly as the ufunc
-    would: a C-contiguous float array, parameters that are Python numbers, ``out`` (if any)
-    an array of x's dtype and shape, C-contiguous, x itself or not overlapping it."""
+    would: a C-contiguous array the kernels take, parameters that are Python numbers, ``out``
+    (if any) an array of x's dtype and shape, C-contiguous, x itself or not overlapping it."""
     if not (
-        type(x) is np.ndarray
-        and ((dt := x.dtype) is _F64 or dt is _F32)
-        and x.ndim
-        and x.flags.c_contiguous
-        and x.flags.aligned
-        and all(type(v) is float or type(v) is int for v in params)
+        _apply.served(x) and x.ndim and x.flags.c_contiguous and all(type(v) is float or type(v) is int for v in params)
     ):
         return False
     return out is None or (
-        type(out) is np.ndarray
-        and out.dtype is dt
+        _apply.served(out)
+        and out.dtype == x.dtype
         and out.shape == x.shape
         and out.flags.c_contiguous
-        and out.flags.aligned
         and out.flags.writeable
         and (out is x or not np.may_share_memory(out, x))
     )
