@@ -130,45 +130,69 @@ def _col2im():
 
 
 def _col2im_narrow():
-    # The same sums for rows of few entries (the ConvNet's 1-channel 5x5: 25), where the
-    # loop above runs its (ch, fy) loop only a few times per entry read: each col row is
-    # added whole, rows from the last of the image to the first, which again gives every
-    # pixel its entries in (fy, fx) order (1.6x faster on that layer).
-    def kernel(col, img, fh, fw, stride, pad, oh, ow):
+    # The same sums for rows of few entries (the ConvNet's 1-channel 5x5: 25). Scattering each
+    # col row into the image (the loop above) chains every add through the store of the one
+    # before it on the same pixels; instead, a block of output rows is first transposed into
+    # scratch (one row per window entry), and each entry's row is then added to its image
+    # rows as a contiguous run: per entry (ch, fy, fx) ascending, so every pixel still gets its
+    # entries in the twin's (fy, fx) order. Blocks go from the image's last output rows to its
+    # first, so a pixel whose windows span two blocks takes the smaller fy (the later block)
+    # first. 1.4-2x faster than the scatter on the ConvNets' first layers.
+    def kernel(col, img, fh, fw, stride, pad, oh, ow, rows):
         n, c, h, w = img.shape
         hw = h * w
         cols = c * fh * fw
-        off = np.empty(cols, np.int64)
-        for ch in range(c):
-            for fy in range(fh):
-                for fx in range(fw):
-                    off[(ch * fh + fy) * fw + fx] = ch * hw + fy * w + fx
+        lo = np.empty(fw, np.int64)  # the ox whose pixel xx = ox * stride - pad + fx is inside
+        hi = np.empty(fw, np.int64)
+        for fx in range(fw):
+            lo[fx] = min(ow, max(0, (pad - fx + stride - 1) // stride))
+            hi[fx] = max(lo[fx], min(ow, (w - 1 + pad - fx) // stride + 1))
         for i in prange(n):
             plane = _zeroed_image(img, i)
-            for oy in range(oh - 1, -1, -1):
-                y0 = oy * stride - pad
-                for ox in range(ow - 1, -1, -1):
-                    x0 = ox * stride - pad
-                    r = col[(i * oh + oy) * ow + ox]
-                    if y0 >= 0 and x0 >= 0 and y0 + fh <= h and x0 + fw <= w:
-                        base = y0 * w + x0
-                        for k in range(cols):
-                            q = base + off[k]
-                            v = plane[q]
-                            plane[q] = v + r[k] if v == v else v
-                    else:
-                        for ch in range(c):
-                            for fy in range(max(0, -y0), min(fh, h - y0)):
-                                for fx in range(max(0, -x0), min(fw, w - x0)):
-                                    q = ch * hw + (y0 + fy) * w + x0 + fx
-                                    v = plane[q]
-                                    plane[q] = v + r[(ch * fh + fy) * fw + fx] if v == v else v
+            t = np.empty((cols, rows * ow))
+            for b in range((oh + rows - 1) // rows - 1, -1, -1):
+                top = b * rows
+                m = min(rows, oh - top)
+                block = col[(i * oh + top) * ow : (i * oh + top + m) * ow]
+                for q in range(m * ow):
+                    r = block[q]
+                    for k in range(cols):
+                        t[k, q] = r[k]
+                for ch in range(c):
+                    for fy in range(fh):
+                        for fx in range(fw):
+                            tk = t[(ch * fh + fy) * fw + fx]
+                            for oy in range(m):
+                                y = (top + oy) * stride - pad + fy
+                                if y < 0 or y >= h:
+                                    continue
+                                start = ch * hw + y * w - pad + fx
+                                if stride == 1:  # contiguous on both sides: vectorizes
+                                    dst = plane[start + lo[fx] : start + hi[fx]]
+                                    src = tk[oy * ow + lo[fx] : oy * ow + hi[fx]]
+                                    for o in range(dst.shape[0]):
+                                        v = dst[o]
+                                        dst[o] = v + src[o] if v == v else v
+                                else:
+                                    for ox in range(lo[fx], hi[fx]):
+                                        q = start + ox * stride
+                                        v = plane[q]
+                                        plane[q] = v + tk[oy * ow + ox] if v == v else v
 
     return kernel
 
 
+#: Elements of col2im_narrow's per-thread scratch (128 KiB of float64): whole images at the
+#: ConvNets' sizes; a larger image is taken ``rows`` output rows at a time (``narrow_rows``).
+COL2IM_SCRATCH = 16384
+
 #: col2im takes ``_col2im_narrow`` for rows of up to this many entries (C * FH * FW).
 COL2IM_NARROW_COLS = 32
+
+
+def narrow_rows(cols, oh, ow):
+    """The output rows col2im_narrow transposes at a time: as many as fit its scratch."""
+    return max(1, min(oh, COL2IM_SCRATCH // max(1, cols * ow)))
 
 
 @register_jitable

@@ -134,9 +134,12 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     col = col.reshape(rows, cols)
     img = np.empty((n, c, h, w))
     if img.size:
-        narrow = cols <= _window.COL2IM_NARROW_COLS
+        if cols <= _window.COL2IM_NARROW_COLS:
+            kernel, extra = _window.COL2IM_NARROW, (_window.narrow_rows(cols, oh, ow),)
+        else:
+            kernel, extra = _window.COL2IM, ()
         _threads.run(
-            _window.COL2IM_NARROW if narrow else _window.COL2IM,
+            kernel,
             img.size * filter_h * filter_w,
             col,
             img,
@@ -146,6 +149,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             pad,
             oh,
             ow,
+            *extra,
             per_iteration=c * h * w * filter_h * filter_w,  # one image per iteration
         )
     return img

@@ -50,11 +50,18 @@ def test_im2col_same_bits(geometry, dtype, rng, build):
         assert_same_bits(got, expected, f"im2col {dtype.__name__} {geometry} {name}")
 
 
+# each kernel; the narrow one also taking one and two output rows at a time
+KERNELS = {"general": (0, None), "narrow": (10**6, None), "narrow-rows1": (10**6, 1), "narrow-rows2": (10**6, 2)}
+
+
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("narrow_cols", [0, 10**6], ids=["general", "narrow"])  # each kernel
-def test_col2im_same_bits(geometry, dtype, narrow_cols, rng, build, monkeypatch):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_col2im_same_bits(geometry, dtype, kernel, rng, build, monkeypatch):
+    narrow_cols, block = KERNELS[kernel]
     monkeypatch.setattr(_window, "COL2IM_NARROW_COLS", narrow_cols)
+    if block:
+        monkeypatch.setattr(_window, "narrow_rows", lambda cols, oh, ow: min(block, oh))
     rows = reference.im2col(np.zeros(SHAPE), *geometry).shape
     col = sample(dtype, rows, rng)
     expected = quiet(reference.col2im, col, SHAPE, *geometry)
