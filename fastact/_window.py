@@ -129,15 +129,17 @@ def _col2im():
     return kernel
 
 
-def _col2im_narrow():
-    # The same sums for rows of few entries (the ConvNet's 1-channel 5x5: 25). Scattering each
-    # col row into the image (the loop above) chains every add through the store of the one
-    # before it on the same pixels; instead, a block of output rows is first transposed into
+def _col2im_runs():
+    # The same sums, for layers whose output rows are long enough (or col rows short: the
+    # ConvNet's 1-channel 5x5, 25 entries). Scattering each col row into the image (the loops
+    # above) chains every add through the store of the one before it on the same pixels;
+    # instead, a block of output rows is first transposed into
     # scratch (one row per window entry), and each entry's row is then added to its image
     # rows as a contiguous run: per entry (ch, fy, fx) ascending, so every pixel still gets its
     # entries in the twin's (fy, fx) order. Blocks go from the image's last output rows to its
     # first, so a pixel whose windows span two blocks takes the smaller fy (the later block)
-    # first. 1.4-2x faster than the scatter on the ConvNets' first layers.
+    # first. Against the scatters: 1.4-2x faster on the ConvNets' first layers, 1.2-1.5x on the
+    # deep ConvNet's 28- and 14-wide ones, even at 8-wide rows, 0.9x at 7.
     def kernel(col, img, fh, fw, stride, pad, oh, ow, rows):
         n, c, h, w = img.shape
         hw = h * w
@@ -182,16 +184,25 @@ def _col2im_narrow():
     return kernel
 
 
-#: Elements of col2im_narrow's per-thread scratch (128 KiB of float64): whole images at the
-#: ConvNets' sizes; a larger image is taken ``rows`` output rows at a time (``narrow_rows``).
+#: Elements of col2im_runs's per-thread scratch (128 KiB of float64): whole images at the
+#: ConvNets' first layers; a larger image is taken ``rows`` output rows at a time.
 COL2IM_SCRATCH = 16384
 
-#: col2im takes ``_col2im_narrow`` for rows of up to this many entries (C * FH * FW).
+#: col2im takes ``_col2im_runs`` for col rows of up to this many entries (C * FH * FW) ...
 COL2IM_NARROW_COLS = 32
+#: ... or for output rows of at least this many windows; the scatters otherwise.
+COL2IM_RUN_MIN = 8
 
 
-def narrow_rows(cols, oh, ow):
-    """The output rows col2im_narrow transposes at a time: as many as fit its scratch."""
+def col2im_plan(cols, oh, ow):
+    """(kernel, its trailing arguments) for col2im of (N * oh * ow, cols) rows."""
+    if cols <= COL2IM_NARROW_COLS or ow >= COL2IM_RUN_MIN:
+        return COL2IM_RUNS, (runs_rows(cols, oh, ow),)
+    return COL2IM, ()
+
+
+def runs_rows(cols, oh, ow):
+    """The output rows col2im_runs transposes at a time: as many as fit its scratch."""
     return max(1, min(oh, COL2IM_SCRATCH // max(1, cols * ow)))
 
 
@@ -526,7 +537,7 @@ def _add_rows():
 
 IM2COL = Pair("window_im2col", _im2col)
 COL2IM = Pair("window_col2im", _col2im)
-COL2IM_NARROW = Pair("window_col2im_narrow", _col2im_narrow)
+COL2IM_RUNS = Pair("window_col2im_runs", _col2im_runs)
 POOL_FORWARD = Pair("window_pool_forward", _pool_forward)
 POOL_BACKWARD = Pair("window_pool_backward", _pool_backward)
 POOL_BACKWARD_DISJOINT = Pair("window_pool_backward_disjoint", _pool_backward_disjoint)

@@ -134,10 +134,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     col = col.reshape(rows, cols)
     img = np.empty((n, c, h, w))
     if img.size:
-        if cols <= _window.COL2IM_NARROW_COLS:
-            kernel, extra = _window.COL2IM_NARROW, (_window.narrow_rows(cols, oh, ow),)
-        else:
-            kernel, extra = _window.COL2IM, ()
+        kernel, extra = _window.col2im_plan(cols, oh, ow)
         _threads.run(
             kernel,
             img.size * filter_h * filter_w,

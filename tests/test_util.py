@@ -50,18 +50,24 @@ def test_im2col_same_bits(geometry, dtype, rng, build):
         assert_same_bits(got, expected, f"im2col {dtype.__name__} {geometry} {name}")
 
 
-# each kernel; the narrow one also taking one and two output rows at a time
-KERNELS = {"general": (0, None), "narrow": (10**6, None), "narrow-rows1": (10**6, 1), "narrow-rows2": (10**6, 2)}
+# each kernel (scatter, runs: COL2IM_NARROW_COLS, COL2IM_RUN_MIN); runs also taking one and
+# two output rows at a time
+KERNELS = {"scatter": (0, 10**6, None), "runs": (10**6, 0, None), "runs-rows1": (0, 0, 1), "runs-rows2": (0, 0, 2)}
+
+
+def use_kernel(kernel, monkeypatch):
+    narrow_cols, run_min, block = KERNELS[kernel]
+    monkeypatch.setattr(_window, "COL2IM_NARROW_COLS", narrow_cols)
+    monkeypatch.setattr(_window, "COL2IM_RUN_MIN", run_min)
+    if block:
+        monkeypatch.setattr(_window, "runs_rows", lambda cols, oh, ow: min(block, oh))
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_col2im_same_bits(geometry, dtype, kernel, rng, build, monkeypatch):
-    narrow_cols, block = KERNELS[kernel]
-    monkeypatch.setattr(_window, "COL2IM_NARROW_COLS", narrow_cols)
-    if block:
-        monkeypatch.setattr(_window, "narrow_rows", lambda cols, oh, ow: min(block, oh))
+    use_kernel(kernel, monkeypatch)
     rows = reference.im2col(np.zeros(SHAPE), *geometry).shape
     col = sample(dtype, rows, rng)
     expected = quiet(reference.col2im, col, SHAPE, *geometry)
@@ -71,9 +77,9 @@ def test_col2im_same_bits(geometry, dtype, kernel, rng, build, monkeypatch):
         assert_same_bits(got, expected, f"col2im {dtype.__name__} {geometry} {name}")
 
 
-@pytest.mark.parametrize("narrow_cols", [0, 10**6], ids=["general", "narrow"])
-def test_col2im_sums_in_the_books_order(build, narrow_cols, monkeypatch):
-    monkeypatch.setattr(_window, "COL2IM_NARROW_COLS", narrow_cols)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_col2im_sums_in_the_books_order(build, kernel, monkeypatch):
+    use_kernel(kernel, monkeypatch)
     # Values whose sum depends on the order of addition, and -0.0 everywhere (+0.0 start).
     col = np.zeros((3 * 3, 1 * 3 * 3))
     col[:, :] = -0.0
