@@ -535,6 +535,17 @@ def _add_rows():
     return kernel
 
 
+def _fill_rows():
+    # out[i] = b for every row: the bias a dgemm with beta = 1 then adds the product to (_gemm)
+    def kernel(out, b):
+        for i in prange(out.shape[0]):
+            row = out[i]
+            for j in range(row.shape[0]):
+                row[j] = b[j]
+
+    return kernel
+
+
 IM2COL = Pair("window_im2col", _im2col)
 COL2IM = Pair("window_col2im", _col2im)
 COL2IM_RUNS = Pair("window_col2im_runs", _col2im_runs)
@@ -547,4 +558,5 @@ BN_FORWARD = Pair("window_bn_forward", _bn_forward)
 BN_INFERENCE = Pair("window_bn_inference", _bn_inference)
 BN_BACKWARD = Pair("window_bn_backward", _bn_backward)
 ADD_ROWS = Pair("window_add_rows", _add_rows)
+FILL_ROWS = Pair("window_fill_rows", _fill_rows)
 COLUMN_SUMS = Pair("window_column_sums", _column_sums)

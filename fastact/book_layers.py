@@ -34,7 +34,7 @@ import sys
 
 import numpy as np
 
-from . import _mt19937, _threads, _window
+from . import _gemm, _mt19937, _threads, _window
 from .util import as_kernel_input, check_window, col2im, im2col_into, out_size
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
@@ -346,13 +346,15 @@ def _only_ours(layer, name):
 
 
 class Convolution:
-    """The book's Convolution: im2col (compiled), ``np.dot(col, col_W) + b`` (BLAS), and the
-    book's transposed view of the result; backward the book's BLAS calls and compiled col2im.
-    Every attribute and result bit-identical to the twin's (``db``, a compiled column sum in
-    NumPy's order, may carry another NaN's payload where it holds a NaN); ``backward`` returns
-    a C-contiguous array (the book's is a view into a padded buffer). Forward writes its im2col
-    matrix over the last one when ``self.col`` is that matrix's only reference, and backward
-    keeps a scratch matrix of the same size between calls (not pickled): memory for speed."""
+    """The book's Convolution: im2col (compiled), ``np.dot(col, col_W) + b`` (BLAS; for the
+    few-column products one dgemm call with the bias already in its output, see ``_gemm``), and
+    the book's transposed view of the result; backward the book's BLAS calls and compiled
+    col2im. Every attribute and result bit-identical to the twin's (``db``, a compiled column
+    sum in NumPy's order, and the fused forward may carry another NaN's payload where both a
+    product and the bias are NaN); ``backward`` returns a C-contiguous array (the book's is a
+    view into a padded buffer). Forward writes its im2col matrix over the last one when
+    ``self.col`` is that matrix's only reference, and backward keeps a scratch matrix of the
+    same size between calls (not pickled): memory for speed."""
 
     def __init__(self, W, b, stride=1, pad=0):
         self.W = W
@@ -379,7 +381,9 @@ class Convolution:
         oh = out_size(h, fh, self.stride, self.pad)
         ow = out_size(w, fw, self.stride, self.pad)
         col_W = self.W.reshape(fn, -1).T
-        out = _plus_bias(np.dot(col, col_W), self.b)
+        out = _gemm.dot_plus_bias(col, col_W.T, self.b)  # the same bits in one BLAS call ...
+        if out is None:  # ... where it applies (see _gemm)
+            out = _plus_bias(np.dot(col, col_W), self.b)
         out = out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
         self.x, self.col, self.col_W = x, col, col_W
         return out

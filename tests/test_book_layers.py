@@ -3,6 +3,7 @@ bit for bit, parameters shared in place, failed calls leave the layer as it was,
 networks trained step after step give the twins' losses and weights."""
 
 import copy
+import os
 import pickle
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import fastact._threads as threads
 from conftest import FLOATS, assert_same_bits, layouts, sample
+from fastact import _gemm, _openblas
 from fastact import book_layers as fast
 from fastact import reference as twin
 
@@ -130,6 +132,35 @@ def test_convolution_same_bits(wshape, stride, pad, dtype, rng, build):
             same(quiet(f.backward, dview), quiet(t.backward, dview), f"{context} dx ({dname})")
             same(f.dW, t.dW, context + " dW")
             same(f.db, t.db, context + " db")
+
+
+def test_convolution_bias_in_the_blas_call_keeps_the_books_bits(rng, build):
+    # _gemm: the bias filled into the output, then dgemm with beta = 1. Specials in the bias
+    # (NaN, infinities, a subnormal) go through it; a -0.0 in the bias takes NumPy's path,
+    # where +0.0 + acc + -0.0 and acc + -0.0 could differ for acc = -0.0 (inputs of zeros).
+    W = -np.abs(rng.standard_normal((6, 2, 3, 3)))
+    x = rng.standard_normal((4, 2, 7, 7))
+    x[0] = 0.0
+    x[1, 0] = -0.0
+    for b in (np.array([0.0, np.nan, np.inf, -np.inf, 1e-310, -2.5]), np.array([-0.0, 0.0, -0.0, 1.0, 2.0, 3.0])):
+        for dtype in FLOATS:
+            f, t = pair("Convolution", W.astype(dtype), b.astype(dtype))
+            with np.errstate(all="ignore"):
+                same(f.forward(x.astype(dtype)), t.forward(x.astype(dtype)), f"bias {b} {dtype.__name__}")
+    col = rng.standard_normal((50, 18))
+    fused = _gemm.dot_plus_bias(col, W.reshape(6, -1), np.ones(6))
+    assert (fused is None) == (not _gemm._ready())
+    assert _gemm.dot_plus_bias(col, W.reshape(6, -1), np.array([1.0, -0.0, 0, 0, 0, 0])) is None
+    assert _gemm.dot_plus_bias(rng.standard_normal((50, 65)), rng.standard_normal((6, 65)), np.ones(6)) is None
+
+
+def test_numpys_own_openblas_takes_the_fused_bias():
+    # Where NumPy bundles OpenBLAS (its wheels) the fused path must find its dgemm and pass its
+    # probe; a NumPy release that renames the symbol shows here, not as a silent slowdown.
+    root = os.path.dirname(os.path.abspath(np.__file__))
+    if not any(p.startswith(root) for p in _openblas.loaded_openblas()):
+        pytest.skip("this NumPy does not bundle OpenBLAS")
+    assert _gemm._ready()
 
 
 # --- Affine ----------------------------------------------------------------------------------
