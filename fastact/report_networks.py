@@ -33,7 +33,7 @@ def report(names=tuple(networks.NETWORKS), dtypes=("float32", "float64"), quick=
                     + "".join(f"{t * 1e3:12.3f}" for t in row)
                     + "".join(f"{row[0] / t:15.2f}x" for t in row[1:])
                 )
-            print(f"  {'in np.dot (BLAS)':<18}" + "".join(f"{medians[e]['blas'] * 1e3:12.3f}" for e in ENGINES))
+            print(f"  {'in BLAS (matmuls)':<18}" + "".join(f"{medians[e]['blas'] * 1e3:12.3f}" for e in ENGINES))
             for what, ratio, want, ok in networks.verdicts(name, medians):
                 judged += 1
                 met += ok

@@ -26,6 +26,29 @@ def test_blas_seconds_counts_the_time_inside_np_dot(monkeypatch):
     assert np.dot is slow_dot  # what was there before is put back
 
 
+def test_blas_seconds_counts_the_convolutions_own_dgemm(monkeypatch):
+    """fastact's Convolution calls dgemm itself where it fuses the bias (_gemm): that counts
+    too. The ConvNet's first layer (25 columns) takes that path where NumPy bundles OpenBLAS."""
+    import time
+
+    from fastact import _gemm
+
+    if not _gemm._ready():
+        pytest.skip("the fused path is not available with this NumPy's BLAS")
+    real = _gemm._call
+
+    def slow_call(*args):
+        time.sleep(0.05)
+        return real(*args)
+
+    monkeypatch.setattr(_gemm, "_call", slow_call)
+    sets = networks.layer_sets()
+    x, t = networks.batch("convnet", "float64", size=2)
+    net = networks.build("convnet", sets["fastact"], "float64")
+    assert networks.blas_seconds(net, x, t, steps=1) >= 0.05
+    assert _gemm._call is slow_call
+
+
 def test_blas_seconds_puts_numpy_back_when_a_step_fails():
     sets = networks.layer_sets()
     x, t = networks.batch("mlp", "float64", size=8)
