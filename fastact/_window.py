@@ -6,8 +6,8 @@ order, in the same dtypes (numba promotes float32 with float64 as NumPy does for
 fastmath, so nothing is contracted into an FMA). Where the twin accumulates, the kernel adds
 the same terms in the same order, starting from the same +0.0:
 
-- ``col2im`` (and Pooling's backward) *gather*: each image pixel sums its window entries in the
-  twin's (fy, fx) order, so no scatter races and no image-sized zero fill are needed.
+- ``col2im`` adds each image pixel's window entries onto +0.0 in the twin's (fy, fx) order, an
+  image per thread (no two threads write one pixel); Pooling's backward writes each pixel once.
 - NumPy's ``sum``/``mean`` over axis 0 of a C-contiguous (N, D) array adds row after row into
   a +0.0 start (measured, NumPy 2.4); the BatchNormalization kernels do the same per column.
 
@@ -131,15 +131,15 @@ def _col2im():
 
 def _col2im_runs():
     # The same sums, for layers whose output rows are long enough (or col rows short: the
-    # ConvNet's 1-channel 5x5, 25 entries). Scattering each col row into the image (the loops
+    # ConvNet's 1-channel 5x5, 25 entries). Scattering each col row into the image (the loop
     # above) chains every add through the store of the one before it on the same pixels;
-    # instead, a block of output rows is first transposed into
-    # scratch (one row per window entry), and each entry's row is then added to its image
-    # rows as a contiguous run: per entry (ch, fy, fx) ascending, so every pixel still gets its
-    # entries in the twin's (fy, fx) order. Blocks go from the image's last output rows to its
-    # first, so a pixel whose windows span two blocks takes the smaller fy (the later block)
-    # first. Against the scatters: 1.4-2x faster on the ConvNets' first layers, 1.2-1.5x on the
-    # deep ConvNet's 28- and 14-wide ones, even at 8-wide rows, 0.9x at 7.
+    # instead, a block of output rows is first transposed into scratch (one row per window
+    # entry), and each entry's row is then added to its image rows as a contiguous run, the
+    # entries in (ch, fy, fx) order, so every pixel still gets its entries in the twin's
+    # (fy, fx) order. Blocks go from the image's last output rows to its first: a pixel whose
+    # windows span two blocks gets its smaller fy from the block taken first. Against the
+    # scatter: 1.4-2x faster on the ConvNets' first layers, 1.2-1.5x on the deep ConvNet's
+    # 28- and 14-wide ones, even at 8-wide rows, 0.9x at 7.
     def kernel(col, img, fh, fw, stride, pad, oh, ow, rows):
         n, c, h, w = img.shape
         hw = h * w
