@@ -7,7 +7,8 @@ fastmath, so nothing is contracted into an FMA). Where the twin accumulates, the
 the same terms in the same order, starting from the same +0.0:
 
 - ``col2im`` adds each image pixel's window entries onto +0.0 in the twin's (fy, fx) order, an
-  image per thread (no two threads write one pixel); Pooling's backward writes each pixel once.
+  image per thread (no two threads write one pixel); Pooling's backward gives each pixel +0.0
+  plus the dout of the windows whose maximum it was, in that same order.
 - NumPy's ``sum``/``mean`` over axis 0 of a C-contiguous (N, D) array adds row after row into
   a +0.0 start (measured, NumPy 2.4); the BatchNormalization kernels do the same per column.
 
