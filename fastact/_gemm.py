@@ -4,8 +4,8 @@ holds the bias.
 
 Why: ``np.dot`` calls ``dgemm`` with beta = 0, and OpenBLAS first zeroes the output in a pass
 of its own, then adds the product's blocks into it; the book then adds the bias in another
-pass. On the ConvNet's first layer (57600 x 25 times 25 x 30) the three
-took 5.8-6.9 ms, the fill of the bias rows and the beta = 1 call 4.3-4.9 ms.
+pass. On the ConvNet's first layer (57600 x 25 times 25 x 30), measured alone in one process:
+the three 5.8-6.9 ms, the fill of the bias rows and the beta = 1 call 4.9-5.0 ms.
 
 Why the bits are the book's:
 
@@ -20,9 +20,9 @@ Why the bits are the book's:
 
 Only NumPy's own bundled OpenBLAS is used (found among the loaded libraries by its place
 under NumPy's install, Linux only), and only after a probe product on first use came out bit
-for bit the same as ``np.dot(a, w.T) + bias``: anything else (another BLAS, a symbol not
-found, a different integer width) leaves the caller on NumPy's path (``dot_plus_bias``
-returns None).
+for bit the same as ``np.dot(a, w.T) + bias``: anything else (another BLAS, neither of the
+wheels' symbols, a failed probe) leaves the caller on NumPy's path (``dot_plus_bias`` returns
+None).
 """
 
 import ctypes
@@ -38,8 +38,10 @@ _F64 = np.dtype(np.float64)
 _SERVED = (np.dtype(np.float32), _F64)
 # CBLAS's enum values
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-# (symbol, integer width): NumPy 2's wheels (scipy-openblas64), NumPy 1's (openblas64_), LP64
-_SYMBOLS = (("scipy_cblas_dgemm64_", 64), ("cblas_dgemm64_", 64), ("scipy_cblas_dgemm", 32), ("cblas_dgemm", 32))
+# NumPy 2's wheels (scipy-openblas64) and NumPy 1's (openblas64_): 64-bit integers, which the
+# "64_" suffix names. No unsuffixed symbol is tried: its integer width cannot be told from its
+# name, and a wrong one would hand dgemm garbage sizes before any probe could notice.
+_SYMBOLS = ("scipy_cblas_dgemm64_", "cblas_dgemm64_")
 
 _dgemm = None
 _state = "untried"  # "untried", "ready" or "unusable"
@@ -55,12 +57,11 @@ def _numpy_openblas():
             lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
         except OSError:
             continue
-        for name, bits in _SYMBOLS:
+        for name in _SYMBOLS:
             f = getattr(lib, name, None)
             if f is None:
                 continue
-            size = ctypes.c_int64 if bits == 64 else ctypes.c_int
-            enum, real, pointer = ctypes.c_int, ctypes.c_double, ctypes.c_void_p
+            size, enum, real, pointer = ctypes.c_int64, ctypes.c_int, ctypes.c_double, ctypes.c_void_p
             f.argtypes = [enum, enum, enum, size, size, size, real, pointer, size, pointer, size, real, pointer, size]
             f.restype = None
             return f
