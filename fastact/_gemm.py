@@ -17,6 +17,8 @@ Why the bits are the book's:
   beta = 0 "small matrix" kernels store ``acc`` itself; ``acc + b`` is then the book's exactly.)
   K is held to ``MAX_K`` = 64, well inside those block sizes.
 - Where both acc and b are NaN, which NaN's payload survives may differ (as for ``db``).
+- NumPy checks the FP flags after ``np.dot`` and warns ("invalid value encountered in dot"
+  for inf * 0); this call raises no warning. The values are the same.
 
 Only NumPy's own bundled OpenBLAS is used (found among the loaded libraries by its place
 under NumPy's install, Linux only), and only after a probe product on first use came out bit
