@@ -49,15 +49,17 @@ _dgemm = None
 _state = "untried"  # "untried", "ready" or "unusable"
 
 
+def bundled_openblas():
+    """The loaded OpenBLAS libraries that NumPy's wheel brought (under numpy/ or numpy.libs/)."""
+    root = os.path.dirname(os.path.abspath(np.__file__))  # .../site-packages/numpy
+    return [path for path in _openblas.loaded_openblas() if path.startswith(root)]
+
+
 def _numpy_openblas():
     """NumPy's bundled OpenBLAS's dgemm as a ctypes function, or None."""
-    root = os.path.dirname(os.path.abspath(np.__file__))  # .../site-packages/numpy
-    for path in _openblas.loaded_openblas():
-        if not path.startswith(root):  # numpy/..., numpy.libs/...: the wheel's own
-            continue
-        try:
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-        except OSError:
+    for path in bundled_openblas():
+        lib = _openblas.already_loaded(path)
+        if lib is None:
             continue
         for name in _SYMBOLS:
             f = getattr(lib, name, None)

@@ -43,11 +43,19 @@ def loaded_openblas():
     return sorted(p for p in paths if p.startswith("/") and ".so" in os.path.basename(p))
 
 
+def already_loaded(path):
+    """The library at ``path`` through ctypes when the process has it loaded (nothing is
+    loaded here), else None."""
+    try:
+        return ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return None
+
+
 def _controls(path):
     """The library at ``path`` when it has the three entry points used here, else None."""
-    try:
-        lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-    except OSError:
+    lib = already_loaded(path)
+    if lib is None:
         return None
     names = ("openblas_thread_timeout", "openblas_read_env", "blas_thread_shutdown_")
     return lib if all(hasattr(lib, name) for name in names) else None

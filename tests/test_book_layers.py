@@ -3,7 +3,6 @@ bit for bit, parameters shared in place, failed calls leave the layer as it was,
 networks trained step after step give the twins' losses and weights."""
 
 import copy
-import os
 import pickle
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 import fastact._threads as threads
 from conftest import FLOATS, assert_same_bits, layouts, sample
-from fastact import _gemm, _openblas
+from fastact import _gemm
 from fastact import book_layers as fast
 from fastact import reference as twin
 
@@ -158,8 +157,7 @@ def test_convolution_bias_in_the_blas_call_keeps_the_books_bits(rng, build):
 def test_numpys_own_openblas_takes_the_fused_bias():
     # Where NumPy bundles OpenBLAS (its wheels) the fused path must find its dgemm and pass its
     # probe; a NumPy release that renames the symbol shows here, not as a silent slowdown.
-    root = os.path.dirname(os.path.abspath(np.__file__))
-    if not any(p.startswith(root) for p in _openblas.loaded_openblas()):
+    if not _gemm.bundled_openblas():
         pytest.skip("this NumPy does not bundle OpenBLAS")
     assert _gemm._ready()
 
