@@ -7,6 +7,11 @@ log-softmax against the true value (in ULP, within ``_softmax.ULP_BOUNDS``), the
 passes and SoftmaxWithLoss against the book's expressions.
 """
 
+import functools
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 
 from . import _threads, reference
@@ -200,46 +205,99 @@ def _check_rows(x):
     yield "SoftmaxWithLoss", ok, f"loss within {tol:g} of the book's, dx its arithmetic bit for bit"
 
 
-def run_checks(seed=0, names=None):
-    """Yield (layer, dtype, build, ok, detail) for every combination."""
-    rng = np.random.default_rng(seed)
-    with_rows = names is None  # a check of chosen activations leaves the row ops out
-    names = names or list(REGISTRY)
-    for dtype in ("float32", "float64"):
-        inputs = _inputs(dtype, rng)
-        for build in ("ufunc", "serial", "parallel"):
+#: The dtypes and kernel builds every check covers, in the report's order.
+DTYPES = ("float32", "float64")
+BUILDS = ("ufunc", "serial", "parallel")
+_ROWS = "row ops"
+
+
+@functools.lru_cache(maxsize=2)
+def _inputs_for(seed, dtype):
+    return _inputs(dtype, np.random.default_rng((seed, DTYPES.index(dtype))))
+
+
+def _check_one(name, x_by_layout, dtype):
+    """(layer, ok, detail) for one activation of the registry on the build in force."""
+    layer = REGISTRY[name].layer + ("(tanh)" if REGISTRY[name].layer_kwargs else "")
+    if name == "relu":
+        ok = all(_check_relu(x)[0] for x in x_by_layout.values())
+        return layer, ok, "forward, mask, backward bit-exact" if ok else "bits differ"
+    check = _check_sigmoid if name == "sigmoid" else functools.partial(_check_activation, name)
+    results = [check(x) for x in x_by_layout.values()]
+    ok = all(r[0] for r in results)
+    worst = max(r[1] for r in results)
+    if REGISTRY[name].ulp == 0:
+        detail = "forward, backward bit-exact" if ok else "bits differ"
+    elif name == "sigmoid":
+        detail = (
+            f"forward max {worst:.2f} ULP (bound {ULP_BOUND[dtype]}), backward bit-exact"
+            if ok
+            else f"max {worst:.2f} ULP or bits differ"
+        )
+    elif dtype == "float32":
+        detail = (
+            f"paths agree; forward {worst:.2f} ULP from the float64 twin"
+            if ok
+            else f"paths differ or {worst:.2f} ULP from the float64 twin"
+        )
+    else:
+        detail = (
+            f"paths agree; forward {worst:.1e} relative to the twin"
+            if ok
+            else f"paths differ or {worst:.1e} relative to the twin"
+        )
+    return f"{layer:<11}", ok, detail
+
+
+def _run_task(seed, name):
+    """The report's rows for one activation (or the row ops), every dtype and build.
+
+    One task holds all of one op's kernels, so that no two processes compile the same one: a
+    ufunc compiles both dtypes at once, and every build's check calls the ufuncs too.
+    """
+    rows = []
+    for d, dtype in enumerate(DTYPES):
+        for b, build in enumerate(BUILDS):
+            if name == _ROWS and build == "ufunc":  # the row ops have no ufunc path
+                continue
             with _threads.forced(build):
-                for name in names:
-                    layer = REGISTRY[name].layer + ("(tanh)" if REGISTRY[name].layer_kwargs else "")
-                    if name == "relu":
-                        ok = all(_check_relu(x)[0] for x in inputs.values())
-                        yield layer, dtype, build, ok, "forward, mask, backward bit-exact" if ok else "bits differ"
-                        continue
-                    check = _check_sigmoid if name == "sigmoid" else lambda x, n=name: _check_activation(n, x)
-                    results = [check(x) for x in inputs.values()]
-                    ok = all(r[0] for r in results)
-                    worst = max(r[1] for r in results)
-                    if REGISTRY[name].ulp == 0:
-                        detail = "forward, backward bit-exact" if ok else "bits differ"
-                    elif name == "sigmoid":
-                        detail = (
-                            f"forward max {worst:.2f} ULP (bound {ULP_BOUND[dtype]}), backward bit-exact"
-                            if ok
-                            else f"max {worst:.2f} ULP or bits differ"
-                        )
-                    elif dtype == "float32":
-                        detail = (
-                            f"paths agree; forward {worst:.2f} ULP from the float64 twin"
-                            if ok
-                            else f"paths differ or {worst:.2f} ULP from the float64 twin"
-                        )
-                    else:
-                        detail = (
-                            f"paths agree; forward {worst:.1e} relative to the twin"
-                            if ok
-                            else f"paths differ or {worst:.1e} relative to the twin"
-                        )
-                    yield f"{layer:<11}", dtype, build, ok, detail
-            if build != "ufunc" and with_rows:  # the row ops have no ufunc path
-                for name, ok, detail in _check_rows(_rows_input(dtype, rng)):
-                    yield name, dtype, build, ok, detail
+                if name == _ROWS:
+                    x = _rows_input(dtype, np.random.default_rng((seed, d, b)))
+                    rows += [(op, dtype, build, ok, detail) for op, ok, detail in _check_rows(x)]
+                else:
+                    layer, ok, detail = _check_one(name, _inputs_for(seed, dtype), dtype)
+                    rows.append((layer, dtype, build, ok, detail))
+    return rows
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def run_checks(seed=0, names=None, jobs=None):
+    """Yield (layer, dtype, build, ok, detail) for every combination, op by op.
+
+    Most of a first run is numba compiling the kernels, one op at a time; ``jobs`` worker
+    processes (default: one per core) compile and check different ops side by side, their
+    kernels landing in numba's cache for the timings after. ``jobs=1`` checks in this process
+    (what a test that patches a layer needs).
+    """
+    tasks = list(names or REGISTRY) + ([_ROWS] if names is None else [])
+    jobs = min(len(tasks), jobs or _cores())
+    if jobs <= 1:
+        for name in tasks:
+            yield from _run_task(seed, name)
+        return
+    # spawn, not fork: a forked child would inherit this process's OpenMP and LLVM state.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # The row ops (the most kernels) start first and are reported last.
+        futures = {name: pool.submit(_run_task, seed, name) for name in tasks[-1:] + tasks[:-1]}
+        try:
+            for name in tasks:
+                yield from futures[name].result()
+        finally:  # a failed task, or a caller that stops reading: don't wait for the rest
+            for future in futures.values():
+                future.cancel()

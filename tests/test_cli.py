@@ -43,7 +43,7 @@ def test_check_command_fails_when_a_kernel_is_wrong(monkeypatch, capsys):
         return out
 
     monkeypatch.setattr(L.Relu, "forward", broken)
-    monkeypatch.setattr(selfcheck, "run_checks", functools.partial(selfcheck.run_checks, names=["relu"]))
+    monkeypatch.setattr(selfcheck, "run_checks", functools.partial(selfcheck.run_checks, names=["relu"], jobs=1))
     assert main(["check"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  Relu" in out and "checks FAILED" in out
@@ -63,3 +63,19 @@ def test_row_checks_fail_when_softmax_is_wrong(dtype, monkeypatch):
     verdicts = {name: ok for name, ok, _ in selfcheck._check_rows(x)}
     assert verdicts.pop("softmax") is False
     assert all(verdicts.values())
+
+
+def test_check_in_worker_processes_reports_what_one_process_does():
+    """The self-check's workers (one op each, spawned) give the same rows, in the same order."""
+    from fastact import selfcheck
+
+    names = ["relu", "leaky_relu"]
+    rows = list(selfcheck.run_checks(names=names, jobs=2))
+    assert rows == list(selfcheck.run_checks(names=names, jobs=1))
+    assert [(r[0].strip(), r[1], r[2]) for r in rows] == [
+        (layer, dtype, build)
+        for layer in ("Relu", "LeakyReLU")
+        for dtype in selfcheck.DTYPES
+        for build in selfcheck.BUILDS
+    ]
+    assert all(ok for *_, ok, _ in rows)
