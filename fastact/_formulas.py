@@ -734,13 +734,20 @@ def tanh_backward(dout, y):
 
 
 @register_jitable
+def _clip06(v):
+    """min(max(v, 0), 6) for v not NaN, by the bits: signed-integer max and min of them are
+    the float max and min for these bounds, with no flag (float compares signal on NaN).
+    Negative NaNs give 0, positive ones 6: callers that can meet a NaN select it back."""
+    inline_here()
+    b = bitcast(v)
+    return bitcast(like(min(max(b, like(0, b)), bitcast(like(6.0, v))), b))
+
+
+@register_jitable
 def _relu6(v):
     """min(max(v, 0), 6) by the bits (NaN passes, no flag): NumPy's maximum/minimum."""
     inline_here()
-    b = bitcast(v)
-    six = like(6.0, v)
-    c = like(0.0, v) if b < 0 else bitcast(min(b, bitcast(six)))
-    return v if v != v else c
+    return v if v != v else _clip06(v)
 
 
 @register_jitable
@@ -754,9 +761,35 @@ def hardsigmoid(x):
 def hardsigmoid_backward(dout, x):
     """``dout / 6 if -3 < x < 3 else 0`` in dout's dtype: bit-identical to the twin."""
     inline_here()
-    b = bitcast(x)
-    inside = (b < bitcast(like(3.0, x))) & ((b >= 0) | (b < bitcast(like(-3.0, x))))
+    # |x| < 3 by the magnitude's bits: NaNs are above inf's and fall outside, with no flag.
+    inside = (bitcast(x) & _magnitude_mask(x)) < bitcast(like(3.0, x))
     return dout / like(6.0, dout) if inside else like(0.0, dout)
+
+
+def _unsigned(b):
+    """The bits b (int32 or int64) as the unsigned integer of their width (compiled code only)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_unsigned)
+def _unsigned_impl(b):
+    target = {types.int32: types.uint32, types.int64: types.uint64}.get(b)
+    if target is None:
+        return None
+    return lambda b: target(b)
+
+
+def _magnitude_mask(x):
+    """All bits but the sign, as the integer of x's width (compiled code only)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_magnitude_mask)
+def _magnitude_mask_impl(x):
+    mask = {types.float32: np.int32(0x7FFFFFFF), types.float64: np.int64(0x7FFFFFFFFFFFFFFF)}.get(x)
+    if mask is None:
+        return None
+    return lambda x: mask
 
 
 def _six_x_finite(x):
@@ -782,7 +815,8 @@ def hardswish(x):
     big = b > bitcast(_six_x_finite(x))  # +inf and positive NaNs too (x itself is returned)
     xs = like(-1.0, x) if b == bitcast(like(-np.inf, x)) else x
     xs = like(1.0, x) if big else xs
-    y = xs * _relu6(x + like(3.0, x)) / like(6.0, x)
+    # A negative NaN x reaches the product itself (NaN * 0 is NaN, and quiet): no NaN select.
+    y = xs * _clip06(x + like(3.0, x)) / like(6.0, x)
     return x if big else y
 
 
@@ -791,8 +825,14 @@ def hardswish_backward(dout, x):
     """PyTorch's: 0 for x < -3, ``dout * (x / 3 + 0.5)`` for x <= 3, dout above (NaN x: dout)."""
     inline_here()
     b = bitcast(x)
-    below = (b < 0) & (b > bitcast(like(-3.0, x))) & (x == x)
-    above = (b > bitcast(like(3.0, x))) | (x != x)
-    middle = dout * (x / like(3.0, x) + like(0.5, x))
-    y = dout if above else middle
+    # x clamped to [-3, 3] by the bits, so that the product below, which LLVM forms for every
+    # lane whatever the selects after it, cannot overflow (a flag NumPy would report): as
+    # unsigned integers negative floats lie above positive ones and grow with the magnitude,
+    # as signed ones positive floats do; NaNs land on a bound.
+    xc = bitcast(like(min(like(min(_unsigned(b), _unsigned(bitcast(like(-3.0, x)))), b), bitcast(like(3.0, x))), b))
+    inside = bitcast(xc) == b  # -3 <= x <= 3
+    middle = dout * (xc / like(3.0, x) + like(0.5, x))
+    # x < -3 is (-3, -inf] in the signed bits; negative NaNs lie beyond -inf's.
+    below = (b > bitcast(like(-3.0, x))) & (b <= bitcast(like(-np.inf, x)))
+    y = middle if inside else dout
     return like(0.0, dout) if below else y
