@@ -119,7 +119,8 @@ def backward(kernels, dout, saved, dx, params):
         else:
             run(pair, dout.size, d, s, o, params)
         return
-    if d is not None and o is not None and same_order(dout, dx) and kernels.act.cost_of("backward") >= STAGE_MIN_COST:
+    costly = kernels.act.cost_of("backward") >= STAGE_MIN_COST  # (no in-place backward is)
+    if costly and not in_place and d is not None and o is not None and same_order(dout, dx):
         # saved copied into dout's layout (one strided copy), then the flat vectorized kernel.
         staged = np.empty_like(dout)
         views = as_4d(staged, saved)
@@ -127,10 +128,7 @@ def backward(kernels, dout, saved, dx, params):
             np.copyto(staged, saved)
         else:
             run(COPY_4D, dout.size, *views, per_iteration=views[0].shape[2] * views[0].shape[3])
-        if in_place:
-            run(pair, dout.size, d, flat(staged), params)
-        else:
-            run(pair, dout.size, d, flat(staged), o, params)
+        run(pair, dout.size, d, flat(staged), o, params)
         return
     views = as_4d(dout, saved) if in_place else as_4d(dx, dout, saved)
     if views is None:

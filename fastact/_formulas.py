@@ -40,7 +40,7 @@ from numba import types
 from numba.extending import overload, register_jitable
 
 from . import _single
-from ._math import bitcast, fma, like
+from ._math import _magnitude_mask, _unsigned, bitcast, fma, like
 from ._special import (
     _F32_TABLES,
     _F64_TABLES,
@@ -764,32 +764,6 @@ def hardsigmoid_backward(dout, x):
     # |x| < 3 by the magnitude's bits: NaNs are above inf's and fall outside, with no flag.
     inside = (bitcast(x) & _magnitude_mask(x)) < bitcast(like(3.0, x))
     return dout / like(6.0, dout) if inside else like(0.0, dout)
-
-
-def _unsigned(b):
-    """The bits b (int32 or int64) as the unsigned integer of their width (compiled code only)."""
-    raise NotImplementedError("compiled code only")
-
-
-@overload(_unsigned)
-def _unsigned_impl(b):
-    target = {types.int32: types.uint32, types.int64: types.uint64}.get(b)
-    if target is None:
-        return None
-    return lambda b: target(b)
-
-
-def _magnitude_mask(x):
-    """All bits but the sign, as the integer of x's width (compiled code only)."""
-    raise NotImplementedError("compiled code only")
-
-
-@overload(_magnitude_mask)
-def _magnitude_mask_impl(x):
-    mask = {types.float32: np.int32(0x7FFFFFFF), types.float64: np.int64(0x7FFFFFFFFFFFFFFF)}.get(x)
-    if mask is None:
-        return None
-    return lambda x: mask
 
 
 def _six_x_finite(x):

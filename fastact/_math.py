@@ -86,6 +86,32 @@ def two_prod(a, b):
     return p, fma(a, b, -p)
 
 
+def _unsigned(b):
+    """The bits b (int32 or int64) as the unsigned integer of their width (compiled code only)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_unsigned)
+def _unsigned_impl(b):
+    target = {types.int32: types.uint32, types.int64: types.uint64}.get(b)
+    if target is None:
+        return None
+    return lambda b: target(b)
+
+
+def _magnitude_mask(x):
+    """All bits but the sign, as the integer of x's width (compiled code only)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_magnitude_mask)
+def _magnitude_mask_impl(x):
+    mask = {types.float32: np.int32(0x7FFFFFFF), types.float64: np.int64(0x7FFFFFFFFFFFFFFF)}.get(x)
+    if mask is None:
+        return None
+    return lambda x: mask
+
+
 @register_jitable
 def sign_bit(x):
     """Whether x's sign bit is set (-0.0 and negative NaN included), without a float compare."""

@@ -290,7 +290,7 @@ def run_checks(seed=0, names=None, jobs=None):
     # spawn, not fork: a forked child would inherit this process's OpenMP and LLVM state.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         # The row ops (the most kernels) start first and are reported last.
-        futures = {name: pool.submit(_run_task, seed, name) for name in tasks[-1:] + tasks[:-1]}
+        futures = {name: pool.submit(_run_task, seed, name) for name in sorted(tasks, key=lambda n: n != _ROWS)}
         try:
             for name in tasks:
                 yield from futures[name].result()
