@@ -787,10 +787,16 @@ def hardswish(x):
     inline_here()
     b = bitcast(x)
     big = b > bitcast(_six_x_finite(x))  # +inf and positive NaNs too (x itself is returned)
-    xs = like(-1.0, x) if b == bitcast(like(-np.inf, x)) else x
-    xs = like(1.0, x) if big else xs
+    xs = like(-1.0, x) if b == bitcast(like(-np.inf, x)) else x  # -inf * 0 would be NaN
+    # LLVM computes y for every lane, the ones `big` discards too, and for some targets
+    # (rocketlake) folds away any select on `big` that would keep their product finite: max * 6
+    # overflowed there. So y is computed finite for every x instead: for |x| > 1 as
+    # ((x / 8) * c) / (6 / 8), the same bits as (x * c) / 6 (scaling by 8 is exact there: no
+    # subnormal, no overflow; 0.75 * max / 0.75 rounds to max), for |x| <= 1 as the twin's.
+    wide = (b & _magnitude_mask(x)) > bitcast(like(1.0, x))
+    scale = like(0.125, x) if wide else like(1.0, x)
     # A negative NaN x reaches the product itself (NaN * 0 is NaN, and quiet): no NaN select.
-    y = xs * _clip06(x + like(3.0, x)) / like(6.0, x)
+    y = xs * scale * _clip06(x + like(3.0, x)) / (like(0.75, x) if wide else like(6.0, x))
     return x if big else y
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange, types, vectorize
 from numba.extending import intrinsic
 
+from . import _ufunc_loop
 from ._special import inline_here
 from .activations import REGISTRY
 
@@ -247,7 +248,9 @@ def _element(f, arity):
 def _ufunc(element, name, signatures):
     element.__name__ = name
     element.__qualname__ = f"{name}_{_SOURCE_TAG}"
-    return _cached(vectorize, element, signatures).ufunc
+    # numba's own loop ignores the output's stride (see _ufunc_loop): built with the fixed one.
+    with _ufunc_loop.building():
+        return _cached(vectorize, element, signatures).ufunc
 
 
 def _cached(decorator, fn, *args, **options):

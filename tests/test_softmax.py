@@ -344,8 +344,9 @@ def test_loss_logs_are_vectorized():
     logs(a)
     np.testing.assert_allclose(a, np.log(np.linspace(1e-7, 1.0, 1000)), rtol=1e-15)
     ir = "\n".join(logs.inspect_llvm().values())
-    # (LLVM also "vectorizes" math.log, into llvm.log.v4f64: four libm calls in the end)
-    assert re.search(r"<4 x double>", ir) and not re.search(r"@llvm\.log\.|@log\(", ir)
+    # (LLVM also "vectorizes" math.log, into llvm.log.v4f64: four libm calls in the end); any
+    # vector width: the target CPU picks it (4 on AVX2, 8 where 512-bit vectors are preferred)
+    assert re.search(r"<\d+ x double>", ir) and not re.search(r"@llvm\.log\.|@log\(", ir)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

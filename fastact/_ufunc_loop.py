@@ -1,0 +1,102 @@
+"""numba's ufunc loop, with its contiguous fast path taken only when the output is contiguous too.
+
+numba (0.68.1 and earlier) builds each ufunc's inner loop in ``wrappers.build_ufunc_wrapper``
+with a fast path chosen when every *input* step equals the item size; that path stores with
+``out.store_aligned(value, index)``, ignoring the *output's* step. A ufunc called with unit-stride
+inputs and an ``out`` of any other stride (``out=a[::2]``, a reversed view, a Fortran output
+under a C input...) then writes contiguously from the output's first element: wrong values in
+``out`` and bytes written past it, or before it for a negative stride (heap corruption).
+
+The fix is upstream's one line (``docs/numba-ufunc-loop.md`` has the report): the output's step
+joins the fast-path test. ``wrapper_builder()`` is numba's own ``build_ufunc_wrapper`` with that
+line changed, compiled from numba's installed source; ``building()`` puts it in place while
+fastact builds a ufunc, under numba's compiler lock, so nothing else numba builds meanwhile sees
+it. The loop wrapper is never cached on disk (numba rebuilds it from the cached element function
+in every process), so a cached kernel can never bring back the unfixed loop.
+
+Where numba's source no longer has the faulty line, a probe decides: a numba that already
+respects the output's step is used as it is; one that still ignores it and cannot be patched
+makes every ufunc build fail with an error, rather than corrupt memory.
+"""
+
+import contextlib
+import inspect
+import textwrap
+
+import numpy as np
+from numba.core.compiler_lock import global_compiler_lock
+from numba.np.ufunc import ufuncbuilder, wrappers
+
+#: The test that picks the fast path, as numba writes it, and the same test with the output in.
+FAULTY = "    for ary in arrays:\n        unit_strided = builder.and_(unit_strided, ary.is_unit_strided)\n"
+FIXED = "    for ary in (*arrays, out):\n        unit_strided = builder.and_(unit_strided, ary.is_unit_strided)\n"
+
+
+def _patched():
+    """numba's build_ufunc_wrapper with FIXED for FAULTY, or None where its source lacks FAULTY."""
+    try:
+        source = textwrap.dedent(inspect.getsource(wrappers.build_ufunc_wrapper))
+    except (OSError, TypeError):  # no source on disk
+        return None
+    if source.count(FAULTY) != 1:
+        return None
+    namespace = dict(vars(wrappers))
+    exec(compile(source.replace(FAULTY, FIXED), wrappers.__file__, "exec"), namespace)
+    return namespace["build_ufunc_wrapper"]
+
+
+def respects_output_step(build=None):
+    """Whether ufuncs built with ``build`` (numba's own builder when None) write a step-2 output
+    where they should. The output lies inside a larger buffer, so a faulty loop's writes stay in
+    memory the probe owns."""
+    from numba import vectorize
+
+    def probe(x):
+        return x + 1.0
+
+    with _using(build):
+        ufunc = vectorize(["float64(float64)"])(probe).ufunc
+    buffer = np.zeros(8)
+    ufunc(np.arange(4.0), out=buffer[::2])
+    return bool(np.array_equal(buffer, [1, 0, 2, 0, 3, 0, 4, 0]))
+
+
+@contextlib.contextmanager
+def _using(build):
+    if build is None:
+        yield
+        return
+    with global_compiler_lock:
+        original = ufuncbuilder.build_ufunc_wrapper
+        ufuncbuilder.build_ufunc_wrapper = build
+        try:
+            yield
+        finally:
+            ufuncbuilder.build_ufunc_wrapper = original
+
+
+_BUILD = None  # the builder fastact uses: False for numba's own, once decided
+
+
+def wrapper_builder():
+    """The loop builder for fastact's ufuncs: the patched one, or numba's own where the probe
+    shows it respects the output's step. Raises RuntimeError where neither holds."""
+    global _BUILD
+    if _BUILD is None:
+        patched = _patched()
+        if patched is not None:
+            _BUILD = patched
+        elif respects_output_step():
+            _BUILD = False
+        else:
+            raise RuntimeError(
+                "fastact: this numba's ufunc loop ignores the output's stride (it would write "
+                "outside strided outputs) and its source is not the one fastact knows how to fix; "
+                "use numba <= 0.68 or a release with the fix (docs/numba-ufunc-loop.md)"
+            )
+    return _BUILD or None
+
+
+def building():
+    """Context in which numba builds ufunc loops that respect the output's step."""
+    return _using(wrapper_builder())
