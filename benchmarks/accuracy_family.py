@@ -1,7 +1,7 @@
 """Accuracy (and, with --speed, rough speed) of the activation family's element formulas.
 
 For each function, forward and backward, and each dtype: the max error in ULP against mpmath
-(40 digits) on one fixed sample, for fastact's formula (fastact._formulas through a ufunc),
+(40 digits) on one fixed sample, for fastact's formula (fastact._core.formulas through a ufunc),
 the NumPy twin (fastact.reference) and PyTorch (if importable). Backward functions get a
 random dout in [0.5, 2]; "max" is over all inputs, "clean" only over inputs where the
 derivative's terms cancel by less than a factor 2 (away from its root, where any formula that
@@ -28,9 +28,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from fastact import _formulas as F
+import fastact._core.formulas as F
 from fastact import reference as ref
-from fastact._special import inline_here
+from fastact._core.libm64 import inline_here
 
 try:
     import torch
@@ -274,7 +274,7 @@ def fmt(v):
 
 
 def speed(threads=2, n=1_000_000, rounds=15, only=None):
-    from fastact._kernels import wide_vectors
+    from fastact._core.kernels import wide_vectors
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if torch is not None:

@@ -1,4 +1,4 @@
-"""asv suite: every case of ``fastact.bench`` (op x dtype x size/layout), fastact and the seed's
+"""asv suite: every case of ``fastact._tools.bench`` (op x dtype x size/layout), fastact and the seed's
 twin side by side, from the same registry as ``python -m fastact bench``.
 
     asv run --python=same --quick     # every benchmark once, against the installed checkout
@@ -9,7 +9,7 @@ JIT warm-up (and the cache load) happens in ``setup``, never in the timed body.
 import subprocess
 import sys
 
-from fastact import bench, bench_rows, networks, report
+from fastact._tools import bench, bench_rows, networks, report
 
 _CASES = {(c.op, c.dtype, c.size): c for c in bench.cases()}
 PARAMS = [list(bench.OPS), list(bench.DTYPES), list(bench.SIZES)]
@@ -58,7 +58,7 @@ _ROW_CASES = {str(c): c for c in bench_rows.CASES}
 
 class Rows:
     """The row ops (softmax, log-softmax, their backward passes, SoftmaxWithLoss) at issue 12's
-    shapes, fastact and the NumPy expression (``fastact.bench_rows``; the GPT-2 vocabulary at
+    shapes, fastact and the NumPy expression (``fastact._tools.bench_rows``; the GPT-2 vocabulary at
     256 of its rows, as the quick report)."""
 
     params = [list(_ROW_CASES)]
@@ -117,7 +117,7 @@ _BOOK = [n for n in networks.NETWORKS if n not in _FAMILY]
 
 
 class Networks:
-    """Whole training steps of the book's networks (``fastact.networks``), batch 100: the
+    """Whole training steps of the book's networks (``fastact._tools.networks``), batch 100: the
     step's median seconds per engine, and its speedup over the book's layers, measured side
     by side in one process (the same numbers as the bench report's network section)."""
 

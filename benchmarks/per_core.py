@@ -3,14 +3,14 @@ one thread, on 100K elements (in cache: the arithmetic, not the memory).
 
     python benchmarks/per_core.py
 
-The calls take turns (``fastact.bench.interleaved``), so a noisy spell hits them alike.
+The calls take turns (``fastact._tools.bench.interleaved``), so a noisy spell hits them alike.
 """
 
 if __name__ == "__main__":
     import numpy as np
 
-    from fastact import bench
-    from fastact._kernels import KERNELS
+    from fastact._core.kernels import KERNELS
+    from fastact._tools import bench
 
     torch = bench.torch_module()
     if torch is not None:

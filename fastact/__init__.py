@@ -12,7 +12,7 @@ for tests and benchmarks.
 from importlib import metadata as _metadata
 
 from . import reference
-from ._threads import get_num_threads, num_threads, set_num_threads
+from ._core.threads import get_num_threads, num_threads, set_num_threads
 from .activations import REGISTRY as _REGISTRY
 from .layers import LAYERS as _LAYERS
 from .layers import ForwardNotCalledError
@@ -42,8 +42,8 @@ __all__ = [
 
 
 _LATER = {
-    "softmax": "_softmax",
-    "log_softmax": "_softmax",
+    "softmax": "_core.softmax",
+    "log_softmax": "_core.softmax",
     "Softmax": "losses",
     "LogSoftmax": "losses",
     "SoftmaxWithLoss": "losses",

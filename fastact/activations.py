@@ -2,8 +2,8 @@
 
 A declaration names the function (``fastact.<name>``) and the layer class (``fastact.<layer>``),
 gives the per-element formulas, says what backward needs from forward, and declares the
-scalar parameters with their defaults. Kernels and ufuncs (``_kernels``), the layer class
-(``layers``), the dispatch thresholds (``_threads``, from ``cost``), tests, benchmarks, the
+scalar parameters with their defaults. Kernels and ufuncs (``_core.kernels``), the layer class
+(``layers``), the dispatch thresholds (``_core.threads``, from ``cost``), tests, benchmarks, the
 self-check and the report all iterate over ``REGISTRY``; the NumPy twin of each is found by
 name in ``reference`` (``reference.<name>`` and ``reference.<name>_backward``).
 
@@ -19,9 +19,9 @@ from typing import Callable, Optional
 
 from numba.extending import register_jitable
 
-from . import _formulas as F
-from ._math import bitcast, less_equal_zero, like
-from ._math import sigmoid as _sigmoid
+from ._core import formulas as F
+from ._core.scalar import bitcast, less_equal_zero, like
+from ._core.scalar import sigmoid as _sigmoid
 
 #: What forward keeps for backward, under which attribute of the layer.
 SAVES = {"mask": "mask", "output": "out", "input": "x", "nothing": None}
@@ -51,7 +51,7 @@ class Activation:
     mask: Optional[Callable] = None
     params: tuple = ()
     #: vector operations per element, roughly (1 for a select, ~40 for an exp and a
-    #: division): sets where the paths cross by default (``_threads.thresholds``)
+    #: division): sets where the paths cross by default (``_core.threads.thresholds``)
     cost: int = 1
     #: the same for backward, where it differs (Sigmoid's and Tanh's are two multiplies)
     backward_cost: Optional[int] = None
@@ -110,7 +110,7 @@ def _sigmoid_backward(dout, y):
 
 SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40, backward_cost=1, ulp=2)
 
-# The family: PyTorch's names, formulas and defaults (see _formulas for the exactness of each).
+# The family: PyTorch's names, formulas and defaults (see _core.formulas for the exactness of each).
 FAMILY = (
     Activation(
         "leaky_relu", "LeakyReLU", F.leaky_relu, F.leaky_relu_backward, "input", params=(Param("negative_slope", 0.01),)

@@ -19,7 +19,7 @@ losses and weights bit for bit, step after step:
   maximum present with both signs. fastact gives the last of tied zeros in (fy, fx) order
   (NumPy's choice for windows of up to 4 elements, e.g. 2x2, measured on NumPy 2.4).
 - ``Dropout``: the same draw as ``np.random.rand`` (a seeded run reproduces), made by
-  ``_mt19937`` from NumPy's own generator state, then one fused pass for the mask and the
+  ``_core.mt19937`` from NumPy's own generator state, then one fused pass for the mask and the
   product. Bit-identical, the generator's state after it included.
 - ``BatchNormalization``: fused passes that add in NumPy's order (row after row for an axis-0
   sum of a C-contiguous array): every attribute and result bit-identical for C-contiguous
@@ -34,7 +34,7 @@ import sys
 
 import numpy as np
 
-from . import _gemm, _mt19937, _threads, _window
+from ._core import gemm, mt19937, threads, windows
 from .util import as_kernel_input, check_window, col2im, im2col_into, out_size
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
@@ -65,7 +65,7 @@ def _plus_bias(out, b):
         and out.dtype.isnative
         and b.dtype.isnative
     ):
-        _threads.run(_window.ADD_ROWS, out.size, out, b, per_iteration=out.shape[1])
+        threads.run(windows.ADD_ROWS, out.size, out, b, per_iteration=out.shape[1])
         return out
     if np.result_type(out, b) == out.dtype and np.broadcast_shapes(out.shape, np.shape(b)) == out.shape:
         np.add(out, b, out=out)
@@ -108,7 +108,7 @@ class Affine:
 
 class Dropout:
     """The book's Dropout: the mask is ``np.random.rand(*x.shape) > dropout_ratio`` from NumPy's
-    global generator (the same doubles, drawn by ``_mt19937`` where it can: the generator ends
+    global generator (the same doubles, drawn by ``_core.mt19937`` where it can: the generator ends
     in the same state), the product fused into one pass after it."""
 
     def __init__(self, dropout_ratio=0.5):
@@ -128,15 +128,15 @@ class Dropout:
         )
         if fused:
             r = np.empty(x.shape)
-            if not _mt19937.rand_into(r):
+            if not mt19937.rand_into(r):
                 r = np.random.rand(*x.shape)
             x = np.ascontiguousarray(x)  # the output is C-ordered, as the book's mostly is
             mask = np.empty(x.shape, np.bool_)
             out = np.empty(x.shape, x.dtype)
             if x.size:
                 t = x.dtype.type
-                _threads.run(
-                    _window.DROPOUT_FORWARD,
+                threads.run(
+                    windows.DROPOUT_FORWARD,
                     x.size,
                     x.reshape(-1),
                     r.reshape(-1),
@@ -219,7 +219,7 @@ class BatchNormalization:
                 if x2.size:
                     eps = x2.dtype.type(10e-7)  # what NumPy makes of the Python float in var + 10e-7
                     args = (x2, eps, self.gamma, self.beta, mu, xc, var, std, xn, out)
-                    _threads.run(_window.BN_FORWARD, x2.size, *args, per_iteration=x2.shape[0] * _window.BN_BLOCK)
+                    threads.run(windows.BN_FORWARD, x2.size, *args, per_iteration=x2.shape[0] * windows.BN_BLOCK)
                 else:  # NumPy's mean of nothing: NaN, with its warning
                     mu, var = x2.mean(axis=0), np.mean(xc**2, axis=0)
                     std = np.sqrt(var + 10e-7)
@@ -240,8 +240,8 @@ class BatchNormalization:
                 root = np.sqrt(running_var + 10e-7)
                 out = np.empty(x2.shape, np.result_type(self.gamma, x2, running_mean, root, self.beta))
                 if x2.size:
-                    _threads.run(
-                        _window.BN_INFERENCE,
+                    threads.run(
+                        windows.BN_INFERENCE,
                         x2.size,
                         x2,
                         running_mean,
@@ -287,7 +287,7 @@ class BatchNormalization:
             # the constants in the dtypes NumPy gives 0.5 * dstd, (2.0 / n) * xc and dmu / n
             half, two_over_n, count = s.dtype.type(0.5), xc.dtype.type(2.0 / n), dx.dtype.type(n)
             args = (d2, xn, xc, gamma, std, half, two_over_n, count, dbeta, dgamma, s, dvar, dmu, dx)
-            _threads.run(_window.BN_BACKWARD, d2.size, *args, per_iteration=n * _window.BN_BLOCK)
+            threads.run(windows.BN_BACKWARD, d2.size, *args, per_iteration=n * windows.BN_BLOCK)
         else:
             dbeta = d2.sum(axis=0)
             dgamma = np.sum(xn * d2, axis=0)
@@ -309,9 +309,9 @@ def _column_sums(a):
     over 30-column rows spends most of its time per row, not per element."""
     if a.dtype in _SERVED and a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative and a.size:
         out = np.empty(a.shape[1], a.dtype)
-        blocks = -(-a.shape[1] // _window.BN_BLOCK)  # the parallel unit: one block, one thread
-        _threads.run(
-            _window.COLUMN_SUMS, a.size if blocks > 1 else 0, a, out, per_iteration=a.shape[0] * _window.BN_BLOCK
+        blocks = -(-a.shape[1] // windows.BN_BLOCK)  # the parallel unit: one block, one thread
+        threads.run(
+            windows.COLUMN_SUMS, a.size if blocks > 1 else 0, a, out, per_iteration=a.shape[0] * windows.BN_BLOCK
         )
         return out
     return np.sum(a, axis=0)
@@ -347,7 +347,7 @@ def _only_ours(layer, name):
 
 class Convolution:
     """The book's Convolution: im2col (compiled), ``np.dot(col, col_W) + b`` (BLAS; for the
-    few-column products one dgemm call with the bias already in its output, see ``_gemm``), and
+    few-column products one dgemm call with the bias already in its output, see ``_core.gemm``), and
     the book's transposed view of the result; backward the book's BLAS calls and compiled
     col2im. Every attribute and result bit-identical to the twin's (``db``, a compiled column
     sum in NumPy's order, and the fused forward may carry another NaN's payload where both a
@@ -381,8 +381,8 @@ class Convolution:
         oh = out_size(h, fh, self.stride, self.pad)
         ow = out_size(w, fw, self.stride, self.pad)
         col_W = self.W.reshape(fn, -1).T
-        out = _gemm.dot_plus_bias(col, col_W.T, self.b)  # the same bits in one BLAS call ...
-        if out is None:  # ... where it applies (see _gemm)
+        out = gemm.dot_plus_bias(col, col_W.T, self.b)  # the same bits in one BLAS call ...
+        if out is None:  # ... where it applies (see _core.gemm)
             out = _plus_bias(np.dot(col, col_W), self.b)
         out = out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
         self.x, self.col, self.col_W = x, col, col_W
@@ -463,13 +463,13 @@ class Pooling:
         if x.ndim != 4:
             raise ValueError(f"Pooling.forward needs 4-D x (N, C, H, W), got shape {x.shape}")
         ph, pw, s, p, oh, ow = self._geometry(x.shape)
-        src = as_kernel_input(x, "x").transpose(0, 2, 3, 1)  # (N, H, W, C): see _window
+        src = as_kernel_input(x, "x").transpose(0, 2, 3, 1)  # (N, H, W, C): see _core.windows
         n, c, h, w = x.shape
         out = np.empty((n, oh, ow, c))
         arg_max = np.empty(n * oh * ow * c, np.intp)
         if out.size:
-            _threads.run(
-                _window.POOL_FORWARD,
+            threads.run(
+                windows.POOL_FORWARD,
                 out.size * ph * pw,
                 src,
                 out,
@@ -496,10 +496,10 @@ class Pooling:
         dout = as_kernel_input(dout, "dout")
         if s == ph == pw and p == 0 and h == oh * s and w == ow * s and dout.size:
             # the windows tile the image: each writes its own pixels, no zeroing pass (see
-            # _window), in the conv output's memory order (N, H, W, C) as below
+            # _core.windows), in the conv output's memory order (N, H, W, C) as below
             dx = np.empty((n, h, w, c))
-            _threads.run(
-                _window.POOL_BACKWARD_TILED, dx.size, dout, self.arg_max, dx, ph, pw, oh, ow, per_iteration=h * w * c
+            threads.run(
+                windows.POOL_BACKWARD_TILED, dx.size, dout, self.arg_max, dx, ph, pw, oh, ow, per_iteration=h * w * c
             )
             return dx.transpose(0, 3, 1, 2)
         if s >= ph and s >= pw:  # windows cannot overlap: scatter dout into zeros
@@ -508,8 +508,8 @@ class Pooling:
             # reads dout as its (N*H*W, C) matrix without a transposed copy
             dx = np.zeros((n, h, w, c)).transpose(0, 3, 1, 2)
             if dout.size:
-                _threads.run(
-                    _window.POOL_BACKWARD_DISJOINT,
+                threads.run(
+                    windows.POOL_BACKWARD_DISJOINT,
                     dout.size,
                     dout,
                     self.arg_max,
@@ -525,8 +525,8 @@ class Pooling:
             return dx
         dx = np.empty((n, c, h, w))
         if dx.size:
-            _threads.run(
-                _window.POOL_BACKWARD,
+            threads.run(
+                windows.POOL_BACKWARD,
                 dx.size * ph * pw,
                 dout,
                 self.arg_max,

@@ -14,7 +14,7 @@ kernels don't serve (other dtypes, subclasses, lists) take the book's NumPy expr
 import numpy as np
 
 from . import reference as _ref
-from ._softmax import softmax as _softmax
+from ._core.softmax import softmax as _softmax
 
 __all__ = [
     "cross_entropy_error",

@@ -18,9 +18,10 @@ import warnings
 import numba
 import numpy as np
 
-from . import _apply, reference
-from ._kernels import KERNEL_DTYPES, KERNELS
-from ._layout import may_self_overlap
+from . import reference
+from ._core import dispatch
+from ._core.kernels import KERNEL_DTYPES, KERNELS
+from ._core.layouts import may_self_overlap
 from .activations import REGISTRY
 
 _BOOL = np.dtype(np.bool_)
@@ -59,7 +60,7 @@ def _compute_dtype(x, where):
             f"{where}: bool input has no value here (the book's -x is not defined "
             "for bool either); convert it first, e.g. x.astype(np.float64)"
         )
-    if _apply.served(x):
+    if dispatch.served(x):
         return x, x.dtype
     if kind in "iu" or x.dtype == np.float16 or x.dtype.char in "fd":
         result = np.result_type(x.dtype.newbyteorder("="), np.float16)
@@ -104,13 +105,13 @@ class Activation:
             # The common cases first, in as few Python steps as possible; the ufunc takes
             # unaligned arrays too (and gives a NumPy scalar for 0-d input, as NumPy's do).
             values = self._values(dt)
-            if not x.ndim or x.nbytes <= _apply.limits(kernels)[1]:
+            if not x.ndim or x.nbytes <= dispatch.limits(kernels)[1]:
                 out = kernels.ufunc(x, *values)
                 self._keep(x, out)
                 return out
             if x.flags.aligned:
                 out = np.empty_like(x)
-                _apply.forward(kernels, x, out, None, values)
+                dispatch.forward(kernels, x, out, None, values)
                 self._keep(x, out)
                 return out
         where = f"{type(self).__name__}.forward"
@@ -119,7 +120,7 @@ class Activation:
             # their own (Dask): the ufunc through NumPy's protocol keeps their type, mask or
             # laziness, as the book's NumPy expression does.
             dtype = np.dtype(x.dtype)
-            out = _apply.forward_ufunc(kernels, x, self._values(dtype if dtype.kind == "f" else _F64))
+            out = dispatch.forward_ufunc(kernels, x, self._values(dtype if dtype.kind == "f" else _F64))
             self._keep(x, out)
             return out
         x = _as_array(x, where)
@@ -128,7 +129,7 @@ class Activation:
         if xk is None:
             out = getattr(reference, spec.name)(x, *self._values(np.dtype(np.float64)))
         else:
-            out = _apply.forward_ufunc(kernels, xk, self._values(xk.dtype))
+            out = dispatch.forward_ufunc(kernels, xk, self._values(xk.dtype))
             if np.dtype(out.dtype) != result:
                 out = out.astype(result)
         self._keep(x if xk is None else xk, out)
@@ -162,11 +163,11 @@ class Activation:
             # each costs a few percent of the call); the ufunc takes unaligned arrays too.
             kernels = KERNELS[spec.name]
             values = self._values(dt)
-            if dout.nbytes <= _apply.limits(kernels)[2]:
+            if dout.nbytes <= dispatch.limits(kernels)[2]:
                 return kernels.backward_ufunc(dout, saved, *values)
             if dout.flags.aligned and saved.flags.aligned:
                 dx = np.empty_like(dout)
-                _apply.backward(kernels, dout, saved, dx, values)
+                dispatch.backward(kernels, dout, saved, dx, values)
                 return dx
         # Broadcasting, mixed dtypes, scalars: the twin's expression is the definition.
         twin = getattr(reference, f"{spec.name}_backward")
@@ -246,7 +247,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
             and not _subnormals_are_zero()
             and not _twins_only()
         ):
-            if x.ndim and _apply.small(kernels, "forward", x):
+            if x.ndim and dispatch.small(kernels, "forward", x):
                 # NumPy's own comparison is the seed's mask itself, and the cheapest call
                 mask = x <= 0
                 out = kernels.ufunc(x)
@@ -255,7 +256,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
             if x.flags.aligned:
                 out = np.empty_like(x)
                 mask = np.empty_like(x, dtype=_BOOL)
-                _apply.forward(kernels, x, out, mask, ())
+                dispatch.forward(kernels, x, out, mask, ())
                 self.mask = mask
                 return out
         if (_defers(x) and not isinstance(x, np.ndarray)) or _twins_only():
@@ -264,11 +265,11 @@ class Relu(_layer_class(REGISTRY["relu"])):
         _require_numeric(x, "Relu.forward")
         if self.inplace and not x.flags.writeable:
             raise ValueError("Relu(inplace=True).forward writes into x, but x is read-only")
-        if not _apply.served(x) or x.ndim == 0 or _subnormals_are_zero():
+        if not dispatch.served(x) or x.ndim == 0 or _subnormals_are_zero():
             return self._forward_numpy(x)
         out = x if self.inplace else np.empty_like(x)
         mask = np.empty_like(x, dtype=_BOOL)
-        _apply.forward(kernels, x, out, mask, ())
+        dispatch.forward(kernels, x, out, mask, ())
         self.mask = mask
         return out
 
@@ -296,12 +297,12 @@ class Relu(_layer_class(REGISTRY["relu"])):
             and (flags.c_contiguous or not may_self_overlap(dout))
         ):
             kernels = KERNELS["relu"]
-            if flags.c_contiguous and mask.flags.c_contiguous and _apply.small(kernels, "backward", dout):
+            if flags.c_contiguous and mask.flags.c_contiguous and dispatch.small(kernels, "backward", dout):
                 # the common tiny case in one ufunc call writing into dout (out by position:
                 # parsing out= costs more than the work on 100 elements)
                 kernels.backward_ufunc(dout, mask.view(np.uint8), dout)
                 return dout
-            _apply.backward(kernels, dout, mask, dout, ())
+            dispatch.backward(kernels, dout, mask, dout, ())
             return dout
         if mask is None:
             raise _not_called("Relu", "mask")

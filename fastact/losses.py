@@ -11,10 +11,10 @@ everything is checked or computed before anything is stored.
 
 import numpy as np
 
-from . import _threads
 from . import reference as _ref
-from ._rows import PAIRS
-from ._softmax import log_softmax, softmax
+from ._core import threads
+from ._core.rows import PAIRS
+from ._core.softmax import log_softmax, softmax
 from .layers import ForwardNotCalledError
 
 _F32 = np.dtype(np.float32)
@@ -75,7 +75,7 @@ class SoftmaxWithLoss:
     The loss is the book's ``-sum(log(y[t] + 1e-7)) / batch_size`` (the 1e-7 floor is the book's
     definition: it differs from the true cross-entropy -log(y[t]) by about 1e-7 / y[t], i.e. the
     loss is capped near 16.1 per sample where y[t] underflows, and is -1e-7 rather than 0 where
-    y[t] = 1). Each log is taken in float64 (``_special``'s vectorizing log, within 2 ULP) of a
+    y[t] = 1). Each log is taken in float64 (``_core.libm64``'s vectorizing log, within 2 ULP) of a
     softmax value within 2 ULP of the truth (1.1 ULP for float32), so the loss agrees with the
     book's (whose softmax is up to ~100 ULP off) to ~1e-13 relative on float64; a float32 input
     gives a float32 loss, as the book's.
@@ -114,7 +114,7 @@ class SoftmaxWithLoss:
     def _fused(self, x, t, labels):
         rows, n = x.shape
         y = np.empty_like(x)
-        total, bad = _threads.run(PAIRS.softmax_xent, x.size, x, labels, y, per_iteration=n)
+        total, bad = threads.run(PAIRS.softmax_xent, x.size, x, labels, y, per_iteration=n)
         if bad:
             _labels(t, rows, n, "SoftmaxWithLoss.forward")  # raises, saying which labels
         loss = x.dtype.type(-total / rows)  # a NumPy scalar of x's dtype, as the book's
@@ -151,7 +151,7 @@ class SoftmaxWithLoss:
             batch = t.shape[0]
             if t.ndim == 1 and t.dtype.kind in "iu":
                 dx = np.empty_like(y)
-                _threads.run(
+                threads.run(
                     PAIRS.xent_backward_labels,
                     y.size,
                     y,
@@ -163,7 +163,7 @@ class SoftmaxWithLoss:
                 return dx
             if t.shape == y.shape and t.dtype == y.dtype and t.flags.c_contiguous:
                 dx = np.empty_like(y)
-                _threads.run(PAIRS.xent_backward_onehot, y.size, y, t, batch, dx, per_iteration=y.shape[1])
+                threads.run(PAIRS.xent_backward_onehot, y.size, y, t, batch, dx, per_iteration=y.shape[1])
                 return dx
         # The book's statements.
         batch_size = t.shape[0]
@@ -207,7 +207,7 @@ class _SoftmaxBase:
             # The common case first, in as few Python steps as possible.
             n = out.shape[-1]
             dx = np.empty_like(out)
-            _threads.run(pair, out.size, out.reshape(-1, n), dout.reshape(-1, n), dx.reshape(-1, n), per_iteration=n)
+            threads.run(pair, out.size, out.reshape(-1, n), dout.reshape(-1, n), dx.reshape(-1, n), per_iteration=n)
             return dx
         if out is None:
             raise _not_called(self._name, "out")
@@ -231,7 +231,7 @@ class _SoftmaxBase:
             axis = self.axis
             (o2, d2), shape = _move_rows(axis, out, dout)
             dx = np.empty_like(o2)
-            _threads.run(pair, o2.size, o2, d2, dx, per_iteration=o2.shape[1])
+            threads.run(pair, o2.size, o2, d2, dx, per_iteration=o2.shape[1])
             return np.moveaxis(dx.reshape(shape), -1, axis)
         return numpy_formula(out, dout, self.axis)
 

@@ -19,8 +19,9 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from . import _apply, reference
-from ._kernels import KERNELS
+from . import reference
+from ._core import dispatch
+from ._core.kernels import KERNELS
 from .activations import REGISTRY
 
 
@@ -41,7 +42,7 @@ def _with_parameters(spec, ufunc):
             # same bits. Python numbers only, so the result is x's dtype in every NumPy.
             dt = x.dtype
             target = np.empty_like(x) if out is None else out
-            _apply.forward(kernels, x, target, None, tuple(dt.type(v) for v in params))
+            dispatch.forward(kernels, x, target, None, tuple(dt.type(v) for v in params))
             return target
         if out is not None:
             kwargs["out"] = out
@@ -64,11 +65,14 @@ def _kernel_takes(x, out, params):
     would: a C-contiguous array the kernels take, parameters that are Python numbers, ``out``
     (if any) an array of x's dtype and shape, C-contiguous, x itself or not overlapping it."""
     if not (
-        _apply.served(x) and x.ndim and x.flags.c_contiguous and all(type(v) is float or type(v) is int for v in params)
+        dispatch.served(x)
+        and x.ndim
+        and x.flags.c_contiguous
+        and all(type(v) is float or type(v) is int for v in params)
     ):
         return False
     return out is None or (
-        _apply.served(out)
+        dispatch.served(out)
         and out.dtype == x.dtype
         and out.shape == x.shape
         and out.flags.c_contiguous

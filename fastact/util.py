@@ -13,7 +13,7 @@ import operator
 
 import numpy as np
 
-from . import _threads, _window
+from ._core import threads, windows
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -91,8 +91,8 @@ def im2col_into(input_data, filter_h, filter_w, stride=1, pad=0, out=None):
             flat, strides = x.transpose(0, 2, 3, 1).reshape(-1), (h * w * c, 1, w * c, c)
         else:
             flat, strides = np.ascontiguousarray(x).reshape(-1), (c * h * w, h * w, w, 1)
-        _threads.run(
-            _window.IM2COL,
+        threads.run(
+            windows.IM2COL,
             col.size,
             flat,
             col,
@@ -134,8 +134,8 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     col = col.reshape(rows, cols)
     img = np.empty((n, c, h, w))
     if img.size:
-        kernel, extra = _window.col2im_plan(cols, oh, ow)
-        _threads.run(
+        kernel, extra = windows.col2im_plan(cols, oh, ow)
+        threads.run(
             kernel,
             img.size * filter_h * filter_w,
             col,

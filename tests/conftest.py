@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-import fastact._threads as threads
+import fastact._core.threads as threads
 
 FLOATS = [np.float32, np.float64]
 SHAPES = [(), (0,), (1,), (7,), (100, 50), (3, 0, 2), (2, 3, 4, 5), (2, 3, 2, 3, 2), (4, 30, 24, 24)]

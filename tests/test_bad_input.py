@@ -1,4 +1,4 @@
-"""Every bad or unusual input in the README's table: the seed's result or a clear error, and
+"""Every bad or unusual input in docs/reliability.md's table: the seed's result or a clear error, and
 never a changed input array or a partly written dout."""
 
 import numpy as np

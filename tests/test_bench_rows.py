@@ -1,10 +1,10 @@
-"""The row-op bench registry (fastact.bench_rows): every case's engines compute the same thing,
+"""The row-op bench registry (fastact._tools.bench_rows): every case's engines compute the same thing,
 so that its timings compare like with like."""
 
 import numpy as np
 import pytest
 
-from fastact import bench_rows
+from fastact._tools import bench_rows
 
 
 def _as_arrays(result):

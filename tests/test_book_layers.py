@@ -8,9 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
-import fastact._threads as threads
+import fastact._core.gemm
+import fastact._core.threads as threads
 from conftest import FLOATS, assert_same_bits, layouts, sample
-from fastact import _gemm
 from fastact import book_layers as fast
 from fastact import reference as twin
 
@@ -120,7 +120,7 @@ def test_convolution_same_bits(wshape, stride, pad, dtype, rng, build):
     x.flat[::7] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-310], x.size // 7 + 1).astype(dtype)
     for name, view in layouts(x):
         f, t = pair("Convolution", W, b, stride, pad)
-        # np.dot warns on NaN/inf as in the book's layer (the fused bias path of _gemm raises no
+        # np.dot warns on NaN/inf as in the book's layer (the fused bias path of fastact._core.gemm raises no
         # warning: it calls dgemm itself)
         out, expected = quiet(f.forward, view), quiet(t.forward, view)
         context = f"Convolution {wshape} s{stride} p{pad} {dtype.__name__} {name}"
@@ -135,7 +135,7 @@ def test_convolution_same_bits(wshape, stride, pad, dtype, rng, build):
 
 
 def test_convolution_bias_in_the_blas_call_keeps_the_books_bits(rng, build):
-    # _gemm: the bias filled into the output, then dgemm with beta = 1. Specials in the bias
+    # fastact._core.gemm: the bias filled into the output, then dgemm with beta = 1. Specials in the bias
     # (NaN, infinities, a subnormal) go through it; a -0.0 in the bias takes NumPy's path,
     # where +0.0 + acc + -0.0 and acc + -0.0 could differ for acc = -0.0 (inputs of zeros).
     W = -np.abs(rng.standard_normal((6, 2, 3, 3)))
@@ -148,18 +148,21 @@ def test_convolution_bias_in_the_blas_call_keeps_the_books_bits(rng, build):
             with np.errstate(all="ignore"):
                 same(f.forward(x.astype(dtype)), t.forward(x.astype(dtype)), f"bias {b} {dtype.__name__}")
     col = rng.standard_normal((50, 18))
-    fused = _gemm.dot_plus_bias(col, W.reshape(6, -1), np.ones(6))
-    assert (fused is None) == (not _gemm._ready())
-    assert _gemm.dot_plus_bias(col, W.reshape(6, -1), np.array([1.0, -0.0, 0, 0, 0, 0])) is None
-    assert _gemm.dot_plus_bias(rng.standard_normal((50, 65)), rng.standard_normal((6, 65)), np.ones(6)) is None
+    fused = fastact._core.gemm.dot_plus_bias(col, W.reshape(6, -1), np.ones(6))
+    assert (fused is None) == (not fastact._core.gemm._ready())
+    assert fastact._core.gemm.dot_plus_bias(col, W.reshape(6, -1), np.array([1.0, -0.0, 0, 0, 0, 0])) is None
+    assert (
+        fastact._core.gemm.dot_plus_bias(rng.standard_normal((50, 65)), rng.standard_normal((6, 65)), np.ones(6))
+        is None
+    )
 
 
 def test_numpys_own_openblas_takes_the_fused_bias():
     # Where NumPy bundles OpenBLAS (its wheels) the fused path must find its dgemm and pass its
     # probe; a NumPy release that renames the symbol shows here, not as a silent slowdown.
-    if not _gemm.bundled_openblas():
+    if not fastact._core.gemm.bundled_openblas():
         pytest.skip("this NumPy does not bundle OpenBLAS")
-    assert _gemm._ready()
+    assert fastact._core.gemm._ready()
 
 
 # --- Affine ----------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ def test_check_command_fails_when_a_kernel_is_wrong(monkeypatch, capsys):
     import numpy as np
 
     import fastact.layers as L
-    from fastact import selfcheck
-    from fastact.__main__ import main
+    from fastact._tools import selfcheck
+    from fastact._tools.cli import main
 
     real = L.Relu.forward
 
@@ -54,7 +54,7 @@ def test_row_checks_fail_when_softmax_is_wrong(dtype, monkeypatch):
     """The self-check's row ops can fail: a softmax 1e-6 off (many ULP) must not pass."""
     import numpy as np
 
-    from fastact import selfcheck
+    from fastact._tools import selfcheck
 
     x = selfcheck._rows_input(dtype, np.random.default_rng(0))
     assert all(ok for _, ok, _ in selfcheck._check_rows(x))
@@ -67,7 +67,7 @@ def test_row_checks_fail_when_softmax_is_wrong(dtype, monkeypatch):
 
 def test_check_in_worker_processes_reports_what_one_process_does():
     """The self-check's workers (one op each, spawned) give the same rows, in the same order."""
-    from fastact import selfcheck
+    from fastact._tools import selfcheck
 
     names = ["relu", "leaky_relu"]
     rows = list(selfcheck.run_checks(names=names, jobs=2))
@@ -79,3 +79,41 @@ def test_check_in_worker_processes_reports_what_one_process_does():
         for build in selfcheck.BUILDS
     ]
     assert all(ok for *_, ok, _ in rows)
+
+
+def test_cli_runs_where_nothing_is_writable():
+    """A read-only install with no writable cache directory: numba can cache nowhere, so
+    fastact warns once and compiles in memory, and ``python -m fastact`` still runs (it used to
+    fail at import, decorating a cached kernel). Every numba cache locator is made to fail, as
+    for a non-root user on a read-only site-packages with no HOME (root can write anywhere)."""
+    import subprocess
+    import sys
+
+    code = """
+import runpy, sys, warnings
+from numba.core import caching
+
+def nowhere(self):
+    raise OSError("read-only")
+
+for cls in caching._CacheLocator.__subclasses__():
+    cls.ensure_cache_path = nowhere
+caching._CacheLocator.ensure_cache_path = nowhere
+sys.argv = ["fastact", "--help"]
+try:
+    runpy.run_module("fastact", run_name="__main__")
+except SystemExit as e:
+    assert not e.code, e.code
+import numpy as np
+import fastact
+from fastact._tools import bench
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    y = fastact.relu(np.arange(-2.0, 2.0))
+    bench._copy(np.ones(10), np.zeros(10))
+assert y.tolist() == [0.0, 0.0, 0.0, 1.0], y
+assert any("no writable numba cache" in str(w.message) for w in caught), [str(w.message) for w in caught]
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout[-2000:] + proc.stderr[-3000:]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import fastact
-import fastact._threads as threads
+import fastact._core.threads as threads
 from conftest import FLOATS, assert_same_bits, bits, layouts
 from fastact import reference, ufuncs
-from fastact._kernels import KERNELS
+from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
 

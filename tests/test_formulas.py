@@ -1,4 +1,4 @@
-"""fastact._formulas: accuracy against mpmath, bits against the NumPy twins, special values,
+"""fastact._core.formulas: accuracy against mpmath, bits against the NumPy twins, special values,
 no FP flags, SIMD. Each scalar formula is tested through a float32/float64 ufunc built from it."""
 
 import mpmath
@@ -15,9 +15,9 @@ from test_special import (
     ulp_error,
 )
 
+import fastact._core.formulas as F
+import fastact._core.libm32
 from conftest import SHAPES, assert_same_bits, layouts, sample
-from fastact import _formulas as F
-from fastact import _single
 from fastact import reference as ref
 
 FLOATS = [np.float32, np.float64]
@@ -183,13 +183,13 @@ BOUND64 = {
 }
 BOUND64.update({(n, "backward"): 1.5 for n in TRANSCENDENTAL})
 #: float32 through the float64 code, rounded once; the functions computed in float32 instead
-#: (fastact._single.NATIVE) have their own bound, measured over every float32 (test_single.py)
+#: (fastact._core.libm32.NATIVE) have their own bound, measured over every float32 (test_single.py)
 BOUND32 = 0.501
 TERMS_ULP = 1.0
 
 
 def bound32(name, direction):
-    native = _single.NATIVE.get((name, direction))
+    native = fastact._core.libm32.NATIVE.get((name, direction))
     return BOUND32 if native is None else native
 
 
@@ -207,7 +207,7 @@ def test_accuracy_against_mpmath(name, direction, dtype, rng):
     err_terms = ulp_error(size + (y.astype(np.longdouble) - t), size, dtype)  # |y - t| / ulp(size)
     bound = BOUND64[name, direction] if dtype == np.float64 else bound32(name, direction)
     # float32 through float64 has no escape near roots: float64 resolves the cancellation.
-    resolved = (dtype == np.float32) and (name, direction) not in _single.NATIVE
+    resolved = (dtype == np.float32) and (name, direction) not in fastact._core.libm32.NATIVE
     bad = (err > bound) & ((err_terms > TERMS_ULP) | resolved)
     if bad.any():
         i = np.flatnonzero(bad)[np.argmax(err[bad])]

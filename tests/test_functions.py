@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from conftest import assert_same_bits, float_arrays, layouts, sample, special_values
 from fastact import functions as F
 from fastact import reference as R
-from fastact._softmax import AxisError
+from fastact._core.softmax import AxisError
 
 BOOK_NAMES = [
     "identity_function",

@@ -14,11 +14,11 @@ import pytest
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 import fastact
-import fastact._apply as apply_module
-import fastact._threads as threads
+import fastact._core.dispatch as apply_module
+import fastact._core.threads as threads
 from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import reference
-from fastact._kernels import KERNELS
+from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
 

@@ -7,9 +7,9 @@ import numba
 import numpy as np
 import pytest
 
-import fastact._threads as threads
+import fastact._core.threads as threads
 from conftest import sample
-from fastact._kernels import KERNELS
+from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
 

@@ -6,10 +6,10 @@ import pickle
 import numpy as np
 import pytest
 
-import fastact._threads as threads
+import fastact._core.threads as threads
 from conftest import assert_same_bits
 from fastact import reference
-from fastact._softmax import log_softmax, softmax
+from fastact._core.softmax import log_softmax, softmax
 from fastact.layers import ForwardNotCalledError
 from fastact.losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
 

@@ -1,4 +1,4 @@
-"""fastact._mt19937.rand_into against np.random.rand itself: the same doubles, bit for bit, and
+"""fastact._core.mt19937.rand_into against np.random.rand itself: the same doubles, bit for bit, and
 the global generator left in the same state, from any point of its stream; and no draw at all
 where the global generator is not the one the kernel knows."""
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastact import _mt19937
+import fastact._core.mt19937
 from fastact import book_layers as fast
 from fastact import reference as twin
 
@@ -33,7 +33,7 @@ def _check(seed, skip, shape):
     after = _state()
     np.random.set_state(before)
     r = np.empty(shape)
-    assert _mt19937.rand_into(r)
+    assert fastact._core.mt19937.rand_into(r)
     np.testing.assert_array_equal(r.view(np.uint64), np.asarray(expected).view(np.uint64))
     assert _same_state(_state(), after)
 
@@ -58,7 +58,7 @@ def test_a_patched_rand_is_respected(monkeypatch):
     monkeypatch.setattr(np.random, "rand", lambda *shape: np.full(shape, 0.75))
     r = np.empty(4)
     before = _state()
-    assert not _mt19937.rand_into(r)
+    assert not fastact._core.mt19937.rand_into(r)
     assert _same_state(_state(), before)
     # Dropout then takes the patched draw, as the book's does
     x = np.arange(1.0, 7.0).reshape(2, 3)
@@ -73,7 +73,7 @@ def test_another_bit_generator_is_left_to_numpy():
     try:
         np.random.set_bit_generator(np.random.PCG64(3))
         x = np.linspace(-1.0, 1.0, 60).reshape(6, 10)
-        assert not _mt19937.rand_into(np.empty(3))
+        assert not fastact._core.mt19937.rand_into(np.empty(3))
         f, t = fast.Dropout(0.4), twin.Dropout(0.4)
         np.random.set_bit_generator(np.random.PCG64(3))
         out = f.forward(x)
@@ -88,7 +88,7 @@ def test_another_bit_generator_is_left_to_numpy():
 def test_the_key_is_tempered_and_regenerated_in_vector_loops():
     """The LLVM IR of a fresh compile (cached code has none) holds vectors of 32-bit words
     (tempering, regeneration) and of doubles (the conversion of word pairs)."""
-    dispatcher = _mt19937._fill
+    dispatcher = fastact._core.mt19937._fill
     options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
     copy = numba.njit(**options)(dispatcher.py_func)
     key = np.random.get_state()[1].copy()

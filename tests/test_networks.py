@@ -1,10 +1,10 @@
-"""The end-to-end benchmark's own arithmetic (fastact.networks): what it reports must be what
+"""The end-to-end benchmark's own arithmetic (fastact._tools.networks): what it reports must be what
 it says it is."""
 
 import numpy as np
 import pytest
 
-from fastact import networks
+from fastact._tools import networks
 
 
 def test_blas_seconds_counts_the_time_inside_np_dot(monkeypatch):
@@ -27,26 +27,26 @@ def test_blas_seconds_counts_the_time_inside_np_dot(monkeypatch):
 
 
 def test_blas_seconds_counts_the_convolutions_own_dgemm(monkeypatch):
-    """fastact's Convolution calls dgemm itself where it fuses the bias (_gemm): that counts
+    """fastact's Convolution calls dgemm itself where it fuses the bias (fastact._core.gemm): that counts
     too. The ConvNet's first layer (25 columns) takes that path where NumPy bundles OpenBLAS."""
     import time
 
-    from fastact import _gemm
+    import fastact._core.gemm
 
-    if not _gemm._ready():
+    if not fastact._core.gemm._ready():
         pytest.skip("the fused path is not available with this NumPy's BLAS")
-    real = _gemm._call
+    real = fastact._core.gemm._call
 
     def slow_call(*args):
         time.sleep(0.05)
         return real(*args)
 
-    monkeypatch.setattr(_gemm, "_call", slow_call)
+    monkeypatch.setattr(fastact._core.gemm, "_call", slow_call)
     sets = networks.layer_sets()
     x, t = networks.batch("convnet", "float64", size=2)
     net = networks.build("convnet", sets["fastact"], "float64")
     assert networks.blas_seconds(net, x, t, steps=1) >= 0.05
-    assert _gemm._call is slow_call
+    assert fastact._core.gemm._call is slow_call
 
 
 def test_blas_seconds_puts_numpy_back_when_a_step_fails():

@@ -1,4 +1,4 @@
-"""OpenBLAS's idle spin (``fastact._openblas``): shortened once, only when it is safe, never
+"""OpenBLAS's idle spin (``fastact._core.openblas``): shortened once, only when it is safe, never
 over the user's own choice, and with BLAS giving the same results afterwards."""
 
 import json
@@ -9,29 +9,30 @@ import textwrap
 
 import pytest
 
-from fastact import _openblas
+import fastact._core.openblas
 
-pytestmark = pytest.mark.skipif(not _openblas.loaded_openblas(), reason="NumPy here does not use OpenBLAS")
+pytestmark = pytest.mark.skipif(not fastact._core.openblas.loaded_openblas(), reason="NumPy here does not use OpenBLAS")
 
 SCRIPT = textwrap.dedent(
     """
     import json, os, threading
     import numpy as np
-    from fastact import _openblas, _threads
+    import fastact._core.openblas
+    import fastact._core.threads
 
     a = np.random.default_rng(0).random((300, 300))
     before = a @ a
-    libs = [_openblas._controls(p) for p in _openblas.loaded_openblas()]
+    libs = [fastact._core.openblas._controls(p) for p in fastact._core.openblas.loaded_openblas()]
     timeouts = lambda: [lib.openblas_thread_timeout() for lib in libs if lib is not None]
 
     release = threading.Event()
     other = threading.Thread(target=release.wait)
     other.start()
-    _threads._start_pool()  # another Python thread alive: left alone, tried again later
+    fastact._core.threads._start_pool()  # another Python thread alive: left alone, tried again later
     with_thread = timeouts()
     release.set()
     other.join()
-    _threads._start_pool()
+    fastact._core.threads._start_pool()
     print(json.dumps({"libraries": len(libs), "with a thread": with_thread, "alone": timeouts(),
                       "environment": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
                       "same product": bool((a @ a == before).all())}))
@@ -51,7 +52,7 @@ def test_shortened_when_no_other_thread_is_about_and_the_environment_restored():
     n = seen["libraries"]
     assert n >= 1
     assert seen["with a thread"] == [0] * n  # not set when OpenBLAS loaded, left so
-    assert seen["alone"] == [_openblas.SPIN_EXPONENT] * n
+    assert seen["alone"] == [fastact._core.openblas.SPIN_EXPONENT] * n
     assert seen["environment"] is None
     assert seen["same product"]
 

@@ -1,4 +1,4 @@
-"""numba's OpenMP pool (``fastact._threads._start_pool``): libgomp sees fastact's short spin
+"""numba's OpenMP pool (``fastact._core.threads._start_pool``): libgomp sees fastact's short spin
 when it loads, unless the user chose; the environment is restored at once."""
 
 import json
@@ -7,13 +7,13 @@ import subprocess
 import sys
 import textwrap
 
-from fastact import _threads
+import fastact._core.threads
 
 SCRIPT = textwrap.dedent(
     """
     import json, os
     from numba.np.ufunc import parallel
-    from fastact import _threads
+    import fastact._core.threads
 
     seen = {}
     launch = parallel._launch_threads
@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
         launch()
 
     parallel._launch_threads = spy
-    _threads._start_pool()
+    fastact._core.threads._start_pool()
     after = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     print(json.dumps({"at launch": seen, "after": after}))
     """
@@ -42,7 +42,10 @@ def _run(env_extra):
 
 def test_the_pool_loads_with_the_short_spin_and_the_environment_is_restored():
     seen = _run({})
-    assert seen["at launch"] == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(_threads.OPENMP_SPIN_COUNT)}
+    assert seen["at launch"] == {
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "GOMP_SPINCOUNT": str(fastact._core.threads.OPENMP_SPIN_COUNT),
+    }
     assert seen["after"] == {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastact import _ufunc_loop
+import fastact._core.ufunc_loop
 from fastact.activations import REGISTRY
 from fastact.testing import entry_points
 from fastact.testing.canary import SENTINEL
@@ -38,7 +38,7 @@ def test_every_entry_point_writes_only_its_output(group):
 def test_the_canary_check_catches_numbas_own_loop():
     """The same matrix with numba's unpatched loop must fail (or crash): the check can fail."""
     code = (
-        "import contextlib, sys; import fastact._ufunc_loop as u; u.building = contextlib.nullcontext; "
+        "import contextlib, sys; import fastact._core.ufunc_loop as u; u.building = contextlib.nullcontext; "
         "from fastact.testing import entry_points as e; sys.exit(e.main(['ufuncs', 'float64']))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
@@ -53,13 +53,13 @@ def test_the_canary_check_catches_numbas_own_loop():
 
 def test_numba_still_needs_the_fix():
     """Fails on the day numba's own loop respects the output's stride: then fastact's patch
-    (fastact/_ufunc_loop.py) and this test can go, and docs/numba-ufunc-loop.md says filed and fixed."""
-    assert not _ufunc_loop.respects_output_step(), (
-        "this numba's ufunc loop respects the output's stride: drop fastact._ufunc_loop's patch"
+    (fastact/_core/ufunc_loop.py) and this test can go, and docs/numba-ufunc-loop.md says filed and fixed."""
+    assert not fastact._core.ufunc_loop.respects_output_step(), (
+        "this numba's ufunc loop respects the output's stride: drop fastact._core.ufunc_loop's patch"
     )
-    patched = _ufunc_loop.wrapper_builder()
+    patched = fastact._core.ufunc_loop.wrapper_builder()
     assert patched, "numba still needs the fix, but fastact did not patch its loop"
-    assert _ufunc_loop.respects_output_step(patched)
+    assert fastact._core.ufunc_loop.respects_output_step(patched)
 
 
 def test_the_fixed_loop_still_vectorizes():
@@ -69,7 +69,7 @@ def test_the_fixed_loop_still_vectorizes():
 
     from numba import vectorize
 
-    patched = _ufunc_loop.wrapper_builder()
+    patched = fastact._core.ufunc_loop.wrapper_builder()
     libraries = []
 
     def recording(*args):
@@ -77,7 +77,7 @@ def test_the_fixed_loop_still_vectorizes():
         libraries.append(info.library)
         return info
 
-    with _ufunc_loop._using(recording):
+    with fastact._core.ufunc_loop._using(recording):
         ufunc = vectorize(["float64(float64)"])(lambda x: x if x > 0.0 else 0.0).ufunc
     ir = "".join(lib.get_llvm_str() for lib in libraries)
     assert re.search(r"<\d+ x double>", ir), "the fixed loop did not vectorize"

@@ -1,6 +1,7 @@
 """Safe under fork, threads and odd cache locations; thread control; bounded memory."""
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -72,8 +73,8 @@ def test_fork_after_parallel_use_gives_correct_results_without_crash_or_hang():
 def test_a_child_forked_before_any_parallel_call_runs_in_parallel():
     """A forkserver (asv uses one) or an early pool: the child starts its own thread pool."""
     code = textwrap.dedent("""
-        import os, numpy as np, fastact, fastact._threads as threads
-        from fastact._kernels import KERNELS
+        import os, numpy as np, fastact, fastact._core.threads as threads
+        from fastact._core.kernels import KERNELS
         fastact.Relu().forward(np.ones(100))      # used, but nothing parallel yet
         pid = os.fork()
         if pid == 0:
@@ -134,9 +135,7 @@ def test_four_processes_on_one_empty_cache_directory(tmp_path):
 def _read_only_copy(tmp_path):
     """fastact's sources under a read-only bind mount, or skip where mounting is not allowed."""
     src = tmp_path / "src"
-    (src / "fastact").mkdir(parents=True)
-    for f in (ROOT / "fastact").glob("*.py"):
-        (src / "fastact" / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(ROOT / "fastact", src / "fastact", ignore=shutil.ignore_patterns("__pycache__", "*.nb?"))
     mnt = tmp_path / "ro"
     mnt.mkdir()
     ok = (
@@ -186,7 +185,7 @@ def test_thread_count_control(monkeypatch):
         assert fastact.get_num_threads() == 1
         x = np.linspace(-1, 1, 300_000)
         calls = []
-        from fastact._kernels import KERNELS
+        from fastact._core.kernels import KERNELS
 
         monkeypatch.setattr(KERNELS["relu"].forward, "parallel", lambda *a: calls.append(a))
         fastact.Relu().forward(x)

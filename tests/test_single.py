@@ -1,4 +1,4 @@
-"""float32 computed in float32 (fastact._single): every float32 against a float64 truth.
+"""float32 computed in float32 (fastact._core.libm32): every float32 against a float64 truth.
 
 The truth is the textbook formula in float64 from libm (``math``: exp, expm1, log1p, tanh,
 erfc, each within an ULP or two of float64), 2**-28 of a float32 ULP: a truth for float32.
@@ -15,8 +15,8 @@ import pytest
 from numba import prange
 from test_formulas import KEEPS_NEGATIVE_ZERO
 
-from fastact import _single
-from fastact._math import bitcast
+import fastact._core.libm32
+from fastact._core.scalar import bitcast
 from fastact.activations import REGISTRY
 
 jit = numba.njit(error_model="numpy")
@@ -100,11 +100,11 @@ TRUTH = {
 }
 
 
-KEYS = sorted(_single.NATIVE)
+KEYS = sorted(fastact._core.libm32.NATIVE)
 
 
 def test_every_native_function_has_a_truth():
-    assert set(TRUTH) == set(_single.NATIVE)
+    assert set(TRUTH) == set(fastact._core.libm32.NATIVE)
 
 
 @jit
@@ -167,14 +167,14 @@ def sweep(key, step):
 @pytest.mark.parametrize("key", KEYS, ids="-".join)
 def test_every_509th_float32_within_the_bound(key):
     worst, where = sweep(key, 509)
-    assert worst <= _single.NATIVE[key], f"{key}: {worst} ULP at {where!r}"
+    assert worst <= fastact._core.libm32.NATIVE[key], f"{key}: {worst} ULP at {where!r}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", KEYS, ids="-".join)
 def test_every_float32_within_the_bound(key):
     worst, where = sweep(key, 1)
-    assert worst <= _single.NATIVE[key], f"{key}: {worst} ULP at {where!r}"
+    assert worst <= fastact._core.libm32.NATIVE[key], f"{key}: {worst} ULP at {where!r}"
 
 
 @functools.cache

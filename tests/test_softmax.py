@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastact._threads as threads
+import fastact._core.threads as threads
 from conftest import assert_same_bits, layouts, special_values
 from fastact import reference
-from fastact._rows import PAIRS
-from fastact._softmax import ULP_BOUNDS, AxisError, log_softmax, softmax
+from fastact._core.rows import PAIRS
+from fastact._core.softmax import ULP_BOUNDS, AxisError, log_softmax, softmax
 
 FLOATS = [np.float32, np.float64]
 #: The bounds the module docstrings state (ULP of the result).
@@ -98,7 +98,7 @@ def test_ulp_bound_against_longdouble(kind, dtype, rng):
 def test_float32_exp_pair_within_the_eps_the_bounds_take(rng):
     """exp(v - m) as the float32 kernels take it (a pair e + e_lo = exp(v - m) 2**64 from the
     exact difference) against long double, over 2M (v, m) of every spread down to 2**-180."""
-    from fastact._rows import _exp_diff_f32
+    from fastact._core.rows import _exp_diff_f32
 
     @numba.njit
     def pairs(v, m, out):
@@ -334,7 +334,7 @@ def test_row_loops_are_vectorized(name, build, dtype):
 
 def test_loss_logs_are_vectorized():
     """SoftmaxWithLoss takes its rows' logs in one vector loop: no call to libm's log."""
-    from fastact._rows import _logs
+    from fastact._core.rows import _logs
 
     @numba.njit(error_model="numpy")
     def logs(a):
@@ -353,7 +353,7 @@ def test_loss_logs_are_vectorized():
 def test_short_row_blocks_give_the_row_functions_bits(dtype, rng):
     """Rows shorter than _STORE_MIN are done in blocks (their exps in one flat loop, or, up to
     _COLUMNS_MAX, a lane per row): the same bits as the row function, row by row."""
-    from fastact._rows import _COLUMNS_MAX, _STORE_MIN, softmax_row
+    from fastact._core.rows import _COLUMNS_MAX, _STORE_MIN, softmax_row
 
     @numba.njit
     def row_by_row(x, o):
@@ -377,8 +377,8 @@ def test_short_row_blocks_give_the_row_functions_bits(dtype, rng):
 
 
 def test_split_exponential_error_as_documented(rng):
-    """_rows._exp_split (exp before its last rounding), the basis of the float64 bounds."""
-    from fastact._rows import _exp_split
+    """fastact._core.rows._exp_split (exp before its last rounding), the basis of the float64 bounds."""
+    from fastact._core.rows import _exp_split
 
     @numba.njit
     def split(a, e, err):

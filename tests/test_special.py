@@ -1,4 +1,4 @@
-"""fastact._special: accuracy against high-precision truth, special values, no FP flags, SIMD.
+"""fastact._core.libm64: accuracy against high-precision truth, special values, no FP flags, SIMD.
 
 Truth: np.longdouble (x87 80-bit, 11 bits beyond float64: errors are resolved to 1/2000 ULP)
 for exp, expm1, log, log1p, tanh; mpmath for erf and erfc. Float32 results are checked against
@@ -16,16 +16,17 @@ import numpy as np
 import pytest
 from numba import prange
 
+import fastact._core.libm32
+import fastact._core.libm64
 from conftest import UINT, special_values
-from fastact import _single, _special
-from fastact._special import inline_here
+from fastact._core.libm64 import inline_here
 
 NAMES = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc"]
 ODD = ["expm1", "log1p", "tanh", "erf"]  # -0.0 -> -0.0
 #: The claimed max errors (ULP) for float64; float32 results are within a hair of 0.5.
 BOUND64 = {"exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.0, "tanh": 1.0, "erf": 1.5, "erfc": 1.5}
-#: float32 through the float64 code is rounded once; tanh is computed in float32 (_single)
-BOUND32 = dict.fromkeys(BOUND64, 0.501) | {"tanh": _single.NATIVE["tanh", "forward"]}
+#: float32 through the float64 code is rounded once; tanh is computed in float32 (fastact._core.libm32)
+BOUND32 = dict.fromkeys(BOUND64, 0.501) | {"tanh": fastact._core.libm32.NATIVE["tanh", "forward"]}
 LONGDOUBLE_TRUTH = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh}
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
 VECTOR = {np.float32: r"<(\d+) x float>", np.float64: r"<(\d+) x double>"}
@@ -115,7 +116,7 @@ def assert_simd(ir, dtype, what):
 
 
 def ufunc(name):
-    return as_ufunc(getattr(_special, name))
+    return as_ufunc(getattr(fastact._core.libm64, name))
 
 
 def ulp_error(y, truth, dtype):
@@ -354,7 +355,7 @@ def test_float32_uses_its_own_type():
 def test_loops_vectorize(name, dtype):
     """A prange loop and numba's ufunc loop over the function compile to SIMD: the LLVM IR
     holds <N x float> / <N x double> vectors. Fresh compiles (cached code has no IR)."""
-    f = getattr(_special, name)
+    f = getattr(fastact._core.libm64, name)
     assert_simd(prange_loop_ir(f, 1, dtype), dtype, f"{name} prange {np.dtype(dtype)}")
     assert_simd(ufunc_loop_ir(f, 1, dtype), dtype, f"{name} ufunc {np.dtype(dtype)}")
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+import fastact._core.windows
 from conftest import FLOATS, assert_same_bits, layouts, sample
-from fastact import _window, reference
+from fastact import reference
 from fastact.util import col2im, im2col
 
 # (filter_h, filter_w, stride, pad): overlapping windows, strides that skip pixels, pad > 0,
@@ -33,7 +34,7 @@ def quiet(f, *args):
 
 @pytest.fixture(params=["serial", "parallel"])
 def build(request):
-    import fastact._threads as threads
+    import fastact._core.threads as threads
 
     with threads.forced(request.param):
         yield request.param
@@ -57,10 +58,10 @@ KERNELS = {"scatter": (0, 10**6, None), "runs": (10**6, 0, None), "runs-rows1": 
 
 def use_kernel(kernel, monkeypatch):
     narrow_cols, run_min, block = KERNELS[kernel]
-    monkeypatch.setattr(_window, "COL2IM_NARROW_COLS", narrow_cols)
-    monkeypatch.setattr(_window, "COL2IM_RUN_MIN", run_min)
+    monkeypatch.setattr(fastact._core.windows, "COL2IM_NARROW_COLS", narrow_cols)
+    monkeypatch.setattr(fastact._core.windows, "COL2IM_RUN_MIN", run_min)
     if block:
-        monkeypatch.setattr(_window, "runs_rows", lambda cols, oh, ow: min(block, oh))
+        monkeypatch.setattr(fastact._core.windows, "runs_rows", lambda cols, oh, ow: min(block, oh))
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)

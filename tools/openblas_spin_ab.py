@@ -5,7 +5,7 @@
 
 Each round runs the book's layers (the seed) with OpenBLAS's default spin (2**28 cycles),
 then every fastact network once per exponent, switching OpenBLAS's spin between them the way
-``fastact._openblas`` does (re-read the environment, stop the workers); prints the seed's
+``fastact._core.openblas`` does (re-read the environment, stop the workers); prints the seed's
 median step over fastact's, per exponent. How ``_openblas.SPIN_EXPONENT`` was chosen
 (Linux, NumPy with OpenBLAS).
 """
@@ -14,7 +14,9 @@ import statistics
 import sys
 import time
 
-from fastact import _openblas, _threads, networks
+from fastact._core import openblas as _openblas
+from fastact._core import threads as _threads
+from fastact._tools import networks
 
 
 def main(names="convnet,deep_convnet,bn_mlp", exponents="20,22,24", rounds="8"):

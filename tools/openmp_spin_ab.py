@@ -29,7 +29,7 @@ NETWORKS = (
 
 def _steps(seconds):
     """Medians of the all-fastact steps (ms), in this process."""
-    from fastact import networks
+    from fastact._tools import networks
 
     sets = networks.layer_sets()
     nets = []

@@ -6,7 +6,7 @@ tells which elements the view covers, so that every other element can be checked
 
 The view sits in the middle of its host with a margin on each side at least as large as the
 span it covers: a faulty kernel that writes contiguously from the view's first element (the
-numba ufunc-loop bug, see ``fastact._ufunc_loop``), forwards or backwards, writes into the
+numba ufunc-loop bug, see ``fastact._core.ufunc_loop``), forwards or backwards, writes into the
 margin, where the check sees it, never into memory the process did not give it.
 """
 

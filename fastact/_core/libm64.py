@@ -10,7 +10,7 @@ or float64, it picks the implementation for that type. The float64 implementatio
 the real ones; float32 values are computed by the float64 code with shorter polynomials (good to
 ~1e-11 relative) and rounded once to float32, which makes the float32 results correctly
 rounded except within a hair of a rounding tie. tanh is the exception: float32 is computed in
-float32 (``_single.tanh``: its bound over every float32 is ``_single.NATIVE``; 4x faster).
+float32 (``libm32.tanh``: its bound over every float32 is ``libm32.NATIVE``; 4x faster).
 
 Exactness (measured against mpmath, see tests/test_special.py and
 benchmarks/accuracy_family.py): every function within 2 ULP everywhere (most within 1); NaN in,
@@ -29,8 +29,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-from . import _single
-from ._math import _F64, ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
+from . import libm32
+from .scalar import _F64, ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
 
 # --- shared pieces ------------------------------------------------------------------------
 
@@ -56,7 +56,7 @@ _EXPM1_MIN = -40.0
 # Polynomial tables, highest degree first, each split for _polynomial (odd and even powers).
 # P in exp(r) = 1 + r + r**2 P(r) on |r| <= ln2/2: Chebyshev fits (mpmath.chebyfit, 40 digits)
 # of (exp(r) - 1 - r) / r**2, degree 10 for float64 (fit error 1.7e-19 after the r**2 factor;
-# _math's degree 9, 1.3e-17, is half an ULP of expm1 where it cancels near x = ln2/2) and 6
+# scalar's degree 9, 1.3e-17, is half an ULP of expm1 where it cancels near x = ln2/2) and 6
 # for float32 (3e-12): plenty before rounding to float32.
 _EXP_P64 = _split(
     (
@@ -564,7 +564,7 @@ def tanh_f64(x):
 @register_jitable
 def tanh_f32(x):
     inline_here()
-    return _single.tanh(x)
+    return libm32.tanh(x)
 
 
 @register_jitable
@@ -596,7 +596,7 @@ def erfc_f32(x):
 
 def _dispatching(name, f32, f64):
     def stub(x):
-        raise NotImplementedError(f"fastact._special.{name} is for compiled code only")
+        raise NotImplementedError(f"fastact._core.libm64.{name} is for compiled code only")
 
     stub.__name__ = stub.__qualname__ = name
     stub.__doc__ = f"{name}(x) of one float32 or float64 value (compiled code only)."

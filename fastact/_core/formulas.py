@@ -24,9 +24,9 @@ Exactness:
   rounds them keeps relative precision: there the error is within 1 ULP of the size of the
   terms (thousands of ULP of the vanishing result; PyTorch's are far larger).
 - float32: every transcendental one but mish (elu, selu, gelu in both forms, silu, tanh,
-  softplus, log_sigmoid; forward and backward) computes in float32 (``_single``: eight SIMD
+  softplus, log_sigmoid; forward and backward) computes in float32 (``libm32``: eight SIMD
   lanes where float64 has four, 2.6-4x faster), with float32 pairs where the float64 code has
-  double-doubles; their bounds, measured over every float32, are ``_single.NATIVE`` (at most
+  double-doubles; their bounds, measured over every float32, are ``libm32.NATIVE`` (at most
   1.2 ULP). Mish runs its float64 code with short polynomials and rounds once: within a hair
   of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
@@ -39,9 +39,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-from . import _single
-from ._math import _magnitude_mask, _unsigned, bitcast, fma, like
-from ._special import (
+from . import libm32
+from .libm64 import (
     _F32_TABLES,
     _F64_TABLES,
     _clamp,
@@ -55,7 +54,8 @@ from ._special import (
     two_prod,
     two_sum,
 )
-from ._special import tanh as _tanh
+from .libm64 import tanh as _tanh
+from .scalar import _magnitude_mask, _unsigned, bitcast, fma, like
 
 # Constants as double-doubles (hi, lo), from mpmath at 50 digits. SELU's are PyTorch's
 # decimal literals; the truth the tests use is those decimals, not their float64 roundings.
@@ -113,11 +113,11 @@ def _per_dtype(name, f32, f64, doc=None):
     """The formula ``name`` (``doc`` its docstring): a compiled-only forward ``(x)``,
     ``(x, alpha)`` or ``(x, beta, threshold)``, or backward ``(dout, x)``,
     ``(dout, x, alpha)`` or ``(dout, x, beta, threshold)`` (by name, and by f64's arity) that
-    runs ``f32`` on float32 x (float32 arithmetic, ``_single``) and ``f64`` on float64 x."""
+    runs ``f32`` on float32 x (float32 arithmetic, ``libm32``) and ``f64`` on float64 x."""
     implementations = {types.float32: f32, types.float64: f64}
 
     def fail(*args):
-        raise NotImplementedError(f"fastact._formulas.{name} is for compiled code only")
+        raise NotImplementedError(f"fastact._core.formulas.{name} is for compiled code only")
 
     # numba matches an overload against its stub's signature, names included (and the
     # implementations' too): one stub per shape the formulas here route by dtype.
@@ -251,7 +251,7 @@ def _elu_backward64(dout, x, scale_hi, scale_lo, sa_hi, sa_lo, table):
 @register_jitable
 def _elu_f32(x, alpha):
     inline_here()
-    return _single.elu(x, like(alpha, x))
+    return libm32.elu(x, like(alpha, x))
 
 
 @register_jitable
@@ -263,7 +263,7 @@ def _elu_f64(x, alpha):
 @register_jitable
 def _elu_backward_f32(dout, x, alpha):
     inline_here()
-    return _single.elu_backward(dout, x, like(alpha, x))
+    return libm32.elu_backward(dout, x, like(alpha, x))
 
 
 @register_jitable
@@ -298,13 +298,13 @@ elu_backward = _per_dtype(
 )
 selu = _per_dtype(
     "selu",
-    _single.selu,
+    libm32.selu,
     _selu_f64,
     """scale * elu(x, alpha) with PyTorch's alpha and scale (as exact decimals).""",
 )
 selu_backward = _per_dtype(
     "selu_backward",
-    _single.selu_backward,
+    libm32.selu_backward,
     _selu_backward_f64,
 )
 
@@ -367,13 +367,13 @@ def _gelu_backward_f64(dout, x):
 
 gelu = _per_dtype(
     "gelu",
-    _single.gelu,
+    libm32.gelu,
     _gelu_f64,
     """x * Phi(x) = x * erfc(-x/sqrt(2)) / 2 (PyTorch's approximate="none").""",
 )
 gelu_backward = _per_dtype(
     "gelu_backward",
-    _single.gelu_backward,
+    libm32.gelu_backward,
     _gelu_backward_f64,
 )
 
@@ -445,13 +445,13 @@ def _gelu_tanh_backward_f64(dout, x):
 
 gelu_tanh = _per_dtype(
     "gelu_tanh",
-    _single.gelu_tanh,
+    libm32.gelu_tanh,
     _gelu_tanh_f64,
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))), computed as x * sigmoid(2u).""",
 )
 gelu_tanh_backward = _per_dtype(
     "gelu_tanh_backward",
-    _single.gelu_tanh_backward,
+    libm32.gelu_tanh_backward,
     _gelu_tanh_backward_f64,
 )
 
@@ -500,13 +500,13 @@ def _silu_backward_f64(dout, x):
 
 silu = _per_dtype(
     "silu",
-    _single.silu,
+    libm32.silu,
     _silu_f64,
-    """x * sigmoid(x) (float32 in float32 arithmetic: ``_single.silu``).""",
+    """x * sigmoid(x) (float32 in float32 arithmetic: ``libm32.silu``).""",
 )
 silu_backward = _per_dtype(
     "silu_backward",
-    _single.silu_backward,
+    libm32.silu_backward,
     _silu_backward_f64,
 )
 
@@ -541,7 +541,7 @@ def _log_sigmoid_f64(x):
 
 log_sigmoid = _per_dtype(
     "log_sigmoid",
-    _single.log_sigmoid,
+    libm32.log_sigmoid,
     _log_sigmoid_f64,
     """min(x, 0) - log1p(exp(-|x|)).""",
 )
@@ -555,7 +555,7 @@ def _log_sigmoid_backward_f64(dout, x):
 
 log_sigmoid_backward = _per_dtype(
     "log_sigmoid_backward",
-    _single.log_sigmoid_backward,
+    libm32.log_sigmoid_backward,
     _log_sigmoid_backward_f64,
 )
 
@@ -600,7 +600,7 @@ def _softplus_backward64(dout, x, beta, threshold, z_test, table):
 @register_jitable
 def _softplus_f32(x, beta, threshold):
     inline_here()
-    return _single.softplus(x, like(beta, x), like(threshold, x))
+    return libm32.softplus(x, like(beta, x), like(threshold, x))
 
 
 @register_jitable
@@ -620,7 +620,7 @@ softplus = _per_dtype(
 @register_jitable
 def _softplus_backward_f32(dout, x, beta, threshold):
     inline_here()
-    return _single.softplus_backward(dout, x, like(beta, x), like(threshold, x))
+    return libm32.softplus_backward(dout, x, like(beta, x), like(threshold, x))
 
 
 @register_jitable
@@ -718,7 +718,7 @@ def mish_backward(dout, x):
 
 @register_jitable
 def tanh(x):
-    """tanh(x), about 1 ULP in float64, correctly rounded float32 (fastact._special.tanh)."""
+    """tanh(x), about 1 ULP in float64, correctly rounded float32 (fastact._core.libm64.tanh)."""
     inline_here()
     return _tanh(x)
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import reference
-from ._softmax import log_softmax, softmax
+from .. import reference
+from .._core.softmax import log_softmax, softmax
+from ..losses import LogSoftmax, Softmax, SoftmaxWithLoss
 from .bench import interleaved, torch_module
-from .losses import LogSoftmax, Softmax, SoftmaxWithLoss
 
 #: name -> the shapes it is measured at (rows, n). (4096, 50257) float32 is a GPT-2 vocabulary
 #: at 0.8 GB an array: the quick report takes 256 of its rows.

@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from . import _openblas, _threads, _window
+from . import openblas, threads, windows
 
 #: The largest inner dimension taken here (see above).
 MAX_K = 64
@@ -52,13 +52,13 @@ _state = "untried"  # "untried", "ready" or "unusable"
 def bundled_openblas():
     """The loaded OpenBLAS libraries that NumPy's wheel brought (under numpy/ or numpy.libs/)."""
     root = os.path.dirname(os.path.abspath(np.__file__))  # .../site-packages/numpy
-    return [path for path in _openblas.loaded_openblas() if path.startswith(root)]
+    return [path for path in openblas.loaded_openblas() if path.startswith(root)]
 
 
 def _numpy_openblas():
     """NumPy's bundled OpenBLAS's dgemm as a ctypes function, or None."""
     for path in bundled_openblas():
-        lib = _openblas.already_loaded(path)
+        lib = openblas.already_loaded(path)
         if lib is None:
             continue
         for name in _SYMBOLS:
@@ -80,7 +80,7 @@ def _call(a, w, out):
 
 
 def _fill(out, bias):
-    _threads.run(_window.FILL_ROWS, out.size, out, bias, per_iteration=out.shape[1])
+    threads.run(windows.FILL_ROWS, out.size, out, bias, per_iteration=out.shape[1])
 
 
 def _probe():

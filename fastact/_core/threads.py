@@ -16,7 +16,7 @@ matmul: on two cores each pool steals the core the other needs (a ConvNet's conv
 1.3x slower next to spinning OpenMP workers). So, unless the user chose a policy, numba's
 OpenMP pool is started with a short spin (``OPENMP_SPIN_COUNT``: tens of microseconds, then the
 workers sleep; see ``_start_pool``), and OpenBLAS's workers spin 2**20 cycles instead of 2**28
-after each call (see ``_openblas``).
+after each call (see ``openblas``).
 """
 
 import contextlib
@@ -31,7 +31,7 @@ import warnings
 
 import numba
 
-from . import _openblas
+from . import openblas
 
 #: Up to this many bytes of input the layers call NumPy ufuncs, per op (``relu_forward``...);
 #: from ``PARALLEL_MIN_BYTES`` on a kernel runs its parallel build. Entries measured by
@@ -174,13 +174,13 @@ _pool_ready = False  # the pool runs and the BLAS spin was seen to: nothing left
 
 
 def _shorten_blas_spin():
-    """Once per process, at a moment only this Python thread runs (``_openblas``)."""
+    """Once per process, at a moment only this Python thread runs (``openblas``)."""
     global _blas_spin_tried
     if _blas_spin_tried:
         return
     try:
         # None: another thread runs, so it is tried again at the next parallel call
-        _blas_spin_tried = _openblas.shorten_idle_spin() is not None
+        _blas_spin_tried = openblas.shorten_idle_spin() is not None
     except (OSError, AttributeError, ValueError) as error:  # an OpenBLAS unlike the ones known
         _blas_spin_tried = True
         warnings.warn(f"fastact: could not shorten OpenBLAS's idle spin ({error})", RuntimeWarning, stacklevel=4)

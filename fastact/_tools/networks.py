@@ -201,8 +201,8 @@ def layer_sets():
     """
     from types import SimpleNamespace
 
-    from . import layers, reference
-    from .activations import REGISTRY
+    from .. import layers, reference
+    from ..activations import REGISTRY
     from .bench import TwinLayer
 
     names = ("Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization", "Convolution", "Pooling")
@@ -250,7 +250,7 @@ def measure(name, dtype, engines=("seed", "fastact-act", "fastact"), rounds=10, 
 
 def blas_seconds(net, x, t, steps=5):
     """Median seconds per training step that ``net`` spends in BLAS: inside ``np.dot``, and
-    inside the dgemm calls fastact's Convolution makes itself (``_gemm``: the same product with
+    inside the dgemm calls fastact's Convolution makes itself (``_core.gemm``: the same product with
     the bias in it).
 
     The book's Affine and Convolution layers, and fastact's (which keep the same matmuls on
@@ -261,7 +261,7 @@ def blas_seconds(net, x, t, steps=5):
     """
     import statistics
 
-    from . import _gemm
+    from .._core import gemm
 
     spent = [0.0]
 
@@ -274,16 +274,16 @@ def blas_seconds(net, x, t, steps=5):
 
         return call
 
-    real_dot, real_gemm = np.dot, _gemm._call
+    real_dot, real_gemm = np.dot, gemm._call
     per_step = []
-    np.dot, _gemm._call = timed(real_dot), timed(real_gemm)
+    np.dot, gemm._call = timed(real_dot), timed(real_gemm)
     try:
         for _ in range(steps):
             spent[0] = 0.0
             net.step(x, t)
             per_step.append(spent[0])
     finally:
-        np.dot, _gemm._call = real_dot, real_gemm
+        np.dot, gemm._call = real_dot, real_gemm
     return statistics.median(per_step)
 
 

@@ -1,4 +1,4 @@
-"""OpenBLAS's idle spin, shortened: the other half of the thread-pool story told in ``_threads``.
+"""OpenBLAS's idle spin, shortened: the other half of the thread-pool story told in ``threads``.
 
 After each threaded call OpenBLAS keeps its worker threads spinning (``sched_yield`` in a
 loop) for 2**28 CPU cycles, about 0.1 s, in case another call comes. Inside a network every

@@ -5,8 +5,8 @@ the ufunc call, the serial kernel and the parallel kernel, taking turns (medians
 the allocation a layer makes. The ufunc path serves up to the last size where it beats the
 serial kernel; the parallel build from the first size where it beats the serial one by 10%
 and keeps doing so. Saved as JSON in the user's cache directory, keyed by CPU model, core
-count and numba version (``_threads.tuning_path``); fastact reads it at import. Without it,
-the defaults derived from each kernel's cost serve (``_threads.default_thresholds``).
+count and numba version (``threads.tuning_path``); fastact reads it at import. Without it,
+the defaults derived from each kernel's cost serve (``threads.default_thresholds``).
 """
 
 import json
@@ -14,9 +14,10 @@ import os
 
 import numpy as np
 
-from . import _threads, bench
-from ._kernels import KERNELS
-from .activations import REGISTRY
+from .._core import threads
+from .._core.kernels import KERNELS
+from ..activations import REGISTRY
+from . import bench
 
 SIZES = [1 << k for k in range(11, 24)]  # bytes
 
@@ -55,7 +56,7 @@ def _calls(spec, direction, nbytes):
 
 def measure(spec, direction, budget=0.06):
     """[(bytes, ufunc s, serial s, parallel s)] for one op."""
-    _threads._start_pool()
+    threads._start_pool()
     rows = []
     for nbytes in SIZES:
         ufunc, serial, parallel = _calls(spec, direction, nbytes)
@@ -87,18 +88,18 @@ def tune(path=None, quiet=False):
             ufunc_max, parallel_min = crossings(measure(spec, direction))
             results["ufunc_max_bytes"][op] = ufunc_max
             results["parallel_min_bytes"][op] = parallel_min
-            default = _threads.default_thresholds(op, spec.cost_of(direction))
+            default = threads.default_thresholds(op, spec.cost_of(direction))
             if not quiet:
                 print(
                     f"  {op:<26} ufunc up to {ufunc_max:>9} B (default {default[0]:>8}), "
                     f"parallel from {parallel_min:>9} B (default {default[1]:>8})",
                     flush=True,
                 )
-    path = path or _threads.tuning_path()
+    path = path or threads.tuning_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"machine": _threads.machine_key(), **results}, f, indent=1)
-    _threads.load_tuning(path)
+        json.dump({"machine": threads.machine_key(), **results}, f, indent=1)
+    threads.load_tuning(path)
     if not quiet:
         print(f"saved to {path}; fastact uses it from now on (delete the file to go back to the defaults)")
     return results

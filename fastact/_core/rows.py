@@ -14,7 +14,7 @@ Exactness (u = 2**-53; n = row length < 2**20; ULP of the true result, rounded t
 
 - float32: float32 arithmetic at eight lanes (the backward passes compute in the arrays'
   dtype, as PyTorch and NumPy do). x - max = hi + lo exactly (TwoSum); exp(hi + lo) as a
-  float32 pair e + e_lo (``_single.exp_ds``) within eps = 2**-25.8 relative (measured over
+  float32 pair e + e_lo (``libm32.exp_ds``) within eps = 2**-25.8 relative (measured over
   4M arguments, tests/test_softmax.py); sums of the pairs in float64 (n u relative).
   Softmax: (e + e_lo) / S as one FMA with 1/S as a float32 pair, error <= 0.5 + 2 eps 2**24
   (numerator and sum; an ULP is >= 2**-24 of the result) + n 2**-29 < 1.1 ULP (n < 2**16),
@@ -44,9 +44,9 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
-from . import _single, _special
-from ._kernels import Pair, _cached, wide_vectors
-from ._math import _F32, _F64, _polynomial, bitcast, exp_nonpositive, fma
+from . import libm32, libm64
+from .kernels import Pair, _cached, wide_vectors
+from .scalar import _F32, _F64, _polynomial, bitcast, exp_nonpositive, fma
 
 _LOG_FLOOR = 1e-7  # the book's cross_entropy_error adds this inside the log
 #: From this row length softmax keeps its exps in a scratch row rather than computing them
@@ -198,7 +198,7 @@ def _fast_two_sum(a, b):
 def _exp_split(a):
     """exp(a) for -inf <= a <= 0 (sign bit set) as e + err, e = exp(a) rounded.
 
-    ``_math.exp_nonpositive``'s reduction and polynomial, with the roundings that matter kept:
+    ``scalar.exp_nonpositive``'s reduction and polynomial, with the roundings that matter kept:
     r = a - k ln2 as r0 + r1 (r0 exact, r1 = -k ln2_lo) summed by TwoSum into r + r_lo, and
     exp(r) = 1 + r + t, t = r**2 P(r) (|t| < 0.07), added with Fast2Sum. What is left is the
     polynomial's fit (1.3e-17), t's rounding (< 2**-57) and r_lo's effect on t: measured within
@@ -342,7 +342,7 @@ def _log_softmax_row_f64(x, o, w):  # w: unused (the grid sums need no scratch)
 
 # --- float32: float32 arithmetic, eight lanes, the exps as float32 pairs ---------------------
 #
-# x - m = hi + lo exactly (TwoSum, hi <= 0), exp(hi + lo) = (e + e_lo) 2**k from _single.exp_ds
+# x - m = hi + lo exactly (TwoSum, hi <= 0), exp(hi + lo) = (e + e_lo) 2**k from libm32.exp_ds
 # (a pair good to about 2**-28 relative), sums in float64. Softmax: y = (e + e_lo) / S as one
 # FMA with 1/S as a float32 pair; log-softmax: (x - m) - L in float64, L = log(S).
 
@@ -369,8 +369,8 @@ def _exp_diff_f32(v, m):
     hi, lo = _diff32(v, m)
     low = bitcast(hi) > bitcast(_F32_LOW)  # hi < -125, -inf included (negative floats' bits)
     hi = _F32_LOW if low else hi
-    eh, el, j = _single.exp_ds(hi, np.float32(0.0) if low else lo)
-    p2 = _single._pow2_of(j)
+    eh, el, j = libm32.exp_ds(hi, np.float32(0.0) if low else lo)
+    p2 = libm32._pow2_of(j)
     return eh * p2, el * p2
 
 
@@ -841,7 +841,7 @@ def _logs(a):
     """a = log(a), float64, in place (libm's log is a call per element: it does not vectorize)."""
     for i in range(a.shape[0]):
         wide_vectors()
-        a[i] = _special.log_f64(a[i])
+        a[i] = libm64.log_f64(a[i])
 
 
 def _make_xent_backward_labels():
@@ -889,7 +889,7 @@ _MAKERS = {
 }
 
 
-#: The cost per element (``_threads.default_thresholds``) of the kernels that take an exp per
+#: The cost per element (``threads.default_thresholds``) of the kernels that take an exp per
 #: element: 4, the most the defaults count, so that they run in parallel from 256 KiB
 #: (memory-bound ones: 1 MiB). Measured on the 2-core AMD VM, serial time over parallel time
 #: through the dispatch, medians, rows of 1000, numba's own libgomp and PyTorch's: from about

@@ -3,7 +3,7 @@
 Each check runs one layer and dtype on both kernel builds (serial, parallel) and on the
 book's layouts, and compares with ``fastact.reference``: bits for Relu and both backwards, the
 error against the true sigmoid (in ULP) for Sigmoid forward. Then the row ops: softmax and
-log-softmax against the true value (in ULP, within ``_softmax.ULP_BOUNDS``), their backward
+log-softmax against the true value (in ULP, within ``_core.softmax.ULP_BOUNDS``), their backward
 passes and SoftmaxWithLoss against the book's expressions.
 """
 
@@ -14,12 +14,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from . import _threads, reference
-from ._kernels import KERNELS
-from ._softmax import ULP_BOUNDS, log_softmax, softmax
-from .activations import REGISTRY
-from .layers import Relu, Sigmoid, layer_for
-from .losses import LogSoftmax, Softmax, SoftmaxWithLoss
+from .. import reference
+from .._core import threads
+from .._core.kernels import KERNELS
+from .._core.softmax import ULP_BOUNDS, log_softmax, softmax
+from ..activations import REGISTRY
+from ..layers import Relu, Sigmoid, layer_for
+from ..losses import LogSoftmax, Softmax, SoftmaxWithLoss
 
 #: The contract's bounds: the seed's own worst error on this machine kind.
 ULP_BOUND = {"float32": 3.5, "float64": 2.6}
@@ -256,7 +257,7 @@ def _run_task(seed, name):
         for b, build in enumerate(BUILDS):
             if name == _ROWS and build == "ufunc":  # the row ops have no ufunc path
                 continue
-            with _threads.forced(build):
+            with threads.forced(build):
                 if name == _ROWS:
                     x = _rows_input(dtype, np.random.default_rng((seed, d, b)))
                     rows += [(op, dtype, build, ok, detail) for op, ok, detail in _check_rows(x)]

@@ -1,6 +1,6 @@
 """Run an activation's kernels over arrays of any shape and memory layout: the one dispatch.
 
-Per call, by size (``_threads``): the ufuncs for small arrays (``small``), else the flat
+Per call, by size (``threads``): the ufuncs for small arrays (``small``), else the flat
 kernels, serial or parallel. Dense arrays whose elements line up go
 straight to the flat kernels. Forward stages any other input into its (dense) output with one
 strided copy and then runs in place. Backward stages the saved array in dout's layout for the
@@ -15,10 +15,10 @@ book's conv backward).
 
 import numpy as np
 
-from . import _threads
-from ._kernels import COPY_4D, KERNEL_DTYPES
-from ._layout import as_4d, flat, same_order
-from ._threads import run
+from . import threads
+from .kernels import COPY_4D, KERNEL_DTYPES
+from .layouts import as_4d, flat, same_order
+from .threads import run
 
 _U8 = np.dtype(np.uint8)
 
@@ -40,12 +40,12 @@ def served(a):
 
 def limits(kernels):
     """(tables' generation, forward ufunc max bytes, backward ufunc max bytes) for an
-    activation's kernels, read once per change of the tables (``_threads.generation``): at
+    activation's kernels, read once per change of the tables (``threads.generation``): at
     the book's sizes a call is a few microseconds, and looking them up anew cost about one."""
     lim = kernels.__dict__.get("ufunc_limits")
-    if lim is None or lim[0] != _threads.generation:
+    if lim is None or lim[0] != threads.generation:
         act = kernels.act
-        lim = kernels.ufunc_limits = (_threads.generation, *(_ufunc_max_bytes(act, d) for d in ("forward", "backward")))
+        lim = kernels.ufunc_limits = (threads.generation, *(_ufunc_max_bytes(act, d) for d in ("forward", "backward")))
     return lim
 
 
@@ -58,8 +58,8 @@ def _ufunc_max_bytes(act, direction):
         # kernel at the book's (100, 50), and ahead of the kernel's dispatch only on a few
         # hundred elements (LeakyReLU at 100: 0.7-0.9x the twin through the kernel). So the
         # default is 2 KiB / cost; tuned or forced tables still decide.
-        return _threads.UFUNC_MAX_BYTES.get(op, 2048 // cost)
-    return _threads.thresholds(op, cost)[0]
+        return threads.UFUNC_MAX_BYTES.get(op, 2048 // cost)
+    return threads.thresholds(op, cost)[0]
 
 
 def small(kernels, direction, a):

@@ -1,5 +1,5 @@
 """The network section of ``python -m fastact bench``: whole training steps of the book's
-networks (``fastact.networks``), batch 100, layer by layer, with the book's layers (seed), with
+networks (``fastact._tools.networks``), batch 100, layer by layer, with the book's layers (seed), with
 fastact's activation layers swapped in (fastact-act) and with every fastact layer (fastact);
 medians in ms, the engines taking turns in one process."""
 

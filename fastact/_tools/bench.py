@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from . import layers, reference
-from .activations import REGISTRY
+from .. import layers, reference
+from .._core.kernels import _cached
+from ..activations import REGISTRY
 
 OPS = tuple(f"{name}.{d}" for name in REGISTRY for d in ("forward", "backward"))
 DTYPES = ("float32", "float64")
@@ -140,13 +141,24 @@ def engines(case, names=ENGINES):
 def _copy_engine(x):
     src = np.ascontiguousarray(x).reshape(-1)
     dst = np.empty_like(src)
-    return lambda: _parallel_copy(src, dst)
+    return lambda: _copy(src, dst)
 
 
-@njit(parallel=True, cache=True)
-def _parallel_copy(src, dst):
+def _copy_loop(src, dst):
     for i in prange(src.shape[0]):
         dst[i] = src[i]
+
+
+#: compiled on first use, and uncached where nothing is writable (``_cached``): decorating with
+#: cache=True at import made ``python -m fastact`` fail on a read-only install
+_parallel_copy = None
+
+
+def _copy(src, dst):
+    global _parallel_copy
+    if _parallel_copy is None:
+        _parallel_copy = _cached(njit, _copy_loop, parallel=True)
+    _parallel_copy(src, dst)
 
 
 def torch_module():

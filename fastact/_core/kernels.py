@@ -15,23 +15,26 @@ import numpy as np
 from numba import njit, prange, types, vectorize
 from numba.extending import intrinsic
 
-from . import _ufunc_loop
-from ._special import inline_here
-from .activations import REGISTRY
+from ..activations import REGISTRY
+from . import ufunc_loop
+from .libm64 import inline_here
 
 #: The dtypes the compiled kernels serve; everything else takes a NumPy path.
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _source_tag():
-    """A hash of the package's sources, part of each cached kernel's name.
+    """A hash of the compiled code's sources, part of each cached kernel's name.
 
     numba's cache is keyed on the kernel's own file and name, not on the formulas it inlines
     from other modules: with the tag, an edited formula can never be served stale. Every
-    module is hashed (not a list of the ones that hold formulas, which would go stale itself).
+    module of ``_core`` is hashed (not a list of the ones that hold formulas, which would go
+    stale itself), and the registry, which picks the formulas; editing the layers, the tooling
+    or the docs keeps the cache.
     """
     try:
-        files = sorted(Path(__file__).parent.glob("*.py"))
+        here = Path(__file__).parent
+        files = [*sorted(here.glob("*.py")), here.parent / "activations.py"]
         sources = b"".join(f.read_bytes() for f in files)
     except OSError:  # sources not on disk (a zipped install): numba cannot cache there anyway
         return "nosource"
@@ -99,7 +102,7 @@ def _backward(g):
 
 
 def _backward_4d(g):
-    # Strided 4-D arrays (see _layout.as_4d); the last axis is dx's fastest. dx may be dout:
+    # Strided 4-D arrays (see layouts.as_4d); the last axis is dx's fastest. dx may be dout:
     # strided loops don't vectorize anyway, so there is no overlap check to lose.
     def kernel(dout, saved, dx, params):
         n0, n1, n2, n3 = dx.shape
@@ -113,8 +116,8 @@ def _backward_4d(g):
 
 
 def _copy_4d():
-    # Strided 4-D arrays (see _layout.as_4d), the last axis dst's fastest: the staging copy of
-    # _apply.backward, 1.75x NumPy's copyto for the conv view (its loop is one thread).
+    # Strided 4-D arrays (see layouts.as_4d), the last axis dst's fastest: the staging copy of
+    # dispatch.backward, 1.75x NumPy's copyto for the conv view (its loop is one thread).
     def kernel(dst, src):
         n0, n1, n2, n3 = dst.shape
         for ij in prange(n0 * n1):
@@ -139,13 +142,13 @@ def _backward_in_place(g):
 
 class Pair:
     """The serial and the parallel build of one kernel, and what decides between them: the op
-    whose thresholds apply (``relu_forward``...) and its cost (see ``_threads``)."""
+    whose thresholds apply (``relu_forward``...) and its cost (see ``threads``)."""
 
     def __init__(self, name, make, op=None, cost=1):
         self.name = name
         self.op = op or name
         self.cost = cost
-        self.limits = (-1, 0)  # _threads.run's copy of its threshold, tagged with the tables' generation
+        self.limits = (-1, 0)  # threads.run's copy of its threshold, tagged with the tables' generation
         self.serial = self._jit(make(), f"{name}_serial", parallel=False)
         self.parallel = self._jit(make(), f"{name}_parallel", parallel=True)
 
@@ -248,8 +251,8 @@ def _element(f, arity):
 def _ufunc(element, name, signatures):
     element.__name__ = name
     element.__qualname__ = f"{name}_{_SOURCE_TAG}"
-    # numba's own loop ignores the output's stride (see _ufunc_loop): built with the fixed one.
-    with _ufunc_loop.building():
+    # numba's own loop ignores the output's stride (see ufunc_loop): built with the fixed one.
+    with ufunc_loop.building():
         return _cached(vectorize, element, signatures).ufunc
 
 
@@ -276,5 +279,5 @@ def _cached(decorator, fn, *args, **options):
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}
 
-#: The strided copy that stages a backward's saved array in dout's layout (``_apply``).
+#: The strided copy that stages a backward's saved array in dout's layout (``dispatch``).
 COPY_4D = Pair("copy_4d", _copy_4d)

@@ -12,14 +12,14 @@ The price is accuracy: 0.78-1.17 ULP instead of 0.5, each bound measured over ev
 (``NATIVE`` below; tests/test_single.py, ``-m slow``; README). Near a derivative's root the
 pairs' ~2**-28 shows against the vanishing result: there the error counts in ULPs of the
 terms, as float64's does. Branch-free, with no ordered float compare that a NaN could reach
-(see ``_special``): the loops around them vectorize, and they raise no floating-point flag but
+(see ``libm64``): the loops around them vectorize, and they raise no floating-point flag but
 underflow where a result is subnormal.
 """
 
 import numpy as np
 from numba.extending import register_jitable
 
-from ._math import ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
+from .scalar import ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
 
 _f = np.float32
 _ABS = np.int32(0x7FFFFFFF)
@@ -33,7 +33,7 @@ _LN2_LO = _f(-2.1219444005469057e-04)
 # shifted into the exponent field give 2**(k + 64) (k >= -190): see _pow2_of.
 _SHIFT = _f(1.5 * 2.0**23 + 127 + 64)
 _UNSCALE = _f(2.0**-64)
-# P in exp(r) = 1 + r + r**2 P(r) on |r| <= ln2/2: _special's float32 fit (degree 6, 3e-12),
+# P in exp(r) = 1 + r + r**2 P(r) on |r| <= ln2/2: libm64's float32 fit (degree 6, 3e-12),
 # each coefficient rounded to float32 (the error that adds is 2**-24 of terms below 0.06).
 _EXP_P = _split(tuple(_f(c) for c in EXP_FIT32))
 #: exp(x) for x <= _EXP_LOW contributes nothing a float32 result of these functions can hold.
@@ -414,7 +414,7 @@ def selu_backward(dout, x):
 
 _RSQRT2_HI, _RSQRT2_LO = _f(0.70710677), _f(1.21016175e-08)
 _RSQRT2PI_HI, _RSQRT2PI_LO = _f(0.3989423), _f(-1.133517e-08)
-# erfc(a) = exp(-a**2) (1 + P(q)) / (1 + 2a), q = (a - 3) / (a + 3) (as _special's, whose
+# erfc(a) = exp(-a**2) (1 + P(q)) / (1 + 2a), q = (a - 3) / (a + 3) (as libm64's, whose
 # float64 fit runs further): a Chebyshev fit (mpmath.chebyfit, 30 digits) of degree 11 on
 # q in [-1, 0.562] (a <= 10.7), error 9e-10: a sixtieth of an ULP of 1 + P.
 _ERFC_P = _split(
@@ -436,7 +436,7 @@ _ERFC_P = _split(
         )
     )
 )
-# erf(a) = a (2/sqrt(pi) + z Pe(z)), z = a**2, a < 1: _special's float32 fit (degree 8 in z,
+# erf(a) = a (2/sqrt(pi) + z Pe(z)), z = a**2, a < 1: libm64's float32 fit (degree 8 in z,
 # 8e-13), rounded to float32; 2/sqrt(pi) as a pair.
 _ERF_P = _split(tuple(_f(c) for c in ERF_FIT32))
 _C0_HI, _C0_LO = _f(1.1283792), _f(-5.8635383e-08)

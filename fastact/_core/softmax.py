@@ -4,7 +4,7 @@ Both are numerically stable for every input: no overflow and no floating-point w
 float input. Rows (1-D slices along ``axis``) holding a NaN or a +inf, and rows that are all
 -inf, give NaN, as PyTorch 2.13 does; a -inf beside finite values gives 0 (log: -inf).
 
-Float32 and float64 run compiled row kernels (``fastact._rows``; its docstring has the error
+Float32 and float64 run compiled row kernels (``fastact._core.rows``; its docstring has the error
 analysis). Accuracy against the true value, measured and tested (``tests/test_softmax.py``):
 float32 (computed in float32, exps as float32 pairs) softmax within 1.1 ULP and log-softmax
 within 0.95 ULP as worst-case bounds for rows shorter than 2**16 (measured 0.69 and 0.52);
@@ -18,8 +18,9 @@ by the book's NumPy expression.
 
 import numpy as np
 
-from . import _threads, reference
-from ._rows import PAIRS
+from .. import reference
+from . import threads
+from .rows import PAIRS
 
 try:
     from numpy.lib.array_utils import normalize_axis_index
@@ -31,7 +32,7 @@ AxisError = getattr(np, "exceptions", np).AxisError  # np.exceptions: NumPy >= 1
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
-#: The proven bounds, in ULP of the true value (``fastact._rows`` derives them), per function
+#: The proven bounds, in ULP of the true value (``fastact._core.rows`` derives them), per function
 #: and dtype: what the tests and the self-check hold the kernels to.
 ULP_BOUNDS = {
     ("softmax", "float32"): 1.1,
@@ -62,7 +63,7 @@ def _numpy(x, axis, log):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def _rows(pair, x, axis, out, name):
+def _by_rows(pair, x, axis, out, name):
     """Run ``pair`` over the rows of ``x`` along ``axis``; the kernels' dtypes only."""
     n = x.shape[axis]
     xm = np.moveaxis(x, axis, -1)
@@ -77,7 +78,7 @@ def _rows(pair, x, axis, out, name):
             om = None
     target = om if om is not None else np.empty(xm.shape, x.dtype)
     if x.size:
-        _threads.run(pair, x.size, xm.reshape(-1, n), target.reshape(-1, n), per_iteration=n)
+        threads.run(pair, x.size, xm.reshape(-1, n), target.reshape(-1, n), per_iteration=n)
     if out is None:
         return np.moveaxis(target, -1, axis)
     if om is None:
@@ -85,7 +86,7 @@ def _rows(pair, x, axis, out, name):
     return out
 
 
-def _apply(x, axis, out, log):
+def _along_axis(x, axis, out, log):
     name = "log_softmax" if log else "softmax"
     pair = PAIRS.log_softmax if log else PAIRS.softmax
     if (
@@ -101,7 +102,7 @@ def _apply(x, axis, out, log):
         # The common case in as few Python steps as possible.
         n = x.shape[-1]
         o = np.empty_like(x)
-        _threads.run(pair, x.size, x.reshape(-1, n), o.reshape(-1, n), per_iteration=n)
+        threads.run(pair, x.size, x.reshape(-1, n), o.reshape(-1, n), per_iteration=n)
         return o
     if not isinstance(x, np.ndarray) or type(x) is not np.ndarray:
         x = np.asarray(x)
@@ -127,13 +128,13 @@ def _apply(x, axis, out, log):
         np.copyto(out, r)
         return out
     if dt == np.float16:
-        r = _rows(pair, x.astype(_F32), axis, None, name).astype(np.float16)
+        r = _by_rows(pair, x.astype(_F32), axis, None, name).astype(np.float16)
     else:
         if x.dtype != dt or not x.flags.aligned:
             x = x.astype(dt)  # ints -> float64; byte-swapped or unaligned -> native copy
         if out is not None and out.dtype.isnative and out.flags.aligned:
-            return _rows(pair, x, axis, out, name)
-        r = _rows(pair, x, axis, None, name)
+            return _by_rows(pair, x, axis, out, name)
+        r = _by_rows(pair, x, axis, None, name)
     if out is None:
         return r
     np.copyto(out, r)
@@ -146,7 +147,7 @@ def softmax(x, axis=-1, out=None):
     Float32: within 1.1 ULP of the true value; float64: within 1.6 ULP (see the module
     docstring). A row holding NaN or +inf, or all -inf, gives NaN (as PyTorch).
     """
-    return _apply(x, axis, out, False)
+    return _along_axis(x, axis, out, False)
 
 
 def log_softmax(x, axis=-1, out=None):
@@ -155,4 +156,4 @@ def log_softmax(x, axis=-1, out=None):
     Float32: within 0.95 ULP of the true value; float64: within 2 ULP (tested). A row
     holding NaN or +inf, or all -inf, gives NaN (as PyTorch); -inf beside finite values gives -inf.
     """
-    return _apply(x, axis, out, True)
+    return _along_axis(x, axis, out, True)

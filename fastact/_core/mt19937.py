@@ -25,7 +25,7 @@ import ctypes
 import numpy as np
 from numba import njit
 
-from ._kernels import _cached
+from .kernels import _cached
 
 _N, _M = 624, 397
 _MATRIX_A = np.uint32(0x9908B0DF)

@@ -12,7 +12,7 @@ the same terms in the same order, starting from the same +0.0:
 - NumPy's ``sum``/``mean`` over axis 0 of a C-contiguous (N, D) array adds row after row into
   a +0.0 start (measured, NumPy 2.4); the BatchNormalization kernels do the same per column.
 
-Each kernel is a ``Pair`` (serial and parallel build) run through ``_threads.run``. The
+Each kernel is a ``Pair`` (serial and parallel build) run through ``threads.run``. The
 parallel loops split independent outputs (image rows, matrix rows, column blocks), never one
 sum, so the serial and the parallel build give the same bits.
 """
@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 from numba.extending import register_jitable
 
-from ._kernels import Pair
+from .kernels import Pair
 
 
 @register_jitable(inline="always")
@@ -537,7 +537,7 @@ def _add_rows():
 
 
 def _fill_rows():
-    # out[i] = b for every row: the bias a dgemm with beta = 1 then adds the product to (_gemm)
+    # out[i] = b for every row: the bias a dgemm with beta = 1 then adds the product to (gemm)
     def kernel(out, b):
         for i in prange(out.shape[0]):
             row = out[i]

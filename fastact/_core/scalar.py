@@ -18,7 +18,7 @@ def like(value, x):
     In a float32 kernel a literal ``1.0`` is float64 and silently promotes the whole
     expression; formulas write ``like(1.0, x)`` instead.
     """
-    raise NotImplementedError("fastact._math.like is for compiled code only")
+    raise NotImplementedError("fastact._core.scalar.like is for compiled code only")
 
 
 @overload(like)
@@ -221,7 +221,7 @@ _F32 = (
 )
 
 
-# Fits for results that end in float32, shared by _special (evaluated in float64) and _single
+# Fits for results that end in float32, shared by libm64 (evaluated in float64) and libm32
 # (in float32, each coefficient rounded to float32); highest degree first.
 #: P in exp(r) = 1 + r + r**2 P(r) on |r| <= ln2/2: mpmath.chebyfit of (exp(r) - 1 - r) / r**2,
 #: 40 digits, degree 6 (3e-12).
@@ -356,7 +356,7 @@ def sigmoid_f32(x):
 
 def sigmoid(x):
     """The sigmoid of one float32 or float64 value (compiled code only)."""
-    raise NotImplementedError("fastact._math.sigmoid is for compiled code only")
+    raise NotImplementedError("fastact._core.scalar.sigmoid is for compiled code only")
 
 
 @overload(sigmoid)
