@@ -330,3 +330,30 @@ def test_recurrent_bad_input_leaves_state_untouched():
         T.TimeLSTM(*lstm.params).backward(rand(rng, N, Tn, H))
     with pytest.raises(ValueError, match="hs_dec"):
         A.TimeAttention().forward(rand(rng, 2, 3, 4), rand(rng, 2, 3, 5))
+
+
+def test_kept_ids_are_copies_and_shapes_are_checked():
+    rng = np.random.default_rng(14)
+    W = rand(rng, 6, 3)
+    emb = T.TimeEmbedding(W)
+    xs = np.array([[0, 5], [1, 2]], dtype=np.int64)
+    emb.forward(xs)
+    xs[0, 0] = 10**6  # the caller reuses its batch array: backward must not scatter there
+    emb.backward(rand(rng, 2, 2, 3))
+    assert np.all(np.isfinite(emb.grads[0])) and emb.grads[0][0].any()
+    loss = T.TimeSoftmaxWithLoss()
+    ts = np.array([[0, 1]], dtype=np.int64)
+    loss.forward(rand(rng, 1, 2, 4), ts)
+    ts[0, 0] = -(10**6)
+    assert loss.backward().shape == (1, 2, 4)
+    params = rand(rng, 3, 8), rand(rng, 2, 8), rand(rng, 7)  # b one short of 4H
+    with pytest.raises(ValueError, match="b"):
+        T.TimeLSTM(*params).forward(rand(rng, 2, 3, 3))
+    with pytest.raises(ValueError, match="c_prev"):
+        T.LSTM(params[0], params[1], rand(rng, 8)).forward(rand(rng, 4, 3), rand(rng, 4, 2), rand(rng, 3, 2))
+    with pytest.raises(ValueError, match="h_prev"):
+        T.RNN(rand(rng, 3, 2), rand(rng, 2, 2), rand(rng, 2)).forward(rand(rng, 4, 3), rand(rng, 5, 2))
+    sampler = NS.UnigramSampler(np.arange(8).repeat(2), 0.75, 2)
+    sampler.word_p[3] = np.nan
+    with pytest.raises(ValueError, match="non-negative"):
+        sampler.get_negative_sample(np.array([0]))

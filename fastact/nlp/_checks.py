@@ -31,7 +31,9 @@ def ids(name, idx, vocab, where=""):
             idx = np.asarray(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{where}{name} must hold integer word ids, got dtype {idx.dtype}")
-    out = idx.astype(np.int64, copy=False)
+    # Always a copy: the layers keep it for backward, where a compiled kernel trusts the
+    # range checked here (the caller's array may change in between).
+    out = np.array(idx, dtype=np.int64)
     if out.size:
         lo, hi = int(out.min()), int(out.max())
         if lo < -vocab or hi >= vocab:
@@ -48,3 +50,27 @@ def same_shape(name, x, shape, where=""):
 def called(layer, attribute, method="forward"):
     if getattr(layer, attribute) is None:
         raise RuntimeError(f"{type(layer).__name__}.backward called before {method}")
+
+
+def params(where, params, gates):
+    """Wx (D, gates*H), Wh (H, gates*H), b (gates*H,): the shapes the kernels index by."""
+    Wx, Wh, b = params
+    for name, p in (("Wx", Wx), ("Wh", Wh), ("b", b)):
+        array(name, p, 1 if name == "b" else 2, f"{where}: ")
+    H = Wh.shape[0]
+    if Wh.shape[1] != gates * H or Wx.shape[1] != gates * H or b.shape[0] != gates * H:
+        raise ValueError(
+            f"{where}: the parameters must be Wx (D, {gates}H), Wh (H, {gates}H), b ({gates}H,); "
+            f"got {Wx.shape}, {Wh.shape}, {b.shape}"
+        )
+    return H
+
+
+def rows(where, **arrays):
+    """2-D arrays with one row count (the kernels loop over the first one's rows)."""
+    n = None
+    for name, a in arrays.items():
+        a = array(name, a, 2, f"{where}: ")
+        if n is not None and a.shape[0] != n:
+            raise ValueError(f"{where}: {name} has {a.shape[0]} rows, expected {n}")
+        n = a.shape[0]

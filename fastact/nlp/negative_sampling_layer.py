@@ -61,6 +61,8 @@ class UnigramSampler:
         V = word_p.shape[0]
         if not (isinstance(word_p, np.ndarray) and word_p.dtype == np.float64 and word_p.ndim == 1):
             raise TypeError(f"{where}word_p must be a 1-D float64 array")
+        if not np.all(word_p >= 0):  # also false for NaN
+            raise ValueError(f"{where}word_p must hold non-negative probabilities")
         if not (0 < self.sample_size <= V):
             raise ValueError(f"{where}sample_size {self.sample_size} must be in 1..{V} (the vocabulary)")
         ids = _checks.ids("target", target, V, where)

@@ -88,6 +88,8 @@ class RNN:
 
     def forward(self, x, h_prev):
         Wx, Wh, b = self.params
+        _checks.params("RNN.forward", self.params, 1)
+        _checks.rows("RNN.forward", x=x, h_prev=h_prev)
         ah = np.dot(h_prev, Wh)
         ax = np.dot(x, Wx)
         h_next = np.empty_like(ah)
@@ -121,6 +123,7 @@ class TimeRNN:
     def forward(self, xs):
         Wx, Wh, b = self.params
         where = "TimeRNN.forward"
+        _checks.params(where, self.params, 1)
         xs = _checks.array("xs", xs, 3, f"{where}: ")
         dt = _same_dtype(where, self.params, ("xs", xs))
         N, T, D = xs.shape
@@ -192,7 +195,10 @@ class LSTM:
 
     def forward(self, x, h_prev, c_prev):
         Wx, Wh, b = self.params
+        _checks.params("LSTM.forward", self.params, 4)
+        _checks.rows("LSTM.forward", x=x, h_prev=h_prev, c_prev=c_prev)
         N, H = h_prev.shape
+        _checks.same_shape("c_prev", c_prev, (N, Wh.shape[0]), "LSTM.forward: ")
         ax = np.dot(x, Wx)
         ah = np.dot(h_prev, Wh)
         gates = np.empty_like(ax)
@@ -238,6 +244,7 @@ class TimeLSTM:
     def forward(self, xs):
         Wx, Wh, b = self.params
         where = "TimeLSTM.forward"
+        _checks.params(where, self.params, 4)
         xs = _checks.array("xs", xs, 3, f"{where}: ")
         dt = _same_dtype(where, self.params, ("xs", xs))
         N, T, D = xs.shape
@@ -368,6 +375,8 @@ class GRU:
         self.cache = None
 
     def forward(self, x, h_prev):
+        _checks.params("GRU.forward", self.params, 3)
+        _checks.rows("GRU.forward", x=x, h_prev=h_prev)
         N, H = h_prev.shape
         dt = self.params[0].dtype
         z, r, rh, h_hat, h_next = (np.empty((N, H), dtype=dt) for _ in range(5))
@@ -399,6 +408,7 @@ class TimeGRU:
     def forward(self, xs):
         Wx, Wh, b = self.params
         where = "TimeGRU.forward"
+        _checks.params(where, self.params, 3)
         xs = _checks.array("xs", xs, 3, f"{where}: ")
         dt = _same_dtype(where, self.params, ("xs", xs))
         N, T, D = xs.shape
@@ -470,7 +480,7 @@ class TimeEmbedding:
     def backward(self, dout):
         _checks.called(self, "idx")
         (dW,) = self.grads
-        idx = self.idx
+        idx = _checks.ids("xs", self.idx, dW.shape[0], "TimeEmbedding.backward: ")  # grads[0] may be another size
         N, T = idx.shape
         dout = _checks.array("dout", dout, 3, "TimeEmbedding.backward: ")
         _checks.same_shape("dout", dout, (N, T, dW.shape[1]), "TimeEmbedding.backward: ")
