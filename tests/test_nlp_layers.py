@@ -357,3 +357,41 @@ def test_kept_ids_are_copies_and_shapes_are_checked():
     sampler.word_p[3] = np.nan
     with pytest.raises(ValueError, match="non-negative"):
         sampler.get_negative_sample(np.array([0]))
+
+
+def test_the_other_time_layers_match_the_twin():
+    rng = np.random.default_rng(15)
+    N, Tn, D, H, V = 4, 5, 3, 6, 7
+    with fastact_activations():
+        params = [rand(rng, D, 4 * H), rand(rng, H, 4 * H), rand(rng, 4 * H)] * 2
+        book, fast = R.TimeBiLSTM(*params), T.TimeBiLSTM(*params)
+        xs, d = rand(rng, N, Tn, D), rand(rng, N, Tn, 2 * H)
+        same(fast.forward(xs), book.forward(xs), "TimeBiLSTM forward")
+        same(fast.backward(d), book.backward(d), "TimeBiLSTM backward")
+        for g, w in zip(fast.grads, book.grads):
+            same(g, w, "TimeBiLSTM grads")
+        scores, labels = rand(rng, N, Tn), rng.integers(0, 2, (N, Tn)).astype(np.int32)
+        book, fast = R.TimeSigmoidWithLoss(), T.TimeSigmoidWithLoss()
+        same(fast.forward(scores, labels), book.forward(scores, labels), "TimeSigmoidWithLoss")
+        same(fast.backward(), book.backward(), "TimeSigmoidWithLoss backward")
+        xv, ts = rand(rng, N, Tn, V), rng.integers(0, V, (N, Tn))
+        book, fast = R.Simple_TimeSoftmaxWithLoss(), T.Simple_TimeSoftmaxWithLoss()
+        same(fast.forward(xv, ts), book.forward(xv, ts), "Simple_TimeSoftmaxWithLoss")
+        same(fast.backward(), book.backward(), "Simple_TimeSoftmaxWithLoss backward")
+    W, b = rand(rng, D, V), rand(rng, V)
+    book, fast = R.Simple_TimeAffine(W, b), T.Simple_TimeAffine(W, b)
+    same(fast.forward(xs), book.forward(xs), "Simple_TimeAffine")
+    dv = rand(rng, N, Tn, V)
+    same(fast.backward(dv), book.backward(dv), "Simple_TimeAffine backward")
+    same(fast.dW, book.dW, "dW")
+    same(fast.db, book.db, "db")
+    x = rand(rng, N, Tn, H)
+    for cls in (R.TimeDropout, T.TimeDropout):
+        np.random.seed(4)
+        layer = cls(0.4)
+        out = layer.forward(x)
+        if cls is R.TimeDropout:
+            want, want_d = out, layer.backward(x)
+        else:
+            same(out, want, "TimeDropout draws")
+            same(layer.backward(x), want_d, "TimeDropout backward")

@@ -487,6 +487,80 @@ class TimeBiLSTM:
         return d1 + d2
 
 
+class TimeSigmoidWithLoss:
+    def __init__(self):
+        self.params, self.grads, self.xs_shape, self.layers = [], [], None, None
+
+    def forward(self, xs, ts):
+        N, T = xs.shape
+        self.xs_shape = xs.shape
+        self.layers = []
+        total = 0
+        for t in range(T):
+            layer = SigmoidWithLoss()
+            total += layer.forward(xs[:, t], ts[:, t])
+            self.layers.append(layer)
+        return total / T
+
+    def backward(self, dout=1):
+        dxs = np.empty(self.xs_shape, dtype="f")
+        dout *= 1 / self.xs_shape[1]
+        for t, layer in enumerate(self.layers):
+            dxs[:, t] = layer.backward(dout)
+        return dxs
+
+
+class Simple_TimeSoftmaxWithLoss:
+    def __init__(self):
+        self.params, self.grads, self.cache = [], [], None
+
+    def forward(self, xs, ts):
+        layers = []
+        total = 0
+        for t in range(xs.shape[1]):
+            layer = SoftmaxWithLoss()
+            total += layer.forward(xs[:, t, :], ts[:, t])
+            layers.append(layer)
+        total /= xs.shape[1]
+        self.cache = (layers, xs)
+        return total
+
+    def backward(self, dout=1):
+        layers, xs = self.cache
+        dxs = np.empty(xs.shape, dtype="f")
+        dout *= 1 / xs.shape[1]
+        for t, layer in enumerate(layers):
+            dxs[:, t, :] = layer.backward(dout)
+        return dxs
+
+
+class Simple_TimeAffine:
+    """The book's per-step affine (its backward reads an Affine's dW/db; here its grads)."""
+
+    def __init__(self, W, b):
+        self.W, self.b, self.dW, self.db, self.layers = W, b, None, None, None
+
+    def forward(self, xs):
+        N, T, D = xs.shape
+        out = np.empty((N, T, self.W.shape[1]), dtype="f")
+        self.layers = []
+        for t in range(T):
+            layer = Affine(self.W, self.b)
+            out[:, t, :] = layer.forward(xs[:, t, :])
+            self.layers.append(layer)
+        return out
+
+    def backward(self, dout):
+        N, T, M = dout.shape
+        dxs = np.empty((N, T, self.W.shape[0]), dtype="f")
+        self.dW, self.db = 0, 0
+        for t, layer in enumerate(self.layers):
+            dxs[:, t, :] = layer.backward(dout[:, t, :])
+            self.dW += layer.grads[0]
+            self.db += layer.grads[1]
+        return dxs
+
+
 # --- ch04: negative sampling --------------------------------------------------------------
 
 
