@@ -9,7 +9,7 @@ JIT warm-up (and the cache load) happens in ``setup``, never in the timed body.
 import subprocess
 import sys
 
-from fastact._tools import bench, bench_rows, networks, report
+from fastact._tools import bench, bench_nlp, bench_rows, networks, report
 
 _CASES = {(c.op, c.dtype, c.size): c for c in bench.cases()}
 PARAMS = [list(bench.OPS), list(bench.DTYPES), list(bench.SIZES)]
@@ -150,3 +150,28 @@ class Family(Networks):
     the NumPy twin as a layer. (Not in CI's run: its regex names Networks only.)"""
 
     params = [_FAMILY, list(bench.DTYPES)]
+
+
+class NlpModels:
+    """Volume 2's models (``fastact._tools.bench_nlp``): one training step (forward, backward,
+    remove_duplicate, clipping, the optimizer) with the book's arithmetic and with
+    ``fastact.nlp``, and the speedup measured side by side in one process (the same numbers as
+    ``python -m fastact bench --section nlp``). Kept short: three steps per engine."""
+
+    params = [list(bench_nlp.MODELS)]
+    param_names = ["model"]
+    timeout = 600
+    unit = "ratio"
+
+    def setup_cache(self):
+        return {name: bench_nlp.measure(name, steps=3, breakdown=False)[0] for name in self.params[0]}
+
+    setup_cache.timeout = 1200
+
+    def track_step_speedup(self, medians, model):
+        return medians[model]["book"] / medians[model]["fastact"]
+
+    def track_step_seconds_fastact(self, medians, model):
+        return medians[model]["fastact"]
+
+    track_step_seconds_fastact.unit = "seconds"

@@ -3,7 +3,8 @@
 python -m fastact            check every layer and dtype, then a short timing table
 python -m fastact check      only the checks
 python -m fastact bench      the full benchmark report (--quick: short; --plot FILE.png;
-                             --section ops|rows|networks: one part only)
+                             --section ops|rows|networks|nlp: one part only; nlp, volume 2's
+                             models, runs only when asked for)
 python -m fastact tune       measure this machine's ufunc/serial/parallel crossovers, keep them
 """
 
@@ -68,9 +69,10 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE.png", help="bench: also draw speedup vs size")
     parser.add_argument(
         "--section",
-        choices=("all", "ops", "rows", "networks"),
+        choices=("all", "ops", "rows", "networks", "nlp"),
         default="all",
-        help="bench: the per-op table, the row ops (softmax...), the whole networks, or all",
+        help="bench: the per-op table, the row ops (softmax...), the whole networks, all of these, "
+        "or volume 2's models (nlp, not part of all)",
     )
     args = parser.parse_args(argv)
     if args.command != "bench" and (args.plot or args.quick or args.section != "all"):

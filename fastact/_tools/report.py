@@ -58,6 +58,11 @@ def allocation_cost(dtype, n=10_000_000, budget=0.3):
 
 
 def run_report(quick=False, plot=None, section="all"):
+    if section == "nlp":
+        from .bench_nlp import report as nlp_report
+
+        nlp_report(quick=quick)
+        return 0
     if section == "networks":
         from .report_networks import report as network_report
 
