@@ -363,7 +363,14 @@ def _elu(x, scale_hi, scale_lo, sa_hi, sa_lo, over):
     xn = _clamp(x, _EXPM1_LOW, _f(0.0))
     negative_side = _times_expm1(sa_hi, sa_lo, xn)
     xp = _clamp(x, _f(-0.0), over)  # negative x -> -0.0 (an infinite one would meet scale_lo = 0)
-    positive_side = fma(scale_hi, xp, scale_lo * xp)
+    # LLVM computes this side for every lane and, for some targets (generic x86-64), drops the
+    # clamp to `over` in the lanes the inf select below discards: scale * x overflowed there.
+    # So x >= 2**64 is scaled down by 2**64 (exact), multiplied (the same bits, scaled), and
+    # scaled back by adding 64 to the exponent's bits: an integer add, no flag on any lane.
+    big = bitcast(x) >= bitcast(_f(2.0**64))
+    xs = xp * (_f(2.0**-64) if big else _f(1.0))
+    ys = bitcast(fma(scale_hi, xs, scale_lo * xs))
+    positive_side = bitcast(np.int32(ys + (np.int32(64 << 23) if big else np.int32(0))))
     positive_side = _f(np.inf) if bitcast(x) > bitcast(over) else positive_side
     y = positive_side if bitcast(x) > 0 else negative_side
     return x if (x == _f(0.0)) | (x != x) else y
