@@ -367,7 +367,8 @@ def _elu(x, scale_hi, scale_lo, sa_hi, sa_lo, over):
     # clamp to `over` in the lanes the inf select below discards: scale * x overflowed there.
     # So x >= 2**64 is scaled down by 2**64 (exact), multiplied (the same bits, scaled), and
     # scaled back by adding 64 to the exponent's bits: an integer add, no flag on any lane.
-    big = bitcast(x) >= bitcast(_f(2.0**64))
+    # (ELU's `over` is the maximum, scale 1: nothing can overflow, and LLVM folds this away.)
+    big = (bitcast(x) >= bitcast(_f(2.0**64))) & (over != _MAX)
     xs = xp * (_f(2.0**-64) if big else _f(1.0))
     ys = bitcast(fma(scale_hi, xs, scale_lo * xs))
     positive_side = bitcast(np.int32(ys + (np.int32(64 << 23) if big else np.int32(0))))
