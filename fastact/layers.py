@@ -300,7 +300,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
             if flags.c_contiguous and mask.flags.c_contiguous and dispatch.small(kernels, "backward", dout):
                 # the common tiny case in one ufunc call writing into dout (out by position:
                 # parsing out= costs more than the work on 100 elements)
-                kernels.backward_ufunc(dout, mask.view(np.uint8), dout)
+                kernels.backward_ufunc(dout, mask, dout)
                 return dout
             dispatch.backward(kernels, dout, mask, dout, ())
             return dout

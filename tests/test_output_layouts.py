@@ -81,6 +81,9 @@ def test_the_fixed_loop_still_vectorizes():
         ufunc = vectorize(["float64(float64)"])(lambda x: x if x > 0.0 else 0.0).ufunc
     ir = "".join(lib.get_llvm_str() for lib in libraries)
     assert re.search(r"<\d+ x double>", ir), "the fixed loop did not vectorize"
+    # and asks for 512-bit vectors where the CPU has them, as the prange kernels do (LLVM's
+    # tuning for Intel's AVX-512 cores would otherwise pick 256)
+    assert '"prefer-vector-width"="512"' in ir
     out = np.zeros(16)
     ufunc(np.arange(-4.0, 4.0), out=out[::2])
     np.testing.assert_array_equal(out[::2], np.maximum(np.arange(-4.0, 4.0), 0))

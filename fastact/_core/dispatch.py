@@ -10,7 +10,8 @@ iterator drives through any view.
 
 Bool masks reach the kernels as uint8 views: numba's loads of bool elements cost about four
 times a byte's in loops that don't vectorize (the strided 4-D walk: 9 ms against 2 ms for the
-book's conv backward).
+book's conv backward). The backward ufunc takes the bool array as it is: its contiguous loop
+vectorizes either way, and on tiny arrays the view cost as much as the work.
 """
 
 import numpy as np
@@ -98,12 +99,13 @@ def forward(kernels, x, out, mask, params):
 
 def backward(kernels, dout, saved, dx, params):
     """``dx = backward(dout, saved)`` element by element; ``dx`` may be ``dout`` itself."""
-    if saved.dtype == np.bool_:
-        saved = saved.view(_U8)
     in_place = dx is dout
-    if small(kernels, "backward", dout):
+    if small(kernels, "backward", dout):  # (the ufunc takes a bool mask as it is)
         kernels.backward_ufunc(dout, saved, *params, out=dx)
         return
+    mask = saved
+    if saved.dtype == np.bool_:
+        saved = saved.view(_U8)
     pair = kernels.backward
     if dout.flags.c_contiguous and saved.flags.c_contiguous:
         if in_place:
@@ -132,7 +134,7 @@ def backward(kernels, dout, saved, dx, params):
         return
     views = as_4d(dout, saved) if in_place else as_4d(dx, dout, saved)
     if views is None:
-        kernels.backward_ufunc(dout, saved, *params, out=dx)
+        kernels.backward_ufunc(dout, mask, *params, out=dx)
         return
     dx4, dout4, saved4 = (views[0], *views) if in_place else views
     rows = dx4.shape[2] * dx4.shape[3]  # elements per iteration of the parallel loop

@@ -40,11 +40,14 @@ def _calls(spec, direction, nbytes):
             return lambda: build(x, np.empty_like(x), *extra, params)
     else:
         pair = kernels.backward
-        saved = {"mask": (x > 0).view(np.uint8), "output": x, "input": x}[spec.saves]
+        saved = {"mask": x > 0, "output": x, "input": x}[spec.saves]
         dout = x.copy()
 
-        def ufunc():
+        def ufunc():  # (the ufunc takes the bool mask, the kernels its uint8 view)
             kernels.backward_ufunc(dout, saved, *params, out=dout if spec.backward_in_place else None)
+
+        if spec.saves == "mask":
+            saved = saved.view(np.uint8)
 
         def kernel(build):
             if spec.backward_in_place:
