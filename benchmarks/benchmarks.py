@@ -2,17 +2,23 @@
 twin side by side, from the same registry as ``python -m fastact bench``.
 
     asv run --python=same --quick     # every benchmark once, against the installed checkout
+    FASTACT_ASV_FULL=1 asv run ...    # the per-op grid at every size, not only (100, 50) and 1M
 
 JIT warm-up (and the cache load) happens in ``setup``, never in the timed body.
 """
 
+import os
 import subprocess
 import sys
 
 from fastact._tools import bench, bench_nlp, bench_rows, networks, report
 
 _CASES = {(c.op, c.dtype, c.size): c for c in bench.cases()}
-PARAMS = [list(bench.OPS), list(bench.DTYPES), list(bench.SIZES)]
+#: The per-op grid: every op and dtype at the book's (100, 50) and at 1M elements by default,
+#: which keeps `asv run --quick` of the whole suite within minutes on 2 cores; every size of
+#: ``bench.SIZES`` (100 elements, the conv view, 10M too) with FASTACT_ASV_FULL=1.
+SIZES = list(bench.SIZES) if os.environ.get("FASTACT_ASV_FULL") == "1" else ["book", "1M"]
+PARAMS = [list(bench.OPS), list(bench.DTYPES), SIZES]
 NAMES = ["op", "dtype", "size"]
 
 
