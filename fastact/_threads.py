@@ -110,7 +110,6 @@ def load_tuning(path=None):
 # --- the thread pool ---------------------------------------------------------------------------
 
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_parallel_lock = threading.Lock()
 _forked = False
 _parallel_broken = None  # why parallel kernels cannot run here (set once, warned once)
 _num_threads = None  # None: numba's own default, NUMBA_NUM_THREADS
@@ -216,9 +215,9 @@ def _after_fork_in_child():
     # Only a parent that started the thread pool leaves a child that must not enter a
     # parallel region; a process forked before any parallel call (a forkserver, a pool made
     # early) starts its own pool as usual.
-    global _forked, _parallel_lock
+    global _forked
     _forked = _forked or _parent_started_threads
-    _parallel_lock = threading.Lock()
+    _slot.clear()  # the thread that held it does not exist in the child
     _after_fork_in_parent()  # the child's copy of the compiler lock is this thread's too
 
 
@@ -274,21 +273,15 @@ class _OtherLoad:
 _other_load = _OtherLoad()
 
 
-class _ParallelSlot:
-    """``with _ParallelSlot() as mine``: whether this call may run a parallel region; the lock
-    is released whatever happens inside (a KeyboardInterrupt included). A class, not a
-    generator: ``with`` sets up the release in the same step as ``__enter__`` returns, and this
-    costs a fraction of contextlib's ~3 us."""
-
-    __slots__ = ("acquired",)
-
-    def __enter__(self):
-        self.acquired = _parallel_lock.acquire(blocking=False)
-        return self.acquired
-
-    def __exit__(self, *exc):
-        if self.acquired:
-            _parallel_lock.release()
+#: The parallel slot: ``{0: ident}`` while the thread ``ident`` may run a parallel region,
+#: empty while it is free. Who holds it is kept here, not in a local variable: an exception
+#: raised asynchronously (a KeyboardInterrupt from a signal handler, which Python runs between
+#: any two bytecodes) can land just after a lock's acquire returned and before its result was
+#: stored, or inside the ``finally`` that releases it, and a lock would then stay held for good
+#: (every later call silently serial). Taking the slot is one atomic step (``dict.setdefault``
+#: under the GIL); a thread that finds the slot already its own (an interrupted release of its
+#: own: signal handlers run in the main thread only) simply takes it again.
+_slot = {}
 
 
 def _parallel_unusable(error):
@@ -316,8 +309,9 @@ def run(pair, size, *args, per_iteration=1):
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
     other = 0.0 if _forced_parallel else _other_load()
     wanted = min(wanted, int(_CPUS - other + 0.5))  # leave the cores others keep busy to them
-    with _ParallelSlot() as mine:
-        if wanted < 2 or not mine:
+    me = threading.get_ident()
+    try:
+        if wanted < 2 or _slot.setdefault(0, me) != me:
             return pair.serial(*args)
         try:
             if not _pool_ready:
@@ -340,6 +334,9 @@ def run(pair, size, *args, per_iteration=1):
                 set_chunksize(previous)
             if users != wanted:
                 set_threads(users)  # the user's own numba code keeps its setting
+    finally:
+        if _slot.get(0) == me:
+            _slot.pop(0, None)
 
 
 _controls = None
