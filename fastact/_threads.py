@@ -20,11 +20,13 @@ after each call (see ``_openblas``).
 """
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import operator
 import os
 import platform
+import sys
 import threading
 import time
 import warnings
@@ -141,11 +143,14 @@ def _start_pool():
     """Launch numba's thread pool, its OpenMP workers spinning briefly when idle unless the
     user chose.
 
-    libgomp reads ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` once, when it is loaded, which
-    numba does here; they are set only for that moment and restored at once, so nothing
-    started later (subprocesses, other libraries reading the environment) sees them. libgomp
-    takes the spin count over the policy; other OpenMP runtimes see the passive policy and
-    sleep at once. A libgomp already loaded by another library keeps its own settings
+    libgomp reads ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` once, in its constructor, when it
+    is loaded; it has no API for the spin count. So fastact loads it itself first (the same
+    library numba's OpenMP pool then links to: the dynamic linker keeps one copy of a file),
+    with the two variables set only in the C environment and only around that ``dlopen``
+    (see ``_load_libgomp``): ``os.environ`` never holds them, no Python thread runs while they
+    are set, and nothing else (no thread start, no compile) happens inside that window. Then
+    numba starts its pool. libgomp takes the spin count over the policy; other OpenMP runtimes
+    see neither. A libgomp already loaded by another library keeps its own settings
     (PyTorch's: see the README). Users who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
     themselves get exactly what they set.
     """
@@ -157,15 +162,46 @@ def _start_pool():
     from numba.np.ufunc import parallel
 
     ours = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(OPENMP_SPIN_COUNT)}
-    chosen = any(name in os.environ for name in ours)
-    if not chosen:
-        os.environ.update(ours)
+    if not any(name in os.environ for name in ours) and numba.config.THREADING_LAYER in ("default", "omp"):
+        try:
+            _load_libgomp(ours)
+        except (OSError, AttributeError) as error:  # no libc dlopen/setenv symbols, no libgomp
+            warnings.warn(f"fastact: could not set OpenMP's idle spin ({error})", RuntimeWarning, stacklevel=4)
+    parallel._launch_threads()
+
+
+#: The name numba's OpenMP pool asks the dynamic linker for (GNU OpenMP's soname).
+LIBGOMP = "libgomp.so.1"
+
+
+def _load_libgomp(settings):
+    """dlopen libgomp with ``settings`` in the C environment, and only for that call.
+
+    Each step is a call into libc through ``ctypes.PyDLL``, which keeps the GIL during the call,
+    and the switch interval is raised for the three steps, so no other Python thread runs
+    (none can read the environment or start a subprocess that inherits it) until they are
+    unset; ``os.environ`` (Python's copy) is never touched. What remains: a thread outside
+    Python reading the C environment during the dlopen (about a millisecond).
+    """
+    libc = ctypes.PyDLL(None)
+    setenv, unsetenv, dlopen = libc.setenv, libc.unsetenv, libc.dlopen
+    setenv.argtypes, setenv.restype = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int], ctypes.c_int
+    unsetenv.argtypes, unsetenv.restype = [ctypes.c_char_p], ctypes.c_int
+    dlopen.argtypes, dlopen.restype = [ctypes.c_char_p, ctypes.c_int], ctypes.c_void_p
+    names = [name.encode() for name in settings]
+    values = [value.encode() for value in settings.values()]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
     try:
-        parallel._launch_threads()
+        for name, value in zip(names, values):
+            setenv(name, value, 1)
+        handle = dlopen(LIBGOMP.encode(), os.RTLD_NOW | os.RTLD_GLOBAL)
     finally:
-        if not chosen:
-            for name in ours:
-                del os.environ[name]
+        for name in names:
+            unsetenv(name)
+        sys.setswitchinterval(interval)
+    if not handle:
+        raise OSError(f"{LIBGOMP} could not be loaded")
 
 
 _blas_spin_tried = False
