@@ -130,7 +130,7 @@ class SoftmaxWithLoss:
         # Every other input: fastact's softmax, then the book's cross_entropy_error after the
         # checks that make its failures clear.
         where = "SoftmaxWithLoss.forward"
-        if _JIT_OFF or _subclass(x, t):
+        if _JIT_OFF or ((type(x) is not np.ndarray or type(t) is not np.ndarray) and _subclass(x, t)):
             # the book's own code: masked arrays keep their mask, nothing needs compiling
             _numeric(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x), where, "x")
             twin = _ref.SoftmaxWithLoss()
@@ -171,7 +171,7 @@ class SoftmaxWithLoss:
             and type(t) is np.ndarray
         ):
             batch = t.shape[0]
-            if t.shape == (batch,) and batch == y.shape[0] and t.dtype.kind in "iu":
+            if t.ndim == 1 and batch == y.shape[0] and t.dtype.kind in "iu":
                 labels = t if t.dtype is _INTP else t.astype(_INTP)  # NumPy's indexing converts so
                 dx = np.empty_like(y)
                 bad = _threads.run(PAIRS.xent_backward_labels, y.size, y, labels, batch, dx, per_iteration=y.shape[1])
