@@ -193,12 +193,16 @@ def _load_libgomp(settings):
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1000.0)
     try:
-        for name, value in zip(names, values):
-            setenv(name, value, 1)
-        handle = dlopen(LIBGOMP.encode(), os.RTLD_NOW | os.RTLD_GLOBAL)
+        try:
+            for name, value in zip(names, values):
+                setenv(name, value, 1)
+            handle = dlopen(LIBGOMP.encode(), os.RTLD_NOW | os.RTLD_GLOBAL)
+        finally:
+            # (an interrupt landing here leaves the pool unstarted: the next parallel call
+            # comes back here, and unsets them)
+            for name in names:
+                unsetenv(name)
     finally:
-        for name in names:
-            unsetenv(name)
         sys.setswitchinterval(interval)
     if not handle:
         raise OSError(f"{LIBGOMP} could not be loaded")
