@@ -32,6 +32,7 @@ memory) raises before any attribute changes.
 
 import sys
 
+import numba
 import numpy as np
 
 from . import _gemm, _mt19937, _threads, _window
@@ -41,6 +42,9 @@ from .util import as_kernel_input, check_window, col2im, im2col_into, out_size
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
 _F64 = np.dtype(np.float64)
+#: numba's JIT disabled (NUMBA_DISABLE_JIT=1): the kernels would run as Python loops, so every
+#: layer takes its twin's NumPy code instead (the book's results at NumPy's speed).
+_JIT_OFF = numba.config.DISABLE_JIT
 
 
 def _require_array(a, where, what="x"):
@@ -110,7 +114,7 @@ class Affine:
         self.db = None
 
     def forward(self, x):
-        if not (type(x) is type(self.W) is type(self.b) is np.ndarray) and _subclass(x, self.W, self.b):
+        if _JIT_OFF or not (type(x) is type(self.W) is type(self.b) is np.ndarray) and _subclass(x, self.W, self.b):
             return _by_twin(self, _twin.Affine, "forward", x)
         _require_array(x, "Affine.forward")
         if x.ndim == 0:
@@ -124,7 +128,11 @@ class Affine:
     def backward(self, dout):
         if self.x is None:
             raise _not_called("Affine")
-        if not (type(dout) is type(self.x) is type(self.W) is np.ndarray) and _subclass(dout, self.x, self.W):
+        if (
+            _JIT_OFF
+            or not (type(dout) is type(self.x) is type(self.W) is np.ndarray)
+            and _subclass(dout, self.x, self.W)
+        ):
             return _by_twin(self, _twin.Affine, "backward", dout)
         _require_array(dout, "Affine.backward", "dout")
         dx = np.dot(dout, self.W.T)
@@ -145,7 +153,7 @@ class Dropout:
         self.mask = None
 
     def forward(self, x, train_flg=True):
-        if type(x) is not np.ndarray and _subclass(x):  # the book's draw and product keep a masked array's mask
+        if _JIT_OFF or type(x) is not np.ndarray and _subclass(x):  # a masked array keeps its mask
             return _by_twin(self, _twin.Dropout, "forward", x, train_flg)
         _require_array(x, "Dropout.forward")
         if not train_flg:
@@ -232,7 +240,7 @@ class BatchNormalization:
         )
 
     def forward(self, x, train_flg=True):
-        if type(x) is not np.ndarray and _subclass(x):  # (other operands' subclasses: NumPy's expressions below)
+        if _JIT_OFF or type(x) is not np.ndarray and _subclass(x):  # (other operands: NumPy's code below)
             return _by_twin(self, _twin.BatchNormalization, "forward", x, train_flg)
         _require_array(x, "BatchNormalization.forward")
         if x.ndim < 1:
@@ -299,6 +307,8 @@ class BatchNormalization:
     def backward(self, dout):
         if self.xc is None:
             raise _not_called("BatchNormalization")
+        if _JIT_OFF:
+            return _by_twin(self, _twin.BatchNormalization, "backward", dout)
         _require_array(dout, "BatchNormalization.backward", "dout")
         d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
         if d2.shape != self.xc.shape:
@@ -420,7 +430,7 @@ class Convolution:
         return None
 
     def forward(self, x):
-        if not (type(x) is type(self.W) is type(self.b) is np.ndarray) and _subclass(x, self.W, self.b):
+        if _JIT_OFF or not (type(x) is type(self.W) is type(self.b) is np.ndarray) and _subclass(x, self.W, self.b):
             return _by_twin(self, _twin.Convolution, "forward", x)
         _require_array(x, "Convolution.forward")
         fn, c, fh, fw = self.W.shape
@@ -459,7 +469,11 @@ class Convolution:
         if self.col is None:
             raise _not_called("Convolution")
         x, col, col_W = self.x, self.col, self.col_W
-        if not (type(dout) is type(x) is type(col) is type(col_W) is np.ndarray) and _subclass(dout, x, col, col_W):
+        if (
+            _JIT_OFF
+            or not (type(dout) is type(x) is type(col) is type(col_W) is np.ndarray)
+            and _subclass(dout, x, col, col_W)
+        ):
             return _by_twin(self, _twin.Convolution, "backward", dout)
         _require_array(dout, "Convolution.backward", "dout")
         fn, c, fh, fw = self.W.shape
@@ -525,7 +539,7 @@ class Pooling:
         return ph, pw, s, p, oh, ow
 
     def forward(self, x):
-        if type(x) is not np.ndarray and _subclass(x):
+        if _JIT_OFF or type(x) is not np.ndarray and _subclass(x):
             return _by_twin(self, _twin.Pooling, "forward", x)
         _require_array(x, "Pooling.forward")
         if x.ndim != 4:
@@ -569,7 +583,7 @@ class Pooling:
     def backward(self, dout):
         if self.arg_max is None:
             raise _not_called("Pooling")
-        if not (type(dout) is type(self.x) is np.ndarray) and _subclass(dout, self.x):
+        if _JIT_OFF or not (type(dout) is type(self.x) is np.ndarray) and _subclass(dout, self.x):
             return _by_twin(self, _twin.Pooling, "backward", dout)
         _require_array(dout, "Pooling.backward", "dout")
         ph, pw, s, p, oh, ow = self._geometry(self.x.shape)

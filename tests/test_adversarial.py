@@ -325,12 +325,19 @@ def test_everything_runs_with_the_jit_disabled():
                 checks[f"softmax_loss {shape}"] = bool(np.isclose(F.softmax_loss(x, t), R.softmax_loss(x, t)))
         x4 = rng.standard_normal((2, 3, 6, 6))
         for name, args in (("Convolution", (rng.standard_normal((4, 3, 3, 3)), np.zeros(4))),
-                           ("Pooling", (2, 2)), ("BatchNormalization", (np.ones(108), np.zeros(108)))):
+                           ("Pooling", (2, 2)), ("BatchNormalization", (np.ones(108), np.zeros(108))),
+                           ("Affine", (rng.standard_normal((108, 5)), np.zeros(5))), ("Dropout", ())):
             layer, book = getattr(L, name)(*args), getattr(R, name)(*args)
+            np.random.seed(1)
             out = layer.forward(x4)
+            np.random.seed(1)
             checks[name] = np.array_equal(out, book.forward(x4))
             d = rng.standard_normal(out.shape)
             checks[name + ".backward"] = np.array_equal(layer.backward(d), book.backward(d))
+        col = fastact.util.im2col(x4, 3, 3, 2, 1)
+        checks["im2col"] = np.array_equal(col, R.im2col(x4, 3, 3, 2, 1))
+        back = fastact.util.col2im(col, x4.shape, 3, 3, 2, 1)
+        checks["col2im"] = np.array_equal(back, R.col2im(col, x4.shape, 3, 3, 2, 1))
         print(json.dumps(checks))
         """,
         env={"NUMBA_DISABLE_JIT": "1"},
