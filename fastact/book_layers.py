@@ -32,12 +32,19 @@ memory) raises before any attribute changes.
 
 import sys
 
+import numba
 import numpy as np
 
+from . import reference as _twin
 from ._core import gemm, mt19937, threads, windows
+from .layers import ForwardNotCalledError
 from .util import as_kernel_input, check_window, col2im, im2col_into, out_size
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
+_F64 = np.dtype(np.float64)
+#: numba's JIT disabled (NUMBA_DISABLE_JIT=1): the kernels would run as Python loops, so every
+#: layer takes its twin's NumPy code instead (the book's results at NumPy's speed).
+_JIT_OFF = numba.config.DISABLE_JIT
 
 
 def _require_array(a, where, what="x"):
@@ -46,7 +53,27 @@ def _require_array(a, where, what="x"):
 
 
 def _not_called(layer):
-    return RuntimeError(f"{layer}.backward() was called before {layer}.forward()")
+    return ForwardNotCalledError(f"{layer}.backward() was called before {layer}.forward()")
+
+
+def _subclass(*arrays):
+    """Whether any of ``arrays`` is an ndarray subclass (a masked array, np.matrix...): those
+    take the twin's NumPy code, which keeps their type and mask as the book's does."""
+    for a in arrays:
+        if isinstance(a, np.ndarray) and type(a) is not np.ndarray:
+            return True
+    return False
+
+
+def _by_twin(layer, twin_class, method, *args, **kwargs):
+    """``layer.<method>(*args)`` computed by the twin class (the book's NumPy code) on a copy of
+    the layer's public state; the state is committed only once the twin has succeeded."""
+    twin = twin_class.__new__(twin_class)
+    twin.__dict__.update({k: v for k, v in layer.__dict__.items() if not k.startswith("_")})
+    result = getattr(twin, method)(*args, **kwargs)
+    for name, value in twin.__dict__.items():
+        setattr(layer, name, value)
+    return result
 
 
 def _plus_bias(out, b):
@@ -67,6 +94,8 @@ def _plus_bias(out, b):
     ):
         threads.run(windows.ADD_ROWS, out.size, out, b, per_iteration=out.shape[1])
         return out
+    if not isinstance(b, np.ndarray):  # a list, a number: NumPy's own broadcast, as the book's + b
+        return out + b
     if np.result_type(out, b) == out.dtype and np.broadcast_shapes(out.shape, np.shape(b)) == out.shape:
         np.add(out, b, out=out)
         return out
@@ -85,6 +114,8 @@ class Affine:
         self.db = None
 
     def forward(self, x):
+        if _JIT_OFF or not (type(x) is type(self.W) is type(self.b) is np.ndarray) and _subclass(x, self.W, self.b):
+            return _by_twin(self, _twin.Affine, "forward", x)
         _require_array(x, "Affine.forward")
         if x.ndim == 0:
             raise ValueError("Affine.forward needs x with a batch axis, got a 0-d array")
@@ -97,6 +128,12 @@ class Affine:
     def backward(self, dout):
         if self.x is None:
             raise _not_called("Affine")
+        if (
+            _JIT_OFF
+            or not (type(dout) is type(self.x) is type(self.W) is np.ndarray)
+            and _subclass(dout, self.x, self.W)
+        ):
+            return _by_twin(self, _twin.Affine, "backward", dout)
         _require_array(dout, "Affine.backward", "dout")
         dx = np.dot(dout, self.W.T)
         dW = np.dot(self.x.T, dout)
@@ -116,6 +153,8 @@ class Dropout:
         self.mask = None
 
     def forward(self, x, train_flg=True):
+        if _JIT_OFF or type(x) is not np.ndarray and _subclass(x):  # a masked array keeps its mask
+            return _by_twin(self, _twin.Dropout, "forward", x, train_flg)
         _require_array(x, "Dropout.forward")
         if not train_flg:
             return x * (1.0 - self.dropout_ratio)
@@ -189,8 +228,11 @@ class BatchNormalization:
     def _fused(self, x2, *more):
         d = x2.shape[1]
         g, b = self.gamma, self.beta
+        # One feature: NumPy's axis-0 sum of an (N, 1) array is one pairwise sum down the
+        # column, not the row-after-row order the kernels reproduce; NumPy's own calls then.
         return (
-            x2.flags.c_contiguous
+            d > 1
+            and x2.flags.c_contiguous
             and _bn_inputs_served(x2, g, b, *more)
             and g.shape == (d,)
             and b.shape == (d,)
@@ -198,6 +240,8 @@ class BatchNormalization:
         )
 
     def forward(self, x, train_flg=True):
+        if _JIT_OFF or type(x) is not np.ndarray and _subclass(x):  # (other operands: NumPy's code below)
+            return _by_twin(self, _twin.BatchNormalization, "forward", x, train_flg)
         _require_array(x, "BatchNormalization.forward")
         if x.ndim < 1:
             raise ValueError("BatchNormalization.forward needs x with a batch axis, got a 0-d array")
@@ -263,6 +307,8 @@ class BatchNormalization:
     def backward(self, dout):
         if self.xc is None:
             raise _not_called("BatchNormalization")
+        if _JIT_OFF:
+            return _by_twin(self, _twin.BatchNormalization, "backward", dout)
         _require_array(dout, "BatchNormalization.backward", "dout")
         d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
         if d2.shape != self.xc.shape:
@@ -273,6 +319,7 @@ class BatchNormalization:
         if (
             self._fused(d2, std)
             and _bn_inputs_served(xc, xn)
+            and xn.shape == d2.shape
             and xc.flags.c_contiguous
             and xn.flags.c_contiguous
             and d2.size
@@ -305,9 +352,18 @@ class BatchNormalization:
 
 def _column_sums(a):
     """``np.sum(a, axis=0)`` for a 2-D array, bit for bit: compiled where NumPy's order is
-    row after row (C-contiguous float32/float64), NumPy's own call elsewhere. NumPy's loop
+    row after row (C-contiguous float32/float64 with more than one column: a single column is
+    one pairwise sum to NumPy), NumPy's own call elsewhere. NumPy's loop
     over 30-column rows spends most of its time per row, not per element."""
-    if a.dtype in _SERVED and a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative and a.size:
+    if (
+        a.ndim == 2
+        and a.shape[1] > 1
+        and a.dtype in _SERVED
+        and a.flags.c_contiguous
+        and a.flags.aligned
+        and a.dtype.isnative
+        and a.size
+    ):
         out = np.empty(a.shape[1], a.dtype)
         blocks = -(-a.shape[1] // windows.BN_BLOCK)  # the parallel unit: one block, one thread
         threads.run(
@@ -317,32 +373,25 @@ def _column_sums(a):
     return np.sum(a, axis=0)
 
 
-def _references(layer, name):
-    a = layer.__dict__.get(name)
+def _count(a):
     return sys.getrefcount(a)
 
 
-class _Probe:
-    pass
+def _probe_count():
+    a = np.empty(1)
+    return _count(a)
 
 
-_probe = _Probe()
-_probe.col = np.empty(1)
-#: What ``_references`` counts for an array held by one attribute and nothing else, measured
-#: here rather than assumed (interpreters count their own temporary references differently).
-_SOLE = _references(_probe, "col")
-del _probe
+#: What ``_count`` gives for an array that one local variable of its caller holds and nothing
+#: else, measured here rather than assumed (interpreters count their temporaries differently).
+_ONE_LOCAL = _probe_count()
 
 
-def _only_ours(layer, name):
-    """``layer.<name>`` when that attribute is the only reference to the array (no variable,
-    container or view anywhere holds it: a view keeps its base alive, and counts), so that
-    overwriting it changes nothing anyone can see; else None."""
-    a = layer.__dict__.get(name)
-    if type(a) is not np.ndarray or not a.flags.owndata:
-        return None
-    del a
-    return layer.__dict__[name] if _references(layer, name) == _SOLE else None
+def _recyclable(a):
+    """Whether ``a``, held by one local variable of the caller, is held by nothing else (no
+    attribute, container, variable or view: a view keeps its base alive, and counts), so that
+    writing over it later changes nothing anyone can see."""
+    return type(a) is np.ndarray and a.flags.owndata and a.flags.c_contiguous and _count(a) == _ONE_LOCAL + 1
 
 
 class Convolution:
@@ -352,9 +401,14 @@ class Convolution:
     col2im. Every attribute and result bit-identical to the twin's (``db``, a compiled column
     sum in NumPy's order, and the fused forward may carry another NaN's payload where both a
     product and the bias are NaN); ``backward`` returns a C-contiguous array (the book's is a
-    view into a padded buffer). Forward writes its im2col matrix over the last one when
-    ``self.col`` is that matrix's only reference, and backward keeps a scratch matrix of the
-    same size between calls (not pickled): memory for speed."""
+    view into a padded buffer).
+
+    Memory for speed, without sharing: the layer keeps one spare matrix of the im2col size (not
+    pickled). A call takes it out of the layer in one step (so concurrent calls on one layer
+    never write the same matrix), writes into it, and only once the call has succeeded is the
+    result committed; the matrix it replaced goes back as the spare when nothing but the layer
+    held it. The saved state (``x``, ``col``) is never written over, so a failed or interrupted
+    forward leaves it as it was."""
 
     def __init__(self, W, b, stride=1, pad=0):
         self.W = W
@@ -367,7 +421,17 @@ class Convolution:
         self.dW = None
         self.db = None
 
+    def _take(self, shape, dtype):
+        """The spare matrix of ``shape`` and ``dtype``, taken out of the layer (dict.pop is one
+        step under the GIL: two threads cannot both get it), or None."""
+        spare = self.__dict__.pop("_spare", None)
+        if spare is not None and spare.shape == shape and spare.dtype == dtype:
+            return spare
+        return None
+
     def forward(self, x):
+        if _JIT_OFF or not (type(x) is type(self.W) is type(self.b) is np.ndarray) and _subclass(x, self.W, self.b):
+            return _by_twin(self, _twin.Convolution, "forward", x)
         _require_array(x, "Convolution.forward")
         fn, c, fh, fw = self.W.shape
         if x.ndim != 4 or x.shape[1] != c:
@@ -375,39 +439,42 @@ class Convolution:
                 f"Convolution.forward needs x of shape (N, {c}, H, W) for W of shape {self.W.shape}, got {x.shape}"
             )
         n, _, h, w = x.shape
-        # The last forward's matrix is written over when nothing but self.col holds it: a fresh
-        # one is tens of MB of new pages to fault in each step (the deep ConvNet's 90 MB ones).
-        col = im2col_into(x, fh, fw, self.stride, self.pad, out=_only_ours(self, "col"))
         oh = out_size(h, fh, self.stride, self.pad)
         ow = out_size(w, fw, self.stride, self.pad)
+        # A fresh matrix each step is tens of MB of new pages to fault in (the deep ConvNet's
+        # 90 MB ones): the spare one is written instead, never the one self.col holds.
+        col = im2col_into(x, fh, fw, self.stride, self.pad, out=self._take((n * oh * ow, c * fh * fw), _F64))
+        if n == 1:
+            # The book's matrix for one image is a transposed (F-ordered) view, and BLAS then
+            # takes another kernel for col.T @ dout: the same layout gives the same dW bits.
+            col = np.asfortranarray(col)
         col_W = self.W.reshape(fn, -1).T
         out = gemm.dot_plus_bias(col, col_W.T, self.b)  # the same bits in one BLAS call ...
         if out is None:  # ... where it applies (see _core.gemm)
             out = _plus_bias(np.dot(col, col_W), self.b)
         out = out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
+        previous = self.__dict__.get("col")
         self.x, self.col, self.col_W = x, col, col_W
+        if _recyclable(previous):
+            self._spare = previous
         return out
 
-    def __getstate__(self):  # the scratch matrix is no state: pickles and copies stay small
+    def __getstate__(self):  # the spare matrices are no state: pickles and copies stay small
         state = self.__dict__.copy()
+        state.pop("_spare", None)
         state.pop("_scratch", None)
         return state
-
-    def _product(self, a, b):
-        """``np.dot(a, b)`` for a matrix only col2im reads: into the layer's private scratch
-        (same BLAS call, same bits; no new pages each step) when it fits."""
-        dtype = np.result_type(a, b)
-        shape = (a.shape[0], b.shape[1])
-        scratch = self.__dict__.get("_scratch")
-        if scratch is None or scratch.shape != shape or scratch.dtype != dtype:
-            if dtype not in _SERVED:
-                return np.dot(a, b)
-            scratch = self._scratch = np.empty(shape, dtype)
-        return np.dot(a, b, out=scratch)
 
     def backward(self, dout):
         if self.col is None:
             raise _not_called("Convolution")
+        x, col, col_W = self.x, self.col, self.col_W
+        if (
+            _JIT_OFF
+            or not (type(dout) is type(x) is type(col) is type(col_W) is np.ndarray)
+            and _subclass(dout, x, col, col_W)
+        ):
+            return _by_twin(self, _twin.Convolution, "backward", dout)
         _require_array(dout, "Convolution.backward", "dout")
         fn, c, fh, fw = self.W.shape
         n, _, h, w = self.x.shape
@@ -418,9 +485,22 @@ class Convolution:
         d2 = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
         db = _column_sums(d2)
         dW = np.dot(self.col.T, d2).transpose(1, 0).reshape(fn, c, fh, fw)
-        dcol = self._product(d2, self.col_W.T)
+        # dcol, which only col2im reads, goes into a spare matrix (the same BLAS call, the
+        # same bits; no new pages each step): float64 shares forward's spare, float32 (a
+        # float32 network's product) has its own.
+        col_W = self.col_W
+        dtype = np.result_type(d2, col_W)
+        shape = (d2.shape[0], col_W.shape[0])
+        slot = "_spare" if dtype == _F64 else "_scratch"
+        scratch = self.__dict__.pop(slot, None)
+        if scratch is None or scratch.shape != shape or scratch.dtype != dtype:
+            scratch = np.empty(shape, dtype) if dtype in _SERVED else None
+        dcol = np.dot(d2, col_W.T, out=scratch)
         dx = col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad)
         self.db, self.dW = db, dW
+        del scratch
+        if _recyclable(dcol):
+            self.__dict__[slot] = dcol
         return dx
 
 
@@ -459,6 +539,8 @@ class Pooling:
         return ph, pw, s, p, oh, ow
 
     def forward(self, x):
+        if _JIT_OFF or type(x) is not np.ndarray and _subclass(x):
+            return _by_twin(self, _twin.Pooling, "forward", x)
         _require_array(x, "Pooling.forward")
         if x.ndim != 4:
             raise ValueError(f"Pooling.forward needs 4-D x (N, C, H, W), got shape {x.shape}")
@@ -482,17 +564,34 @@ class Pooling:
                 ow,
                 per_iteration=ow * c * ph * pw,
             )
-        self.x, self.arg_max = x, arg_max
+        # Backward's kernels index the image with these: read-only, and remembered as the array
+        # made here, so that backward re-checks only one a caller replaced or made writeable.
+        arg_max.flags.writeable = False
+        self.x, self.arg_max, self._arg_max_made = x, arg_max, arg_max
         return out.transpose(0, 3, 1, 2)
+
+    def _arg_max_trusted(self, arg_max, windows, size):
+        """Whether the kernels may index with ``arg_max``: an intp array of one entry per window
+        in [0, pool_h * pool_w). Anything else takes the twin's NumPy code, which wraps negative
+        entries and raises IndexError for the rest, as the book's."""
+        if type(arg_max) is not np.ndarray or arg_max.dtype != np.intp or arg_max.shape != (windows,):
+            return False
+        if arg_max is self.__dict__.get("_arg_max_made") and not arg_max.flags.writeable:
+            return True
+        return not arg_max.size or (arg_max.min() >= 0 and arg_max.max() < size)
 
     def backward(self, dout):
         if self.arg_max is None:
             raise _not_called("Pooling")
+        if _JIT_OFF or not (type(dout) is type(self.x) is np.ndarray) and _subclass(dout, self.x):
+            return _by_twin(self, _twin.Pooling, "backward", dout)
         _require_array(dout, "Pooling.backward", "dout")
         ph, pw, s, p, oh, ow = self._geometry(self.x.shape)
         n, c, h, w = self.x.shape
         if dout.shape != (n, c, oh, ow):
             raise ValueError(f"Pooling.backward: dout must have shape {(n, c, oh, ow)}, got {dout.shape}")
+        if not self._arg_max_trusted(self.arg_max, n * oh * ow * c, ph * pw):
+            return _by_twin(self, _twin.Pooling, "backward", dout)
         dout = as_kernel_input(dout, "dout")
         if s == ph == pw and p == 0 and h == oh * s and w == ow * s and dout.size:
             # the windows tile the image: each writes its own pixels, no zeroing pass (see

@@ -9,6 +9,7 @@ A forward that raises (bad labels, shapes, dtypes) leaves the layer's previous s
 everything is checked or computed before anything is stored.
 """
 
+import numba
 import numpy as np
 
 from . import reference as _ref
@@ -16,6 +17,8 @@ from ._core import threads
 from ._core.rows import PAIRS
 from ._core.softmax import log_softmax, softmax
 from .layers import ForwardNotCalledError
+
+_JIT_OFF = numba.config.DISABLE_JIT  # nothing compiles: the twins' NumPy code serves
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -40,12 +43,13 @@ def _labels(t, rows, n, where):
         raise TypeError(f"{where}: class labels must be integers, got dtype {t.dtype}")
     if t.shape != (rows,):
         raise ValueError(f"{where}: labels have shape {t.shape}, expected ({rows},) for a batch of {rows}")
+    t = t.astype(_INTP, copy=False)  # as NumPy's indexing converts them (uint64 wraps around)
     if rows and (t.min() < -n or t.max() >= n):
         raise IndexError(
             f"{where}: labels must lie in [0, {n}) (or [-{n}, 0) counted from the end); "
             f"got values from {t.min()} to {t.max()}"
         )
-    return t.astype(_INTP, copy=False)
+    return t
 
 
 def _cross_entropy_check(y_shape, t, where):
@@ -97,6 +101,7 @@ class SoftmaxWithLoss:
         if (
             type(x) is np.ndarray
             and type(t) is np.ndarray
+            and not _JIT_OFF
             and x.ndim == 2
             and ((dt := x.dtype) is _F64 or dt is _F32)
             and x.flags.c_contiguous
@@ -125,6 +130,13 @@ class SoftmaxWithLoss:
         # Every other input: fastact's softmax, then the book's cross_entropy_error after the
         # checks that make its failures clear.
         where = "SoftmaxWithLoss.forward"
+        if _JIT_OFF or ((type(x) is not np.ndarray or type(t) is not np.ndarray) and _subclass(x, t)):
+            # the book's own code: masked arrays keep their mask, nothing needs compiling
+            _numeric(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x), where, "x")
+            twin = _ref.SoftmaxWithLoss()
+            loss = twin.forward(x, t)
+            self.t, self.y, self.loss = twin.t, twin.y, loss
+            return loss
         if (
             type(x) is np.ndarray
             and x.ndim == 2
@@ -144,22 +156,27 @@ class SoftmaxWithLoss:
         return loss
 
     def backward(self, dout=1):
+        # y and t are read again here, as the book's backward does: the caller may have changed
+        # either since forward (t is the caller's own array). The kernels index dx with t, so
+        # they take only what is checked here, and check every label's range themselves.
         y, t = self.y, self.t
         if y is None:
             raise _not_called("SoftmaxWithLoss", "y")
-        if type(y) is np.ndarray and y.ndim == 2 and y.flags.c_contiguous and type(t) is np.ndarray:
+        if (
+            type(y) is np.ndarray
+            and not _JIT_OFF
+            and y.ndim == 2
+            and ((dt := y.dtype) is _F64 or dt is _F32)
+            and y.flags.c_contiguous
+            and type(t) is np.ndarray
+        ):
             batch = t.shape[0]
-            if t.ndim == 1 and t.dtype.kind in "iu":
+            if t.ndim == 1 and batch == y.shape[0] and t.dtype.kind in "iu":
+                labels = t if t.dtype is _INTP else t.astype(_INTP)  # NumPy's indexing converts so
                 dx = np.empty_like(y)
-                threads.run(
-                    PAIRS.xent_backward_labels,
-                    y.size,
-                    y,
-                    t if t.dtype is _INTP else t.astype(_INTP),
-                    batch,
-                    dx,
-                    per_iteration=y.shape[1],
-                )
+                bad = threads.run(PAIRS.xent_backward_labels, y.size, y, labels, batch, dx, per_iteration=y.shape[1])
+                if bad:
+                    _labels(t, *y.shape, "SoftmaxWithLoss.backward")  # raises, saying which labels
                 return dx
             if t.shape == y.shape and t.dtype == y.dtype and t.flags.c_contiguous:
                 dx = np.empty_like(y)
@@ -172,6 +189,10 @@ class SoftmaxWithLoss:
         dx = y.copy()
         dx[np.arange(batch_size), t] -= 1
         return dx / batch_size
+
+
+def _subclass(*arrays):
+    return any(isinstance(a, np.ndarray) and type(a) is not np.ndarray for a in arrays)
 
 
 def _move_rows(axis, *arrays):
@@ -195,6 +216,7 @@ class _SoftmaxBase:
         if (
             type(dout) is np.ndarray
             and type(out) is np.ndarray
+            and not _JIT_OFF
             and self.axis == -1
             and dout.shape == out.shape
             and ((dt := out.dtype) is _F32 or dt is _F64)  # native byte order: these objects
@@ -221,6 +243,7 @@ class _SoftmaxBase:
         if (
             type(out) is np.ndarray
             and type(dout) is np.ndarray
+            and not _JIT_OFF
             and out.ndim
             and out.size
             and out.dtype in (_F32, _F64)

@@ -11,9 +11,15 @@ array, where the book returns a view into a larger padded buffer.
 
 import operator
 
+import numba
 import numpy as np
 
+from . import reference as _twin
 from ._core import threads, windows
+
+#: numba's JIT disabled (NUMBA_DISABLE_JIT=1): the kernels would run as Python loops, so the
+#: book's NumPy code (the twins) serves instead.
+_JIT_OFF = numba.config.DISABLE_JIT
 
 _SERVED = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -61,6 +67,8 @@ def as_kernel_input(a, name):
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     """(N, C, H, W) -> (N*OH*OW, C*FH*FW) float64: row = one window, columns in (c, fy, fx)
     order, padding as +0.0. Bit for bit the book's, built in one parallel pass."""
+    if _JIT_OFF:
+        return _twin.im2col(input_data, filter_h, filter_w, stride, pad)
     return im2col_into(input_data, filter_h, filter_w, stride, pad)
 
 
@@ -115,6 +123,8 @@ def im2col_into(input_data, filter_h, filter_w, stride=1, pad=0, out=None):
 def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     """The adjoint of im2col: a float64 (N, C, H, W) image where each pixel is +0.0 plus its
     window entries in the book's (fy, fx) order. Bit for bit the book's values; C-contiguous."""
+    if _JIT_OFF:
+        return np.ascontiguousarray(_twin.col2im(col, input_shape, filter_h, filter_w, stride, pad))
     filter_h, filter_w, stride, pad = check_window(filter_h, filter_w, stride, pad)
     try:
         n, c, h, w = (_int(s, "input_shape") for s in input_shape)

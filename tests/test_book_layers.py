@@ -334,7 +334,7 @@ def test_backward_before_forward_raises():
         fast.Convolution(np.ones((1, 1, 2, 2)), np.zeros(1)),
         fast.Pooling(2, 2),
     ):
-        with pytest.raises(RuntimeError, match="before"):
+        with pytest.raises(fast.ForwardNotCalledError, match="before"):
             layer.backward(np.zeros((2, 2)))
 
 
@@ -498,15 +498,16 @@ def test_convolution_reuses_its_matrix_only_when_nobody_else_holds_it(rng):
     assert conv.col is not kept
     del kept, view
     unheld = id(conv.col)
-    conv.forward(x1)
-    assert id(conv.col) == unheld  # written over: no new pages
+    conv.forward(x1)  # x2's matrix, no longer held, becomes the spare ...
+    conv.forward(x2)
+    assert id(conv.col) == unheld  # ... and is written over: no new pages
     twin_conv = twin.Convolution(W, np.zeros(3), stride=1, pad=1)
-    twin_conv.forward(x1)
+    twin_conv.forward(x2)
     same(conv.col, twin_conv.col, "the reused matrix holds the new windows")
     dout = rng.standard_normal((4, 3, 6, 5))
-    for _ in range(2):  # backward's scratch product, twice: same bits each time
+    for _ in range(2):  # backward's product in the spare, twice: same bits each time
         same(conv.backward(dout), twin_conv.backward(dout), "backward")
-    assert "_scratch" not in pickle.loads(pickle.dumps(conv)).__dict__
+    assert "_spare" not in pickle.loads(pickle.dumps(conv)).__dict__
 
 
 def test_star_import_replaces_the_books_common_layers():

@@ -1,5 +1,6 @@
-"""numba's OpenMP pool (``fastact._core.threads._start_pool``): libgomp sees fastact's short spin
-when it loads, unless the user chose; the environment is restored at once."""
+"""numba's OpenMP pool (``fastact._core.threads._start_pool``): libgomp reads fastact's short spin
+when it loads, unless the user chose; the settings never appear in ``os.environ``, to other
+Python threads, or to subprocesses started meanwhile."""
 
 import json
 import os
@@ -7,51 +8,95 @@ import subprocess
 import sys
 import textwrap
 
-import fastact._core.threads
+from fastact._core import threads as _threads
+
+NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 SCRIPT = textwrap.dedent(
     """
     import json, os
-    from numba.np.ufunc import parallel
-    import fastact._core.threads
+    from fastact._core import threads as _threads
 
-    seen = {}
-    launch = parallel._launch_threads
-
-    def spy():  # what the OpenMP runtime reads from the environment when numba loads it
-        if not seen:
-            seen.update({k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
-        launch()
-
-    parallel._launch_threads = spy
-    fastact._core.threads._start_pool()
-    after = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    print(json.dumps({"at launch": seen, "after": after}))
+    _threads._start_pool()
+    print(json.dumps({k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}))
     """
 )
 
-NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
-
-def _run(env_extra):
+def _run(env_extra, script=SCRIPT):
     env = {k: v for k, v in os.environ.items() if k not in NAMES} | env_extra
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout.splitlines()[-1]), result.stderr
 
 
-def test_the_pool_loads_with_the_short_spin_and_the_environment_is_restored():
-    seen = _run({})
-    assert seen["at launch"] == {
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "GOMP_SPINCOUNT": str(fastact._core.threads.OPENMP_SPIN_COUNT),
-    }
-    assert seen["after"] == {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}
+def _displayed(stderr):
+    """What libgomp itself read, from its OMP_DISPLAY_ENV=VERBOSE report."""
+    seen = {}
+    for line in stderr.splitlines():
+        name, _, value = line.strip().partition(" = ")
+        if name in NAMES:
+            seen[name] = value.strip("'")
+    return seen
+
+
+def test_libgomp_loads_with_the_short_spin_and_the_environment_never_holds_it():
+    after, stderr = _run({"OMP_DISPLAY_ENV": "VERBOSE"})
+    assert _displayed(stderr) == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(_threads.OPENMP_SPIN_COUNT)}
+    assert after == {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}
 
 
 def test_a_users_choice_is_kept_as_it_is():
     for chosen in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "0"}):
-        seen = _run(chosen)
-        expected = {name: chosen.get(name) for name in NAMES}
-        assert seen["at launch"] == expected
-        assert seen["after"] == expected
+        after, stderr = _run(chosen | {"OMP_DISPLAY_ENV": "VERBOSE"})
+        assert after == {name: chosen.get(name) for name in NAMES}
+        for name, value in chosen.items():
+            assert _displayed(stderr)[name] in (value, "30000000000" if value == "ACTIVE" else value)
+        if "GOMP_SPINCOUNT" in chosen:
+            assert _displayed(stderr)["GOMP_SPINCOUNT"] == chosen["GOMP_SPINCOUNT"]
+
+
+POLLING = textwrap.dedent(
+    """
+    import json, os, subprocess, threading, time
+    import numpy as np
+    import fastact, fastact._core.threads as T
+
+    seen, runs, stop = set(), [0, 0], threading.Event()
+
+    def poll():  # a thread reading os.environ as fast as it can
+        while not stop.is_set():
+            for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+                if name in os.environ:
+                    seen.add("os.environ " + name)
+            runs[0] += 1
+
+    def spawn():  # a thread starting subprocesses that inherit the environment
+        while not stop.is_set():
+            out = subprocess.run(["env"], capture_output=True, text=True).stdout
+            for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+                if name + "=" in out:
+                    seen.add("subprocess " + name)
+            runs[1] += 1
+
+    threads = [threading.Thread(target=poll), threading.Thread(target=spawn)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    with T.forced("parallel"):
+        fastact.Relu().forward(np.ones(2_000_000))  # the first parallel call: the pool starts
+    time.sleep(0.2)
+    stop.set()
+    for t in threads:
+        t.join()
+    print(json.dumps({"seen": sorted(seen), "runs": runs, "started": T._pool_started()}))
+    """
+)
+
+
+def test_other_threads_and_subprocesses_never_see_the_settings():
+    for _ in range(3):
+        out, _ = _run({"NUMBA_NUM_THREADS": "2"}, POLLING)
+        assert out["started"] and min(out["runs"]) > 0
+        assert out["seen"] == []

@@ -112,7 +112,12 @@ def _ready():
 def dot_plus_bias(a, w, bias):
     """``np.dot(a, w.T) + bias``, bit for bit, as a new C-contiguous float64 array, or None where
     this path does not apply (the caller takes NumPy's). a: (M, K) float64, w: (N, K) float32
-    or float64, bias: (N,) float32 or float64."""
+    or float64, bias: (N,) float32 or float64.
+
+    Only where NumPy's own call is the same dgemm: a single row or a single column is a
+    matrix-vector product to NumPy (gemv, another summation), and a ``w`` that is not
+    C-contiguous (``w.T`` neither C- nor F-contiguous, e.g. from a strided filter view) is
+    copied by NumPy to C order and multiplied untransposed, another kernel."""
     if not (
         type(a) is np.ndarray
         and type(w) is np.ndarray
@@ -125,9 +130,10 @@ def dot_plus_bias(a, w, bias):
         and bias.shape == (w.shape[0],)
         and a.shape[1] == w.shape[1]
         and 0 < a.shape[1] <= MAX_K
-        and a.shape[0] > 0
-        and w.shape[0] > 0
+        and a.shape[0] > 1
+        and w.shape[0] > 1
         and a.flags.c_contiguous
+        and w.flags.c_contiguous
         and a.flags.aligned
         and a.dtype.isnative
         and w.dtype.isnative

@@ -847,8 +847,11 @@ def _logs(a):
 def _make_xent_backward_labels():
     # dx = y.copy(); dx[arange, t] -= 1; dx / batch: the same roundings, row by row (batch, an
     # int, divides as NumPy's int scalar does: converted to y's dtype).
+    # Returns how many labels lay outside [-n, n): the caller's t may have changed since
+    # forward checked it, and such a label is never used as an index (the caller raises).
     def kernel(y, t, batch, dx):
         b = y.dtype.type(batch)
+        bad = 0
         for i in prange(y.shape[0]):
             yr = y[i]
             g = dx[i]
@@ -858,7 +861,11 @@ def _make_xent_backward_labels():
             k = t[i]
             if k < 0:
                 k += yr.shape[0]
-            g[k] = (yr[k] - yr.dtype.type(1)) / b
+            if k < 0 or k >= yr.shape[0]:
+                bad += 1
+            else:
+                g[k] = (yr[k] - yr.dtype.type(1)) / b
+        return bad
 
     return kernel
 

@@ -11,11 +11,16 @@ within 0.95 ULP as worst-case bounds for rows shorter than 2**16 (measured 0.69 
 float64 softmax within 1.6 ULP (0.5 + 4 x 0.26 + 1/32, 0.26 the measured error of the
 exponential before its last rounding; measured 0.8), float64 log-softmax within 2.02 ULP as a
 worst-case bound (glibc's log1p counted as 1 ULP), 1.0 measured, 2 tested.
-Other dtypes follow NumPy's rules for the book's expression: integers (and bool-free ints) give
-float64, float16 is computed in float32 and rounded once; longdouble and complex are computed
-by the book's NumPy expression.
+Other dtypes follow NumPy's rules for the book's expression: integers give the dtype NumPy's
+``exp`` gives them (int8/uint8 float16, int16/uint16 float32, wider float64), computed in float32
+or float64 and rounded once; float16 is computed in float32 and rounded once; longdouble and
+complex are computed by the book's NumPy expression. So are ndarray subclasses (masked arrays
+keep their mask), 0-d input (1.0, as the book's expression gives) and everything while numba's
+JIT is off (``NUMBA_DISABLE_JIT=1``: nothing can be compiled). A Dask array gives a lazy Dask
+array, each block computed here where the axis lies whole in every chunk.
 """
 
+import numba
 import numpy as np
 
 from .. import reference
@@ -42,17 +47,45 @@ ULP_BOUNDS = {
 }
 
 
-def _result_dtype(x, name):
-    dt = x.dtype
+_JIT_OFF = numba.config.DISABLE_JIT  # read once: numba reads it once too, at import
+
+
+def _result_dtype(dt, name):
+    """The result's dtype for input dtype ``dt`` where the kernels compute it (in float32 or
+    float64, rounded once to it), or None where NumPy's expression must (longdouble, complex)."""
     if dt.kind == "f" and dt.itemsize in (4, 8):
         return dt.newbyteorder("=")
     if dt.kind == "b" or dt.kind not in "iufc":
-        raise TypeError(f"{name} needs a numeric (non-bool) array, got dtype {dt}")
+        raise TypeError(f"{name}: x must be a numeric array of real numbers (not bool), got dtype {dt}")
     if dt.kind in "iu":
-        return _F64
+        return np.result_type(dt, np.float16)  # NumPy's exp(int8) is float16, exp(int32) float64
     if dt == np.float16:
         return np.dtype(np.float16)
     return None  # longdouble, complex: NumPy's expression
+
+
+def _is_dask(x):
+    # Duck typing by the type's module: dask is imported only by its own users' arrays.
+    return type(x).__module__.split(".", 1)[0] == "dask" and hasattr(x, "map_blocks") and hasattr(x, "chunks")
+
+
+def _lazy(x, axis, out, log, name):
+    """``name`` of a Dask array, lazily: each block computed by fastact where the axis lies whole
+    in every chunk (a row never spans two blocks); a clear error where it does not."""
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported for a Dask array (the result is lazy)")
+    if x.ndim == 0:
+        raise ValueError(f"{name} needs at least one axis; got a 0-d Dask array")
+    axis = normalize_axis_index(axis, x.ndim)
+    dt = _result_dtype(np.dtype(x.dtype), name)
+    if dt is None:
+        dt = np.result_type(x.dtype, np.float16)
+    if len(x.chunks[axis]) > 1:
+        raise ValueError(
+            f"{name}: the Dask array is split into {len(x.chunks[axis])} chunks along axis {axis}, "
+            f"and each softmax row must lie whole in one chunk: call x.rechunk({{{axis}: -1}}) first"
+        )
+    return x.map_blocks(log_softmax if log else softmax, axis=axis, dtype=dt)
 
 
 def _numpy(x, axis, log):
@@ -93,6 +126,7 @@ def _along_axis(x, axis, out, log):
         type(x) is np.ndarray
         and axis == -1
         and out is None
+        and not _JIT_OFF
         and ((dt := x.dtype) is _F64 or dt is _F32)
         and x.flags.c_contiguous
         and x.flags.aligned
@@ -104,12 +138,22 @@ def _along_axis(x, axis, out, log):
         o = np.empty_like(x)
         threads.run(pair, x.size, x.reshape(-1, n), o.reshape(-1, n), per_iteration=n)
         return o
-    if not isinstance(x, np.ndarray) or type(x) is not np.ndarray:
+    if type(x) is not np.ndarray:
+        if _is_dask(x):
+            return _lazy(x, axis, out, log, name)
+        if isinstance(x, np.ndarray) or np.ndim(x) == 0:
+            # subclasses (the mask kept) and 0-d input (1.0): the book's expression itself
+            return _numpy_checked(x, axis, out, log, name)
         x = np.asarray(x)
-    if x.ndim == 0:
-        raise AxisError(f"{name} needs at least one axis; got a 0-d array")
+    if _JIT_OFF or x.ndim == 0:
+        return _numpy_checked(x, axis, out, log, name)
     axis = normalize_axis_index(axis, x.ndim)
-    dt = _result_dtype(x, name)
+    dt = _result_dtype(x.dtype, name)
+    if out is not None and type(out) is not np.ndarray and isinstance(out, np.ndarray):
+        # a subclass as out (a masked array): computed, then written into it by NumPy
+        _check_out(out, x, dt, name)
+        np.copyto(out, _along_axis(x, axis, None, log))
+        return out
     if out is not None:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
@@ -129,12 +173,48 @@ def _along_axis(x, axis, out, log):
         return out
     if dt == np.float16:
         r = _by_rows(pair, x.astype(_F32), axis, None, name).astype(np.float16)
+    elif dt == _F32 and x.dtype != _F32:  # int16/uint16: exact in float32
+        r = _by_rows(pair, x.astype(_F32), axis, None, name)
     else:
         if x.dtype != dt or not x.flags.aligned:
             x = x.astype(dt)  # ints -> float64; byte-swapped or unaligned -> native copy
         if out is not None and out.dtype.isnative and out.flags.aligned:
             return _by_rows(pair, x, axis, out, name)
         r = _by_rows(pair, x, axis, None, name)
+    if out is None:
+        return r
+    np.copyto(out, r)
+    return out
+
+
+def _check_out(out, x, dt, name):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
+    if out.shape != np.shape(x):
+        raise ValueError(f"{name}: out has shape {out.shape}, expected {np.shape(x)}")
+    want = dt if dt is not None else np.result_type(x.dtype, np.float16)
+    if out.dtype != want:
+        raise TypeError(f"{name}: out has dtype {out.dtype}, the result is {want}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: out is read-only")
+
+
+def _numpy_checked(x, axis, out, log, name):
+    """The book's expression, after the checks the kernels' path makes (dtype, axis, out)."""
+    dt = _result_dtype(np.asarray(x).dtype if not isinstance(x, np.ndarray) else x.dtype, name)
+    ndim = np.ndim(x)
+    axis = normalize_axis_index(axis, ndim) if ndim else axis
+    if out is not None:
+        _check_out(out, x, dt, name)
+    if type(x) is np.ndarray and dt is not None and (x.dtype != dt or dt == np.float16):
+        # plain arrays as the kernels compute them (the same values with the JIT on or off):
+        # ints converted before the subtraction (the book's int8 x - max wraps around),
+        # float16 in float32, rounded once
+        x = x.astype(_F32 if dt.itemsize <= 4 else dt)
+    with np.errstate(all="ignore"):
+        r = _numpy(x, axis, log)
+        if dt is not None and r.dtype != dt:
+            r = r.astype(dt)
     if out is None:
         return r
     np.copyto(out, r)

@@ -20,11 +20,13 @@ after each call (see ``openblas``).
 """
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import operator
 import os
 import platform
+import sys
 import threading
 import time
 import warnings
@@ -110,7 +112,6 @@ def load_tuning(path=None):
 # --- the thread pool ---------------------------------------------------------------------------
 
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_parallel_lock = threading.Lock()
 _forked = False
 _parallel_broken = None  # why parallel kernels cannot run here (set once, warned once)
 _num_threads = None  # None: numba's own default, NUMBA_NUM_THREADS
@@ -142,11 +143,14 @@ def _start_pool():
     """Launch numba's thread pool, its OpenMP workers spinning briefly when idle unless the
     user chose.
 
-    libgomp reads ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` once, when it is loaded, which
-    numba does here; they are set only for that moment and restored at once, so nothing
-    started later (subprocesses, other libraries reading the environment) sees them. libgomp
-    takes the spin count over the policy; other OpenMP runtimes see the passive policy and
-    sleep at once. A libgomp already loaded by another library keeps its own settings
+    libgomp reads ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` once, in its constructor, when it
+    is loaded; it has no API for the spin count. So fastact loads it itself first (the same
+    library numba's OpenMP pool then links to: the dynamic linker keeps one copy of a file),
+    with the two variables set only in the C environment and only around that ``dlopen``
+    (see ``_load_libgomp``): ``os.environ`` never holds them, no Python thread runs while they
+    are set, and nothing else (no thread start, no compile) happens inside that window. Then
+    numba starts its pool. libgomp takes the spin count over the policy; other OpenMP runtimes
+    see neither. A libgomp already loaded by another library keeps its own settings
     (PyTorch's: see the README). Users who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
     themselves get exactly what they set.
     """
@@ -158,15 +162,50 @@ def _start_pool():
     from numba.np.ufunc import parallel
 
     ours = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(OPENMP_SPIN_COUNT)}
-    chosen = any(name in os.environ for name in ours)
-    if not chosen:
-        os.environ.update(ours)
+    if not any(name in os.environ for name in ours) and numba.config.THREADING_LAYER in ("default", "omp"):
+        try:
+            _load_libgomp(ours)
+        except (OSError, AttributeError) as error:  # no libc dlopen/setenv symbols, no libgomp
+            warnings.warn(f"fastact: could not set OpenMP's idle spin ({error})", RuntimeWarning, stacklevel=4)
+    parallel._launch_threads()
+
+
+#: The name numba's OpenMP pool asks the dynamic linker for (GNU OpenMP's soname).
+LIBGOMP = "libgomp.so.1"
+
+
+def _load_libgomp(settings):
+    """dlopen libgomp with ``settings`` in the C environment, and only for that call.
+
+    Each step is a call into libc through ``ctypes.PyDLL``, which keeps the GIL during the call,
+    and the switch interval is raised for the three steps, so no other Python thread runs
+    (none can read the environment or start a subprocess that inherits it) until they are
+    unset; ``os.environ`` (Python's copy) is never touched. What remains: a thread outside
+    Python reading the C environment during the dlopen (about a millisecond).
+    """
+    libc = ctypes.PyDLL(None)
+    setenv, unsetenv, dlopen = libc.setenv, libc.unsetenv, libc.dlopen
+    setenv.argtypes, setenv.restype = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int], ctypes.c_int
+    unsetenv.argtypes, unsetenv.restype = [ctypes.c_char_p], ctypes.c_int
+    dlopen.argtypes, dlopen.restype = [ctypes.c_char_p, ctypes.c_int], ctypes.c_void_p
+    names = [name.encode() for name in settings]
+    values = [value.encode() for value in settings.values()]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
     try:
-        parallel._launch_threads()
+        try:
+            for name, value in zip(names, values):
+                setenv(name, value, 1)
+            handle = dlopen(LIBGOMP.encode(), os.RTLD_NOW | os.RTLD_GLOBAL)
+        finally:
+            # (an interrupt landing here leaves the pool unstarted: the next parallel call
+            # comes back here, and unsets them)
+            for name in names:
+                unsetenv(name)
     finally:
-        if not chosen:
-            for name in ours:
-                del os.environ[name]
+        sys.setswitchinterval(interval)
+    if not handle:
+        raise OSError(f"{LIBGOMP} could not be loaded")
 
 
 _blas_spin_tried = False
@@ -216,9 +255,9 @@ def _after_fork_in_child():
     # Only a parent that started the thread pool leaves a child that must not enter a
     # parallel region; a process forked before any parallel call (a forkserver, a pool made
     # early) starts its own pool as usual.
-    global _forked, _parallel_lock
+    global _forked
     _forked = _forked or _parent_started_threads
-    _parallel_lock = threading.Lock()
+    _slot.clear()  # the thread that held it does not exist in the child
     _after_fork_in_parent()  # the child's copy of the compiler lock is this thread's too
 
 
@@ -274,21 +313,15 @@ class _OtherLoad:
 _other_load = _OtherLoad()
 
 
-class _ParallelSlot:
-    """``with _ParallelSlot() as mine``: whether this call may run a parallel region; the lock
-    is released whatever happens inside (a KeyboardInterrupt included). A class, not a
-    generator: ``with`` sets up the release in the same step as ``__enter__`` returns, and this
-    costs a fraction of contextlib's ~3 us."""
-
-    __slots__ = ("acquired",)
-
-    def __enter__(self):
-        self.acquired = _parallel_lock.acquire(blocking=False)
-        return self.acquired
-
-    def __exit__(self, *exc):
-        if self.acquired:
-            _parallel_lock.release()
+#: The parallel slot: ``{0: ident}`` while the thread ``ident`` may run a parallel region,
+#: empty while it is free. Who holds it is kept here, not in a local variable: an exception
+#: raised asynchronously (a KeyboardInterrupt from a signal handler, which Python runs between
+#: any two bytecodes) can land just after a lock's acquire returned and before its result was
+#: stored, or inside the ``finally`` that releases it, and a lock would then stay held for good
+#: (every later call silently serial). Taking the slot is one atomic step (``dict.setdefault``
+#: under the GIL); a thread that finds the slot already its own (an interrupted release of its
+#: own: signal handlers run in the main thread only) simply takes it again.
+_slot = {}
 
 
 def _parallel_unusable(error):
@@ -316,8 +349,9 @@ def run(pair, size, *args, per_iteration=1):
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
     other = 0.0 if _forced_parallel else _other_load()
     wanted = min(wanted, int(_CPUS - other + 0.5))  # leave the cores others keep busy to them
-    with _ParallelSlot() as mine:
-        if wanted < 2 or not mine:
+    me = threading.get_ident()
+    try:
+        if wanted < 2 or _slot.setdefault(0, me) != me:
             return pair.serial(*args)
         try:
             if not _pool_ready:
@@ -340,6 +374,9 @@ def run(pair, size, *args, per_iteration=1):
                 set_chunksize(previous)
             if users != wanted:
                 set_threads(users)  # the user's own numba code keeps its setting
+    finally:
+        if _slot.get(0) == me:
+            _slot.pop(0, None)
 
 
 _controls = None
