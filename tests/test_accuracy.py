@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from test_sigmoid import assert_within_ulp
 
 import fastact
+from fastact.testing.sigmoid import assert_within_ulp
 
 
 def float32_sweep():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import fastact._core.threads as threads
-from conftest import sample
 from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
+from fastact.testing.values import sample
 
 # Vectors of the element type, or of integers of its width: formulas that work on the bits
 # (ReLU's backward ands dout's bits with the mask) vectorize as integer lanes.

@@ -2,12 +2,10 @@
 when it loads, unless the user chose; the environment is restored at once."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import fastact._core.threads
+from fastact.testing.processes import run_python
 
 SCRIPT = textwrap.dedent(
     """
@@ -34,10 +32,7 @@ NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def _run(env_extra):
-    env = {k: v for k, v in os.environ.items() if k not in NAMES} | env_extra
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(run_python(SCRIPT, env=env_extra, unset=NAMES, timeout=120).stdout)
 
 
 def test_the_pool_loads_with_the_short_spin_and_the_environment_is_restored():
