@@ -195,16 +195,26 @@ def test_every_axis_and_layout(f, dtype, rng):
             assert_same_bits(got, np.ascontiguousarray(expected), f"{f.__name__} axis={axis} {name}")
 
 
-@pytest.mark.parametrize("path", ["serial", "parallel"])
+@pytest.mark.parametrize("shape", [(64, 33), (600, 500)], ids=str)
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("f", [softmax, log_softmax])
-def test_serial_and_parallel_builds_agree(f, dtype, path, rng):
-    x = (rng.standard_normal((64, 33)) * 20).astype(dtype)
+def test_serial_and_parallel_builds_agree(f, dtype, shape, monkeypatch, rng):
+    """The parallel build gives the serial build's bits, each forced and seen to run: on a
+    batch the dispatch leaves serial and on one above the parallel threshold."""
+    x = (rng.standard_normal(shape) * 20).astype(dtype)
     x[5, 3] = np.nan
     x[6] = -np.inf
-    expected = f(x)
-    with threads.forced(path):
-        assert_same_bits(f(x), expected, path)
+    pair = getattr(PAIRS, f.__name__)
+    ran = []
+    for build in ("serial", "parallel"):
+        real = getattr(pair, build)
+        monkeypatch.setattr(pair, build, lambda *a, build=build, real=real: (ran.append(build), real(*a))[1])
+    with threads.forced("serial"):
+        expected = f(x)
+    with threads.forced("parallel"):
+        got = f(x)
+    assert ran == ["serial", "parallel"]
+    assert_same_bits(got, expected, f"parallel vs serial {shape}")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
