@@ -65,7 +65,7 @@ def test_exact_functions_bit_for_bit(name, dtype, rng):
     for label, view in layouts(x.reshape(4, -1)):
         got, expected = getattr(F, name)(view), getattr(R, name)(view)
         assert type(got) is type(expected)
-        if got.dtype == np.float16:  # conftest's bits() has no float16 view
+        if got.dtype == np.float16:  # fastact.testing's bits() has no float16 view
             got, expected = got.view(np.uint16), expected.view(np.uint16)
         assert_same_bits(got, expected, f"{name} {np.dtype(dtype)} {label}")
     assert F.identity_function(x) is x
