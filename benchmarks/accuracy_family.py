@@ -23,14 +23,15 @@ import sys
 import time
 import warnings
 
-import mpmath
 import numba
 import numpy as np
 from numba import prange
 
 import fastact._core.formulas as F
 from fastact import reference as ref
-from fastact._core.libm64 import inline_here
+from fastact.testing.ir import as_ufunc
+from fastact.testing.truths import ROOTS, truth
+from fastact.testing.ulp import ulp_error
 
 try:
     import torch
@@ -53,75 +54,6 @@ NAMES = [
     "log_sigmoid",
 ]
 
-with mpmath.workdps(50):
-    ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
-    SCALE = mpmath.mpf("1.0507009873554804934193349852946")
-    KAPPA = mpmath.mpf("0.044715")
-
-
-def sig(v):
-    return 1 / (1 + mpmath.exp(-v))
-
-
-def cdf(v):
-    return mpmath.erfc(-v / mpmath.sqrt(2)) / 2
-
-
-def gelu_v(v):
-    return 2 * mpmath.sqrt(2 / mpmath.pi) * (v + KAPPA * v**3)
-
-
-def softplus(v):
-    return mpmath.log1p(mpmath.exp(v))
-
-
-def gelu_tanh_d(v):
-    s, n = sig(gelu_v(v)), sig(-gelu_v(v))
-    dv = 2 * mpmath.sqrt(2 / mpmath.pi) * (1 + 3 * KAPPA * v * v)
-    return s * (1 + v * dv * n), s * (1 + abs(v * dv * n))
-
-
-def mish_d(v):
-    t = mpmath.tanh(softplus(v))
-    second = v * sig(v) * (1 - t * t)
-    return t + second, abs(t) + abs(second)
-
-
-def hardswish_d(v):
-    if v < -3:
-        return 0, 0
-    return ((v / 3 + mpmath.mpf(1) / 2), abs(v / 3) + mpmath.mpf(1) / 2) if v <= 3 else (1, 1)
-
-
-#: name -> (forward(x), derivative(x) -> (value, size of its terms)); the tanh backward takes y.
-TRUTH = {
-    "leaky_relu": (
-        lambda v: v if v > 0 else v * mpmath.mpf(np.float64(0.01)),
-        lambda v: (1, 1) if v > 0 else (mpmath.mpf(np.float64(0.01)),) * 2,
-    ),
-    "elu": (lambda v: v if v > 0 else mpmath.expm1(v), lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
-    "selu": (
-        lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
-        lambda v: (SCALE,) * 2 if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2,
-    ),
-    "gelu": (lambda v: v * cdf(v), lambda v: (cdf(v) + v * mpmath.npdf(v), cdf(v) + abs(v) * mpmath.npdf(v))),
-    "gelu_tanh": (lambda v: v * sig(gelu_v(v)), gelu_tanh_d),
-    "silu": (lambda v: v * sig(v), lambda v: (sig(v) * (1 + v * sig(-v)), sig(v) * (1 + abs(v) * sig(-v)))),
-    "tanh": (mpmath.tanh, lambda y: (1 - y * y, 1 + y * y)),
-    "softplus": (lambda v: v if v > 20 else softplus(v), lambda v: (1, 1) if v > 20 else (sig(v),) * 2),
-    "mish": (lambda v: v * mpmath.tanh(softplus(v)), mish_d),
-    "hardswish": (lambda v: v * min(max(v + 3, 0), 6) / 6, hardswish_d),
-    "hardsigmoid": (lambda v: min(max(v + 3, 0), 6) / 6, lambda v: (mpmath.mpf(1) / 6,) * 2 if -3 < v < 3 else (0, 0)),
-    "log_sigmoid": (lambda v: -softplus(-v), lambda v: (sig(-v),) * 2),
-}
-ROOTS = {"gelu": -0.7517915726308, "gelu_tanh": -0.7522, "silu": -1.2784645427610738, "mish": -1.1915}
-
-
-def to_longdouble(v):
-    if abs(v) < mpmath.mpf("1e-4000"):
-        return np.longdouble(-0.0 if v < 0 else 0.0)
-    return np.longdouble(mpmath.nstr(v, 25))
-
 
 def inputs(name, n, rng):
     x = [
@@ -138,66 +70,13 @@ def inputs(name, n, rng):
     return np.concatenate(x)
 
 
-def truth(name, direction, x, dout):
-    f, g = TRUTH[name]
-    values, sizes = [], []
-    with mpmath.workdps(40):
-        for v, d in zip(x.tolist(), dout.tolist()):
-            v = mpmath.mpf(v)
-            if direction == "forward":
-                t = f(v)
-                size = abs(t)
-            else:
-                t, size = g(v)
-                t, size = d * t, abs(d) * size
-            values.append(to_longdouble(t))
-            sizes.append(to_longdouble(size))
-    return np.array(values), np.array(sizes)
-
-
-def ulp_error(y, t, dtype):
-    fi = np.finfo(dtype)
-    y = np.asarray(y)
-    with np.errstate(all="ignore"):
-        _, e = np.frexp(t)
-        ulp = np.ldexp(
-            np.longdouble(1), np.maximum(e.astype(np.int64) - fi.nmant - 1, int(np.log2(fi.smallest_subnormal)))
-        )
-        err = np.abs(y.astype(np.longdouble) - t) / ulp
-    err[y.astype(np.longdouble) == t] = 0
-    err[~np.isfinite(y) & np.isfinite(t.astype(dtype))] = np.inf
-    return err
-
-
-def element(f, nargs):
-    def e1(a):
-        inline_here()
-        return f(a)
-
-    def e2(a, b):
-        inline_here()
-        return f(a, b)
-
-    def e3(a, b, c):
-        inline_here()
-        return f(a, b, c)
-
-    def e4(a, b, c, d):
-        inline_here()
-        return f(a, b, c, d)
-
-    return {1: e1, 2: e2, 3: e3, 4: e4}[nargs]
-
-
 def nargs(name, direction):
     return len(PARAMS.get(name, ())) + (1 if direction == "forward" else 2)
 
 
 def fast_ufunc(name, direction):
     f = getattr(F, name if direction == "forward" else f"{name}_backward")
-    k = nargs(name, direction)
-    sigs = [f"{t}({', '.join([t] * k)})" for t in ("float32", "float64")]
-    return numba.vectorize(sigs)(element(f, k))
+    return as_ufunc(f, nargs(name, direction))
 
 
 def twin(name, direction, x, dout):

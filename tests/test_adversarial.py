@@ -6,9 +6,7 @@ the book's bits in every geometry, array-like parameters, one layer shared by th
 import itertools
 import json
 import os
-import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -16,23 +14,21 @@ import numpy as np
 import pytest
 
 import fastact
-from conftest import assert_same_bits
 from fastact import book_layers as fast
 from fastact import functions as F
 from fastact import losses
 from fastact import reference as twin
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.processes import run_python as fresh_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_python(code, env=None, timeout=300):
-    """Run ``code`` in a fresh interpreter that imports this checkout's fastact; a wrong write
-    there crashes that process, not the test run."""
-    environ = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=environ, timeout=timeout
-    )
+    """``code`` in a fresh interpreter that imports this checkout's fastact; a wrong write there
+    crashes that process, not the test run. The caller reads the exit status."""
+    path = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return fresh_python(code, env={"PYTHONPATH": path} | (env or {}), timeout=timeout, check=False)
 
 
 def same(a, b, context):

@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 
 import fastact._core.gemm
-import fastact._core.threads as threads
-from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import book_layers as fast
 from fastact import reference as twin
-
-
-@pytest.fixture(params=["serial", "parallel"])
-def build(request):
-    with threads.forced(request.param):
-        yield request.param
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.values import FLOATS, layouts, sample
 
 
 def quiet(f, *args, **kwargs):
@@ -365,23 +359,22 @@ def _convnet(lib, params):
     ]
 
 
-def _step(layers, last, x, t, params, lr=0.1):
+#: parameter -> (index of its layer, the layer's attribute holding its gradient)
+CONVNET_GRADS = {"W1": (0, "dW"), "b1": (0, "db"), "W2": (3, "dW"), "b2": (3, "db"), "W3": (5, "dW"), "b3": (5, "db")}
+MLP_GRADS = {"W1": (0, "dW"), "b1": (0, "db"), "g": (1, "dgamma"), "be": (1, "dbeta"), "W2": (4, "dW"), "b2": (4, "db")}
+
+
+def _step(layers, last, x, t, params, grads, lr=0.1):
+    """One step of SGD through layers and the loss layer last; returns the loss."""
     for layer in layers:
         x = layer.forward(x)
     loss = last.forward(x, t)
     dout = last.backward()
     for layer in reversed(layers):
         dout = layer.backward(dout)
-    grads = {
-        "W1": layers[0].dW,
-        "b1": layers[0].db,
-        "W2": layers[3].dW,
-        "b2": layers[3].db,
-        "W3": layers[5].dW,
-        "b3": layers[5].db,
-    }
     for key in params:
-        params[key] -= lr * grads[key]
+        index, name = grads[key]
+        params[key] -= lr * getattr(layers[index], name)
     return loss
 
 
@@ -401,7 +394,7 @@ def test_convnet_trains_bit_for_bit(xdtype, rng):
     for lib in (fast, twin):
         params = {k: v.copy() for k, v in init.items()}
         layers, last = _convnet(lib, params), twin.SoftmaxWithLoss()
-        losses = [_step(layers, last, x, t, params) for _ in range(3)]
+        losses = [_step(layers, last, x, t, params, CONVNET_GRADS) for _ in range(3)]
         runs.append((losses, params))
     (la, pa), (lb, pb) = runs
     assert la == lb
@@ -431,25 +424,7 @@ def test_bn_dropout_mlp_trains_like_the_twins(rng):
         ]
         last = twin.SoftmaxWithLoss()
         np.random.seed(11)
-        losses = []
-        for _ in range(3):
-            h = x
-            for layer in layers:
-                h = layer.forward(h)
-            losses.append(last.forward(h, t))
-            dout = last.backward()
-            for layer in reversed(layers):
-                dout = layer.backward(dout)
-            grads = {
-                "W1": layers[0].dW,
-                "b1": layers[0].db,
-                "g": layers[1].dgamma,
-                "be": layers[1].dbeta,
-                "W2": layers[4].dW,
-                "b2": layers[4].db,
-            }
-            for key in params:
-                params[key] -= 0.1 * grads[key]
+        losses = [_step(layers, last, x, t, params, MLP_GRADS) for _ in range(3)]
         runs.append((losses, params))
     (la, pa), (lb, pb) = runs
     np.testing.assert_allclose(la, lb, rtol=1e-12, atol=0)

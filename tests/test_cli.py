@@ -1,17 +1,14 @@
 """``python -m fastact``: the main job a new user runs first."""
 
-import subprocess
-import sys
-
 import pytest
 
 from fastact.activations import REGISTRY
+from fastact.testing.processes import run_python
 
 
 @pytest.mark.slow  # CI runs the whole self-check on the built wheel instead (.ci/run)
 def test_check_command_passes_and_reports_every_layer_and_dtype():
-    result = subprocess.run([sys.executable, "-m", "fastact", "check"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_python(module="fastact", args=["check"], timeout=300)  # exit 0, or fails with the output
     lines = [line for line in result.stdout.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
     rows = [line for line in lines if "oftmax" in line]  # softmax, log_softmax, their layers
     assert len(lines) - len(rows) == 2 * 3 * len(REGISTRY)  # every activation, dtype and path
@@ -86,9 +83,6 @@ def test_cli_runs_where_nothing_is_writable():
     fastact warns once and compiles in memory, and ``python -m fastact`` still runs (it used to
     fail at import, decorating a cached kernel). Every numba cache locator is made to fail, as
     for a non-root user on a read-only site-packages with no HOME (root can write anywhere)."""
-    import subprocess
-    import sys
-
     code = """
 import runpy, sys, warnings
 from numba.core import caching
@@ -115,5 +109,5 @@ assert y.tolist() == [0.0, 0.0, 0.0, 1.0], y
 assert any("no writable numba cache" in str(w.message) for w in caught), [str(w.message) for w in caught]
 print("ok")
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    proc = run_python(code, timeout=600, check=False)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout[-2000:] + proc.stderr[-3000:]

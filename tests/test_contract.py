@@ -2,15 +2,15 @@
 
 import copy
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastact
-from conftest import assert_same_bits, bits, sample
 from fastact import reference
+from fastact.testing.bits import assert_same_bits, bits
+from fastact.testing.processes import run_python
+from fastact.testing.values import sample
 
 
 @pytest.mark.parametrize("cls, saved", [(fastact.Relu, "mask"), (fastact.Sigmoid, "out")])
@@ -121,7 +121,7 @@ def test_import_and_warm_up_leave_np_random_alone():
         "s = fastact.Sigmoid(); s.forward(x); s.backward(np.ones_like(x)); fastact.relu(x); fastact.sigmoid(x);"
         "assert (np.random.get_state()[1] == state).all(), 'np.random state changed'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python(code)
 
 
 def test_ufuncs_are_real_numpy_ufuncs(rng):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import fastact
-from conftest import assert_same_bits
 from fastact.activations import REGISTRY
+from fastact.testing.bits import assert_same_bits
 
 da = pytest.importorskip("dask.array")
 

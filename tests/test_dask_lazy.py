@@ -2,14 +2,12 @@
 array in, a Dask array out, computed block by block where the axis lies whole in each chunk,
 bit for bit the NumPy input's result; a clear error naming the rechunk where it is split."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import fastact
-from conftest import assert_same_bits
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.processes import run_python
 
 da = pytest.importorskip("dask.array")
 
@@ -72,9 +70,7 @@ def test_importing_fastact_and_calling_softmax_does_not_import_dask():
         "fastact.softmax(np.ones((2, 3))); fastact.log_softmax([1.0, 2.0]);"
         "fastact.functions.softmax(np.ones(3)); print('dask' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert run_python(code).stdout.strip() == "False"
 
 
 def test_on_a_local_cluster_of_processes(rng):

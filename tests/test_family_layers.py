@@ -11,11 +11,13 @@ import pytest
 
 import fastact
 import fastact._core.threads as threads
-from conftest import FLOATS, assert_same_bits, bits, layouts
 from fastact import reference, ufuncs
 from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
+from fastact.testing.bits import assert_same_bits, bits
+from fastact.testing.gradients import numerical_gradient
+from fastact.testing.values import FLOATS, layouts
 
 NAMES = sorted(REGISTRY)
 NEW_ARRAY = sorted(n for n, s in REGISTRY.items() if not s.backward_in_place)
@@ -179,19 +181,6 @@ def test_functions_with_parameters_give_their_ufuncs_bits(name, dtype, rng):
     )
 
 
-def numerical_gradient(f, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        up = f(x)
-        x[i] = old - h
-        down = f(x)
-        x[i] = old
-        grad[i] = (up - down) / (2 * h)
-    return grad
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_backward_is_the_numerical_gradient(name, rng):
     x = rng.uniform(-4, 4, (6, 7))
@@ -201,5 +190,6 @@ def test_backward_is_the_numerical_gradient(name, rng):
     layer = layer_for(name)
     layer.forward(x)
     analytic = layer.backward(w.copy())
-    numeric = numerical_gradient(lambda v: float(np.sum(layer_for(name).forward(v) * w)), x.copy())
+    probe = x.copy()
+    numeric = numerical_gradient(lambda: float(np.sum(layer_for(name).forward(probe) * w)), probe)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=name)

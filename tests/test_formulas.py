@@ -1,27 +1,20 @@
 """fastact._core.formulas: accuracy against mpmath, bits against the NumPy twins, special values,
 no FP flags, SIMD. Each scalar formula is tested through a float32/float64 ufunc built from it."""
 
-import mpmath
 import numba
 import numpy as np
 import pytest
-from test_special import (
-    as_ufunc,
-    assert_simd,
-    every_magnitude,
-    prange_loop_ir,
-    quiet_special_values,
-    ufunc_loop_ir,
-    ulp_error,
-)
 
 import fastact._core.formulas as F
 import fastact._core.libm32
-from conftest import SHAPES, assert_same_bits, layouts, sample
 from fastact import reference as ref
 from fastact.activations import REGISTRY
-
-FLOATS = [np.float32, np.float64]
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.family import KEEPS_NEGATIVE_ZERO
+from fastact.testing.ir import as_ufunc, assert_simd, prange_loop_ir, ufunc_loop_ir
+from fastact.testing.truths import ROOTS, truth
+from fastact.testing.ulp import ulp_error
+from fastact.testing.values import FLOATS, SHAPES, every_magnitude, layouts, quiet_special_values, sample
 
 #: Every declared activation whose formulas live in fastact._core.formulas (the family), from the
 #: registry: a new declaration is tested here with nothing else to list (a missing truth or bound
@@ -56,94 +49,6 @@ def twin(name, direction, x, dout=None, params=None):
     return getattr(ref, f"{name}_backward")(dout, x, *params)
 
 
-# --- truth (mpmath, at 40 digits) ---------------------------------------------------------
-
-with mpmath.workdps(50):  # the decimals themselves, not their 15-digit roundings
-    ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
-    SCALE = mpmath.mpf("1.0507009873554804934193349852946")
-    KAPPA = mpmath.mpf("0.044715")
-
-
-def _sig(v):
-    return 1 / (1 + mpmath.exp(-v))
-
-
-def _phi_cdf(v):
-    return mpmath.erfc(-v / mpmath.sqrt(2)) / 2
-
-
-def _gelu_v(v):
-    return 2 * mpmath.sqrt(2 / mpmath.pi) * (v + KAPPA * v**3)
-
-
-def _softplus(v):
-    return mpmath.log1p(mpmath.exp(v))
-
-
-#: name -> (forward(x), backward derivative(x) -> (value, size of its terms)). The size of the
-#: terms bounds what rounding can do where the derivative's terms cancel (near its root).
-TRUTH = {
-    "elu": (lambda v: v if v > 0 else mpmath.expm1(v), lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
-    "selu": (
-        lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
-        lambda v: (SCALE, SCALE) if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2,
-    ),
-    "gelu": (
-        lambda v: v * _phi_cdf(v),
-        lambda v: (_phi_cdf(v) + v * mpmath.npdf(v), _phi_cdf(v) + abs(v) * mpmath.npdf(v)),
-    ),
-    "gelu_tanh": (lambda v: v * _sig(_gelu_v(v)), lambda v: _gelu_tanh_derivative(v)),
-    "silu": (lambda v: v * _sig(v), lambda v: (_sig(v) * (1 + v * _sig(-v)), _sig(v) * (1 + abs(v) * _sig(-v)))),
-    "softplus": (lambda v: v if v > 20 else _softplus(v), lambda v: (1, 1) if v > 20 else (_sig(v),) * 2),
-    "mish": (lambda v: v * mpmath.tanh(_softplus(v)), lambda v: _mish_derivative(v)),
-    "log_sigmoid": (lambda v: -_softplus(-v), lambda v: (_sig(-v),) * 2),
-}
-
-
-def _gelu_tanh_derivative(v):
-    s, n = _sig(_gelu_v(v)), _sig(-_gelu_v(v))
-    dv = 2 * mpmath.sqrt(2 / mpmath.pi) * (1 + 3 * KAPPA * v * v)
-    return s * (1 + v * dv * n), s * (1 + abs(v * dv * n))
-
-
-def _mish_derivative(v):
-    t = mpmath.tanh(_softplus(v))
-    second = v * _sig(v) * (1 - t * t)
-    return t + second, abs(t) + abs(second)
-
-
-def _longdouble(v):
-    """v as np.longdouble; what is far below float64's subnormals becomes a signed 0."""
-    if abs(v) < mpmath.mpf("1e-4000"):
-        return np.longdouble(-0.0 if v < 0 else 0.0)
-    return np.longdouble(mpmath.nstr(v, 25))
-
-
-def truth(name, direction, x, dout):
-    """(truth, size of terms) for each element, as longdoubles (40-digit evaluation)."""
-    f, g = TRUTH[name]
-    values, sizes = [], []
-    with mpmath.workdps(40):
-        for v, d in zip(x.tolist(), dout.tolist()):
-            v = mpmath.mpf(v)
-            if direction == "forward":
-                t = f(v)
-                size = abs(t)
-            else:
-                t, size = g(v)
-                t, size = d * t, abs(d) * size
-            values.append(_longdouble(t))
-            sizes.append(_longdouble(size))
-    return np.array(values), np.array(sizes)
-
-
-def roots(name):
-    """Where the backward's value vanishes while its terms don't (float64)."""
-    return {"gelu": [-0.7517915726308], "gelu_tanh": [-0.7522], "silu": [-1.2784645427610738], "mish": [-1.1915]}.get(
-        name, []
-    )
-
-
 def accuracy_inputs(name, dtype, rng, n):
     x = [
         every_magnitude(n, rng, -12, 3),
@@ -152,7 +57,8 @@ def accuracy_inputs(name, dtype, rng, n):
         rng.uniform(-40, -5, n // 4),
         rng.uniform(-760, -700, n // 8),
     ]
-    for r in roots(name):
+    if name in ROOTS:
+        r = ROOTS[name]
         x.append(r + r * rng.uniform(-1e-3, 1e-3, n // 4))
     x = np.concatenate(x).astype(dtype)
     return x[np.isfinite(x)]
@@ -337,8 +243,6 @@ LIMITS = {
     "hardsigmoid": (0.0, 1.0, 0.0, 0.0),
     "log_sigmoid": (-np.inf, 0.0, 1.0, 0.0),
 }
-#: -0.0 -> -0.0: odd functions and those that pass x through at 0.
-KEEPS_NEGATIVE_ZERO = ["leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "tanh", "mish", "hardswish"]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

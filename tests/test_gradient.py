@@ -5,6 +5,7 @@ import pytest
 
 import fastact
 from fastact import reference
+from fastact.testing.gradients import numerical_gradient
 
 
 class Affine:  # the book's Affine layer
@@ -30,19 +31,6 @@ def loss_and_grads(activation, params, x, t):
     return loss, {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
 
 
-def numerical_gradient(f, p, h=1e-5):
-    grad = np.zeros_like(p)
-    for i in np.ndindex(p.shape):
-        old = p[i]
-        p[i] = old + h
-        up = f()
-        p[i] = old - h
-        down = f()
-        p[i] = old
-        grad[i] = (up - down) / (2 * h)
-    return grad
-
-
 @pytest.mark.parametrize("name", ["relu", "sigmoid"])
 def test_backprop_matches_numerical_gradient(name, rng):
     activation = {"relu": fastact.Relu, "sigmoid": fastact.Sigmoid}[name]
@@ -55,7 +43,7 @@ def test_backprop_matches_numerical_gradient(name, rng):
     x, t = rng.standard_normal((3, 4)), rng.standard_normal((3, 3))
     _, grads = loss_and_grads(activation, params, x, t)
     for key, p in params.items():
-        numeric = numerical_gradient(lambda: loss_and_grads(activation, params, x, t)[0], p)
+        numeric = numerical_gradient(lambda: loss_and_grads(activation, params, x, t)[0], p, h=1e-5)
         np.testing.assert_allclose(grads[key], numeric, rtol=1e-5, atol=1e-7, err_msg=key)
 
 

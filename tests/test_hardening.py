@@ -4,9 +4,6 @@ a failed forward, interrupts, fork during compile, numba's environment settings,
 and the smaller cases."""
 
 import os
-import subprocess
-import sys
-import textwrap
 
 import numba
 import numpy as np
@@ -16,25 +13,15 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 import fastact
 import fastact._core.dispatch as apply_module
 import fastact._core.threads as threads
-from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import reference
 from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.processes import run_python
+from fastact.testing.values import FLOATS, layouts, sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_python(code, env=None, timeout=300):
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def non_dense_views(x):
@@ -317,9 +304,7 @@ def test_smaller_cases(rng):
     assert fastact.Sigmoid().forward(True) == reference.Sigmoid().forward(True)
     with pytest.raises(TypeError):
         fastact.Sigmoid().forward(np.bool_(True))  # the seed's -x fails for NumPy bools
-    result = subprocess.run(
-        [sys.executable, "-m", "fastact", "check", "--plot", "f.png"], capture_output=True, text=True, cwd=ROOT
-    )
+    result = run_python(module="fastact", args=["check", "--plot", "f.png"], cwd=ROOT, check=False)
     assert result.returncode == 2 and "bench command only" in result.stderr
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import fastact._core.threads as threads
-from conftest import sample
 from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
+from fastact.testing.values import sample
 
 # Vectors of the element type, or of integers of its width: formulas that work on the bits
 # (ReLU's backward ands dout's bits with the mask) vectorize as integer lanes.
@@ -107,9 +107,27 @@ def test_serial_below_the_threshold_parallel_from_it(name, monkeypatch, rng):
         calls.clear()
 
 
-def test_every_op_has_sane_default_thresholds():
-    """A new kernel needs no table entry: defaults come from its declared cost."""
+def test_default_thresholds_fall_as_the_declared_cost_rises():
+    """A new kernel needs no table entry: its defaults come from its declared cost. A
+    memory-bound op (cost 1) takes the ufunc up to 64 KiB and the parallel build from 1 MiB;
+    more arithmetic per byte lowers both, the ufunc's to no less than 4 KiB, the parallel
+    build's to no less than a quarter, and a costlier op never gets a higher threshold."""
+    assert threads.default_thresholds("memory_bound", 1) == (64 << 10, 1 << 20)
+    ops = {}
     for spec in REGISTRY.values():
         for direction in ("forward", "backward"):
-            ufunc_max, parallel_min = threads.default_thresholds(f"{spec.name}_{direction}", spec.cost_of(direction))
-            assert 0 < ufunc_max < parallel_min <= 1 << 20
+            cost = spec.cost_of(direction)
+            ops[spec.name, direction] = cost, threads.default_thresholds(f"{spec.name}_{direction}", cost)
+    costs = sorted({cost for cost, _ in ops.values()})
+    assert costs[0] == 1 and costs[-1] >= 16, costs  # the registry has both kinds: the checks below bite
+    for op, (cost, (ufunc_max, parallel_min)) in ops.items():
+        assert 4 << 10 <= ufunc_max < parallel_min, op
+        assert 1 << 18 <= parallel_min <= 1 << 20, op
+        for other, (other_cost, (other_ufunc, other_parallel)) in ops.items():
+            if cost < other_cost:
+                assert other_ufunc <= ufunc_max and other_parallel <= parallel_min, (op, other)
+                if cost < 4:  # below the cap both fall: the costlier op goes parallel sooner
+                    assert other_parallel < parallel_min, (op, other)
+    cheapest = min(ops.values())[1]
+    costliest = max(ops.values())[1]
+    assert costliest[0] < cheapest[0] and costliest[1] < cheapest[1]

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import fastact._core.threads as threads
-from conftest import assert_same_bits
 from fastact import reference
 from fastact._core.softmax import log_softmax, softmax
 from fastact.layers import ForwardNotCalledError
 from fastact.losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.gradients import numerical_gradient
 
 FLOATS = [np.float32, np.float64]
 
@@ -112,27 +113,18 @@ def test_softmax_with_loss_backward_before_forward():
         SoftmaxWithLoss().backward()
 
 
-def numerical_gradient(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        up = f()
-        x[i] = old - h
-        down = f()
-        x[i] = old
-        g[i] = (up - down) / (2 * h)
-    return g
+def backward_and_numerical_gradient(loss_layer, x, t):
+    """The loss layer's dx by backprop, and the loss's gradient by central differences."""
+    layer = loss_layer()
+    layer.forward(x, t)
+    return layer.backward(), numerical_gradient(lambda: loss_layer().forward(x, t), x)
 
 
 @pytest.mark.parametrize("one_hot", [False, True])
 def test_softmax_with_loss_gradient(one_hot, rng):
     x, labels, hot = batch(rng, np.float64, rows=5, classes=4)
     t = hot if one_hot else labels
-    layer = SoftmaxWithLoss()
-    layer.forward(x, t)
-    dx = layer.backward()
-    num = numerical_gradient(lambda: SoftmaxWithLoss().forward(x, t), x)
+    dx, num = backward_and_numerical_gradient(SoftmaxWithLoss, x, t)
     # the book's 1e-7 inside the log shifts the loss's true gradient by ~1e-7 / y[t] relative
     np.testing.assert_allclose(dx, num, rtol=1e-4, atol=1e-6)
 
@@ -262,10 +254,7 @@ def test_sigmoid_with_loss_as_the_sequel(dtype, rng):
 def test_sigmoid_with_loss_gradient(rng):
     x = rng.standard_normal(6)
     t = rng.integers(0, 2, 6)
-    layer = SigmoidWithLoss()
-    layer.forward(x, t)
-    dx = layer.backward()
-    num = numerical_gradient(lambda: SigmoidWithLoss().forward(x, t), x)
+    dx, num = backward_and_numerical_gradient(SigmoidWithLoss, x, t)
     # the book's 1e-7 floor inside the log makes the loss's gradient differ by ~1e-7
     np.testing.assert_allclose(dx, num, rtol=1e-5, atol=1e-6)
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import fastact
-from conftest import FLOATS, assert_same_bits, special_values
 from fastact.activations import REGISTRY
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.values import FLOATS, special_values
 
 
 def scalars(dtype):

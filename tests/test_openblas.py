@@ -2,14 +2,12 @@
 over the user's own choice, and with BLAS giving the same results afterwards."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 import fastact._core.openblas
+from fastact.testing.processes import run_python
 
 pytestmark = pytest.mark.skipif(not fastact._core.openblas.loaded_openblas(), reason="NumPy here does not use OpenBLAS")
 
@@ -41,10 +39,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(env_extra):
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"} | env_extra
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(run_python(SCRIPT, env=env_extra, unset=("OPENBLAS_THREAD_TIMEOUT",), timeout=120).stdout)
 
 
 def test_shortened_when_no_other_thread_is_about_and_the_environment_restored():

@@ -4,11 +4,10 @@ Python threads, or to subprocesses started meanwhile."""
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 from fastact._core import threads as _threads
+from fastact.testing.processes import run_python
 
 NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
@@ -24,10 +23,8 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(env_extra, script=SCRIPT):
-    env = {k: v for k, v in os.environ.items() if k not in NAMES} | env_extra
-    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stderr
+    env = {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))} | env_extra
+    result = run_python(script, env=env, unset=NAMES, timeout=120)
     return json.loads(result.stdout.splitlines()[-1]), result.stderr
 
 

@@ -2,10 +2,6 @@
 every layout inside canary buffers, in its own process (a wrong write could take the runner
 down); the fix of numba's ufunc loop and when it stops being needed; random output layouts."""
 
-import os
-import subprocess
-import sys
-
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
@@ -16,23 +12,13 @@ import fastact._core.ufunc_loop
 from fastact.activations import REGISTRY
 from fastact.testing import entry_points
 from fastact.testing.canary import SENTINEL
-
-
-def run_group(group, env=None):
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastact.testing.entry_points", group],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.returncode == 0, f"{group}: exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    assert " 0 failures" in proc.stdout, proc.stdout[-4000:]
+from fastact.testing.processes import run_python
 
 
 @pytest.mark.parametrize("group", sorted(entry_points.GROUPS))
 def test_every_entry_point_writes_only_its_output(group):
-    run_group(group)
+    proc = run_python(module="fastact.testing.entry_points", args=[group], timeout=900)
+    assert " 0 failures" in proc.stdout, proc.stdout[-4000:]
 
 
 def test_the_canary_check_catches_numbas_own_loop():
@@ -41,7 +27,7 @@ def test_the_canary_check_catches_numbas_own_loop():
         "import contextlib, sys; import fastact._core.ufunc_loop as u; u.building = contextlib.nullcontext; "
         "from fastact.testing import entry_points as e; sys.exit(e.main(['ufuncs', 'float64']))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    proc = run_python(code, timeout=900, check=False)
     assert (
         proc.returncode != 0
         and "elements outside the output changed" in proc.stdout + proc.stderr

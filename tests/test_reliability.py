@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastact
+from fastact.testing.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,14 +41,6 @@ CHECK = textwrap.dedent("""
 """)
 
 
-def run_python(code, timeout=120, env=None):
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 def test_fork_after_parallel_use_gives_correct_results_without_crash_or_hang():
     code = CHECK + textwrap.dedent("""
         import multiprocessing, os, sys
@@ -67,7 +60,7 @@ def test_fork_after_parallel_use_gives_correct_results_without_crash_or_hang():
         print("fork ok")
 
     """)
-    assert "fork ok" in run_python(code, timeout=180)
+    assert "fork ok" in run_python(code, timeout=180).stdout
 
 
 def test_a_child_forked_before_any_parallel_call_runs_in_parallel():
@@ -89,7 +82,7 @@ def test_a_child_forked_before_any_parallel_call_runs_in_parallel():
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
         print("child parallel ok")
     """)
-    assert "child parallel ok" in run_python(code)
+    assert "child parallel ok" in run_python(code, timeout=120).stdout
 
 
 @pytest.mark.parametrize("layer", [None, "workqueue", "omp"])
@@ -112,7 +105,7 @@ def test_eight_threads_at_once_match_the_seed(layer):
         print("threads ok")
     """)
     env = {"NUMBA_THREADING_LAYER": layer} if layer else {}
-    assert "threads ok" in run_python(code, timeout=300, env=env)
+    assert "threads ok" in run_python(code, timeout=300, env=env).stdout
 
 
 def test_four_processes_on_one_empty_cache_directory(tmp_path):
@@ -129,7 +122,7 @@ def test_four_processes_on_one_empty_cache_directory(tmp_path):
         assert p.returncode == 0 and "ok" in out, err
     assert any(tmp_path.rglob("*.nbi")), "nothing was cached"
     # and a fifth process loads what they wrote
-    assert "ok" in run_python(code, env={"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert "ok" in run_python(code, timeout=120, env={"NUMBA_CACHE_DIR": str(tmp_path)}).stdout
 
 
 def _read_only_copy(tmp_path):
@@ -164,14 +157,12 @@ def test_read_only_install_caches_in_the_user_cache_dir(tmp_path):
             spec.loader.exec_module(module)
         ''')
         code = load + CHECK + "import fastact; assert fastact.__file__.startswith(%r); print(check(0))" % str(mnt)
-        assert "ok" in run_python(code, env=env)
+        assert "ok" in run_python(code, timeout=120, env=env).stdout
         assert any((home / ".cache" / "numba").rglob("*.nbi")), "numba did not fall back"
         # nowhere writable at all: a warning, compiled in memory, still correct
         env["XDG_CACHE_HOME"] = "/proc/not-writable"
         env["HOME"] = "/proc/not-writable"
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, **env}
-        )
+        out = run_python(code, env=env, timeout=300, check=False)
         assert out.returncode == 0 and "ok" in out.stdout, out.stderr
         assert "no writable numba cache directory" in out.stderr
     finally:
@@ -202,7 +193,8 @@ def test_numba_num_threads_is_respected():
         "import pytest\n"
         "try:\n    fastact.set_num_threads(2)\nexcept ValueError as e:\n    print('refused')",
         env={"NUMBA_NUM_THREADS": "1"},
-    )
+        timeout=120,
+    ).stdout
     assert out.split() == ["1", "refused"]
 
 

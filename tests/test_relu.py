@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastact
-from conftest import FLOATS, SHAPES, assert_same_bits, bits, float_arrays, layouts, sample
 from fastact import reference
+from fastact.testing.bits import assert_same_bits, bits
+from fastact.testing.values import FLOATS, SHAPES, float_arrays, layouts, sample, sampled_layouts
 
 
 def run_both(x):
@@ -18,9 +19,7 @@ def run_both(x):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_forward_and_backward_match_seed_bitwise(dtype, shape, path, rng):
-    base = sample(dtype, shape, rng)
-    for name, x in layouts(base):
-        ctx = f"{np.dtype(dtype)} {shape} {name} {path}"
+    for ctx, x in sampled_layouts(dtype, shape, rng, path):
         x_before = bits(x).copy()
         fast, seed, out, expected = run_both(x)
         assert_same_bits(out, expected, ctx + " forward")

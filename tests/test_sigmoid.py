@@ -7,38 +7,16 @@ import pytest
 from hypothesis import given, settings
 
 import fastact
-from conftest import FLOATS, SHAPES, assert_same_bits, bits, float_arrays, layouts, sample
 from fastact import reference
-
-
-def true_sigmoid(x):
-    """The sigmoid in long double (64-bit mantissa on x86), rounded once to x's float dtype."""
-    with np.errstate(all="ignore"):  # a signalling NaN sets the invalid flag on any use
-        xl = np.asarray(x, dtype=np.longdouble)
-        t = np.exp(-np.abs(xl))
-        s = np.where(xl >= 0, 1 / (1 + t), t / (1 + t))
-    return np.where(np.isnan(xl), xl, s)
-
-
-def assert_within_ulp(actual, x, maxulp=2):
-    """Normal results within ``maxulp`` of the correctly rounded sigmoid; subnormal ones within
-    the smallest normal number (the contract's allowance); NaN exactly where x is NaN."""
-    truth = true_sigmoid(x)
-    rounded = truth.astype(actual.dtype)
-    nan = np.isnan(x)
-    np.testing.assert_array_equal(np.isnan(actual), nan)
-    normal = ~nan & (rounded >= np.finfo(actual.dtype).tiny)
-    np.testing.assert_array_max_ulp(actual[normal], rounded[normal], maxulp=maxulp)
-    tiny = ~nan & ~normal
-    assert np.all(np.abs(actual[tiny].astype(np.longdouble) - truth[tiny]) < np.finfo(actual.dtype).tiny)
+from fastact.testing.bits import assert_same_bits, bits
+from fastact.testing.sigmoid import assert_within_ulp, true_sigmoid
+from fastact.testing.values import FLOATS, SHAPES, float_arrays, layouts, sample, sampled_layouts
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_forward_accuracy_and_backward_bits(dtype, shape, path, rng):
-    base = sample(dtype, shape, rng)
-    for name, x in layouts(base):
-        ctx = f"{np.dtype(dtype)} {shape} {name} {path}"
+    for ctx, x in sampled_layouts(dtype, shape, rng, path):
         x_before = bits(x).copy()
         layer = fastact.Sigmoid()
         with np.errstate(invalid="ignore"):  # signalling NaNs among the specials signal,

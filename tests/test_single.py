@@ -13,11 +13,11 @@ import numba
 import numpy as np
 import pytest
 from numba import prange
-from test_formulas import KEEPS_NEGATIVE_ZERO
 
 import fastact._core.libm32
 from fastact._core.scalar import bitcast
 from fastact.activations import REGISTRY
+from fastact.testing.family import KEEPS_NEGATIVE_ZERO
 
 jit = numba.njit(error_model="numpy")
 

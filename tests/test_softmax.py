@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastact._core.threads as threads
-from conftest import assert_same_bits, layouts, special_values
 from fastact import reference
 from fastact._core.rows import PAIRS
 from fastact._core.softmax import ULP_BOUNDS, AxisError, log_softmax, softmax
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.ulp import max_ulp_error
+from fastact.testing.values import layouts, special_values
 
 FLOATS = [np.float32, np.float64]
 #: The bounds the module docstrings state (ULP of the result).
@@ -41,16 +43,6 @@ def truth(x):
     r = np.where(at_max, 0, e).sum(-1, keepdims=True)
     count = at_max.sum(-1, keepdims=True)
     return e / s, d - np.log1p(r + (count - 1))
-
-
-def ulp_error(actual, true, dtype):
-    """|actual - true| in ULP of the true value rounded to dtype (subnormals: the quantum)."""
-    finite = np.isfinite(true)
-    spacing = np.spacing(np.abs(true[finite]).astype(dtype)).astype(np.longdouble)
-    err = np.abs(actual[finite].astype(np.longdouble) - true[finite]) / spacing
-    inf_ok = actual[~finite] == true[~finite]
-    assert inf_ok.all(), "infinite results differ"
-    return float(err.max()) if err.size else 0.0
 
 
 def rows(kind, dtype, rng):
@@ -91,8 +83,8 @@ KINDS = ["normal", "spread60", "wide", "long", "ties", "offset", "tiny", "domina
 def test_ulp_bound_against_longdouble(kind, dtype, rng):
     x = rows(kind, dtype, rng).astype(dtype)
     y, ly = truth(x)
-    assert ulp_error(softmax(x), y, dtype) <= BOUND[dtype], (kind, dtype)
-    assert ulp_error(log_softmax(x), ly, dtype) <= LOG_BOUND[dtype], (kind, dtype)
+    assert max_ulp_error(softmax(x), y, dtype, unit="rounded") <= BOUND[dtype], (kind, dtype)
+    assert max_ulp_error(log_softmax(x), ly, dtype, unit="rounded") <= LOG_BOUND[dtype], (kind, dtype)
 
 
 def test_float32_exp_pair_within_the_eps_the_bounds_take(rng):
@@ -139,9 +131,9 @@ def test_longdouble_truth_agrees_with_mpmath(dtype, rng):
 def test_better_than_the_books_expression_where_it_loses(dtype, rng):
     x = rows("spread60", dtype, rng).astype(dtype)
     y, _ = truth(x)
-    book = ulp_error(reference.softmax(x), y, dtype)
+    book = max_ulp_error(reference.softmax(x), y, dtype, unit="rounded")
     assert book > 10  # the rounding of x - max, amplified by exp
-    assert ulp_error(softmax(x), y, dtype) <= BOUND[dtype]
+    assert max_ulp_error(softmax(x), y, dtype, unit="rounded") <= BOUND[dtype]
 
 
 TORCH_ROWS = {
@@ -203,16 +195,26 @@ def test_every_axis_and_layout(f, dtype, rng):
             assert_same_bits(got, np.ascontiguousarray(expected), f"{f.__name__} axis={axis} {name}")
 
 
-@pytest.mark.parametrize("path", ["serial", "parallel"])
+@pytest.mark.parametrize("shape", [(64, 33), (600, 500)], ids=str)
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("f", [softmax, log_softmax])
-def test_serial_and_parallel_builds_agree(f, dtype, path, rng):
-    x = (rng.standard_normal((64, 33)) * 20).astype(dtype)
+def test_serial_and_parallel_builds_agree(f, dtype, shape, monkeypatch, rng):
+    """The parallel build gives the serial build's bits, each forced and seen to run: on a
+    batch the dispatch leaves serial and on one above the parallel threshold."""
+    x = (rng.standard_normal(shape) * 20).astype(dtype)
     x[5, 3] = np.nan
     x[6] = -np.inf
-    expected = f(x)
-    with threads.forced(path):
-        assert_same_bits(f(x), expected, path)
+    pair = getattr(PAIRS, f.__name__)
+    ran = []
+    for build in ("serial", "parallel"):
+        real = getattr(pair, build)
+        monkeypatch.setattr(pair, build, lambda *a, build=build, real=real: (ran.append(build), real(*a))[1])
+    with threads.forced("serial"):
+        expected = f(x)
+    with threads.forced("parallel"):
+        got = f(x)
+    assert ran == ["serial", "parallel"]
+    assert_same_bits(got, expected, f"parallel vs serial {shape}")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

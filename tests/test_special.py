@@ -6,20 +6,17 @@ float64 truth (longdouble functions, or for erf/erfc fastact's float64 results, 
 checked against mpmath here and within 2 float64 ULP = 2**-28 float32 ULP).
 """
 
-import functools
 import math
-import re
 
 import mpmath
-import numba
 import numpy as np
 import pytest
-from numba import prange
 
 import fastact._core.libm32
 import fastact._core.libm64
-from conftest import UINT, special_values
-from fastact._core.libm64 import inline_here
+from fastact.testing.ir import as_ufunc, assert_simd, prange_loop_ir, ufunc_loop_ir
+from fastact.testing.ulp import ulp_error
+from fastact.testing.values import UINT, every_magnitude, quiet_special_values
 
 NAMES = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc"]
 ODD = ["expm1", "log1p", "tanh", "erf"]  # -0.0 -> -0.0
@@ -29,127 +26,16 @@ BOUND64 = {"exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.0, "tanh": 1.0, "erf
 BOUND32 = dict.fromkeys(BOUND64, 0.501) | {"tanh": fastact._core.libm32.NATIVE["tanh", "forward"]}
 LONGDOUBLE_TRUTH = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh}
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
-VECTOR = {np.float32: r"<(\d+) x float>", np.float64: r"<(\d+) x double>"}
-
-
-def element_function(f, nargs):
-    """``f`` wrapped as a ufunc element function of nargs arguments. It calls inline_here():
-    numba's ufunc loop only inlines small element functions, and a loop with a call in it
-    stays scalar."""
-
-    def e1(a):
-        inline_here()
-        return f(a)
-
-    def e2(a, b):
-        inline_here()
-        return f(a, b)
-
-    def e3(a, b, c):
-        inline_here()
-        return f(a, b, c)
-
-    def e4(a, b, c, d):
-        inline_here()
-        return f(a, b, c, d)
-
-    return {1: e1, 2: e2, 3: e3, 4: e4}[nargs]
-
-
-@functools.cache
-def as_ufunc(f, nargs=1):
-    """A compiled scalar function as a float32/float64 NumPy ufunc (how NumPy reports flags)."""
-    sigs = [f"{t}({', '.join([t] * nargs)})" for t in ("float32", "float64")]
-    return numba.vectorize(sigs)(element_function(f, nargs))
-
-
-def ufunc_loop_ir(f, nargs, dtype):
-    """The optimized LLVM IR of numba's ufunc loop around f (what ``@vectorize`` runs), built
-    the way numba's DUFunc builds it (numba internals: the test skips if they move)."""
-    try:
-        from numba.core.compiler_lock import global_compiler_lock
-        from numba.np.ufunc.wrappers import build_ufunc_wrapper
-    except ImportError:  # pragma: no cover
-        pytest.skip("numba's ufunc wrapper builder moved")
-    t = np.dtype(dtype).name
-    dufunc = numba.vectorize(element_function(f, nargs))
-    cres = dufunc._dispatcher.compile(f"{t}({', '.join([t] * nargs)})")
-    with global_compiler_lock:
-        info = build_ufunc_wrapper(
-            cres.library, cres.target_context, cres.fndesc.llvm_func_name, cres.signature, cres.objectmode, cres
-        )
-        info.library.get_pointer_to_function(info.name)
-    return info.library.get_llvm_str()
-
-
-def prange_loop_ir(f, nargs, dtype):
-    """The LLVM IR of a fresh parallel=True kernel with f in a prange loop."""
-
-    def l1(a, out):
-        for i in prange(out.shape[0]):
-            out[i] = f(a[i])
-
-    def l2(a, b, out):
-        for i in prange(out.shape[0]):
-            out[i] = f(a[i], b[i])
-
-    def l3(a, b, c, out):
-        for i in prange(out.shape[0]):
-            out[i] = f(a[i], b[i], c[i])
-
-    def l4(a, b, c, d, out):
-        for i in prange(out.shape[0]):
-            out[i] = f(a[i], b[i], c[i], d[i])
-
-    loop = numba.njit(parallel=True, error_model="numpy")({1: l1, 2: l2, 3: l3, 4: l4}[nargs])
-    x = np.linspace(0.1, 3, 1024).astype(dtype)
-    loop(*([x] * nargs), np.empty_like(x))
-    return "\n".join(loop.inspect_llvm().values())
-
-
-def assert_simd(ir, dtype, what):
-    widths = [int(w) for w in re.findall(VECTOR[np.dtype(dtype).type], ir)]
-    assert widths and max(widths) >= 2, f"{what}: no SIMD vectors in the IR"
-    calls = set(re.findall(r"call [^@\n]*@([\w.$]+)\(", ir))
-    libm = {c for c in calls if re.fullmatch(r"(exp|expm1|log|log1p|tanh|erfc?)f?", c)}
-    assert not libm, f"{what}: libm calls left in the loop: {libm}"
 
 
 def ufunc(name):
     return as_ufunc(getattr(fastact._core.libm64, name))
 
 
-def ulp_error(y, truth, dtype):
-    """|y - truth| in ULPs of truth's binade in dtype (the subnormal ULP below it). Equal
-    values (infinities, zeros of either sign) and NaN against NaN count 0; a finite result
-    against an infinite truth (or the reverse) counts inf."""
-    dtype = np.dtype(dtype)
-    fi = np.finfo(dtype)
-    t = np.asarray(truth, np.longdouble)
-    y = np.asarray(y)
-    with np.errstate(all="ignore"):
-        _, e = np.frexp(t)
-        ulp = np.ldexp(
-            np.longdouble(1), np.maximum(e.astype(np.int64) - fi.nmant - 1, int(np.log2(fi.smallest_subnormal)))
-        )
-        err = np.abs(y.astype(np.longdouble) - t) / ulp
-        rounded = t.astype(dtype)
-    inf = np.isinf(rounded) | np.isinf(y)
-    err[inf] = np.where(y[inf] == rounded[inf], 0, np.inf)
-    err[(y == t) | (np.isnan(y) & np.isnan(t))] = 0
-    err[np.isnan(y) != np.isnan(t)] = np.inf
-    return err
-
-
 def mp_truth(name, x):
     fn = {"erf": mpmath.erf, "erfc": mpmath.erfc}[name]
     with mpmath.workdps(40):
         return np.array([np.longdouble(mpmath.nstr(fn(mpmath.mpf(float(v))), 30)) for v in x])
-
-
-def every_magnitude(n, rng, lo=-300, hi=300):
-    """n float64s of random sign and mantissa, exponent uniform over 10**lo .. 10**hi."""
-    return rng.choice([-1.0, 1.0], n) * rng.random(n) * 10.0 ** rng.uniform(lo, hi, n)
 
 
 def float64_inputs(name, rng, n):
@@ -253,15 +139,6 @@ def test_float32_exhaustive(name):
 
 
 # --- special values -----------------------------------------------------------------------
-
-
-def quiet_special_values(dtype):
-    """conftest's special values less the signalling NaNs (any use of one raises invalid, in
-    NumPy's own ufuncs too)."""
-    x = special_values(dtype)
-    dtype = np.dtype(dtype)
-    quiet_bit = 1 << (np.finfo(dtype).nmant - 1)
-    return x[~np.isnan(x) | ((x.view(UINT[dtype]) & UINT[dtype](quiet_bit)) != 0)]
 
 
 LIMITS = {  # f(-inf), f(+inf)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import fastact._core.windows
-from conftest import FLOATS, assert_same_bits, layouts, sample
 from fastact import reference
+from fastact.testing.bits import assert_same_bits
+from fastact.testing.values import FLOATS, layouts, sample
 from fastact.util import col2im, im2col
 
 # (filter_h, filter_w, stride, pad): overlapping windows, strides that skip pixels, pad > 0,
@@ -30,14 +31,6 @@ def quiet(f, *args):
     raises the invalid flag in NumPy's cast; the kernels raise no warnings)."""
     with np.errstate(all="ignore"):
         return f(*args)
-
-
-@pytest.fixture(params=["serial", "parallel"])
-def build(request):
-    import fastact._core.threads as threads
-
-    with threads.forced(request.param):
-        yield request.param
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)

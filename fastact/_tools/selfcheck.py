@@ -21,6 +21,8 @@ from .._core.softmax import ULP_BOUNDS, log_softmax, softmax
 from ..activations import REGISTRY
 from ..layers import Relu, Sigmoid, layer_for
 from ..losses import LogSoftmax, Softmax, SoftmaxWithLoss
+from ..testing import ulp
+from ..testing.sigmoid import true_sigmoid
 
 #: The contract's bounds: the seed's own worst error on this machine kind.
 ULP_BOUND = {"float32": 3.5, "float64": 2.6}
@@ -72,14 +74,9 @@ def _same_bits(a, b):
 def max_ulp_error(y, x):
     """Worst error of y = sigmoid(x) against the true value, in ULP of the true value, over
     the inputs whose true result is a normal number (the contract's measure)."""
-    xl = x.astype(np.longdouble)
-    with np.errstate(all="ignore"):
-        t = np.exp(-np.abs(xl))
-        truth = np.where(xl >= 0, 1 / (1 + t), t / (1 + t))
-    rounded = truth.astype(y.dtype)
-    normal = np.isfinite(xl) & (rounded >= np.finfo(y.dtype).tiny)
-    ulp = np.spacing(rounded[normal]).astype(np.longdouble)
-    return float(np.max(np.abs(y[normal].astype(np.longdouble) - truth[normal]) / ulp))
+    truth = true_sigmoid(x)
+    normal = np.isfinite(x) & (truth.astype(y.dtype) >= np.finfo(y.dtype).tiny)
+    return ulp.max_ulp_error(y[normal], truth[normal], y.dtype, unit="rounded")
 
 
 def _check_relu(x):
@@ -152,14 +149,6 @@ def _rows_input(dtype, rng):
     return x.astype(dtype)
 
 
-def _ulp_error(actual, truth, dtype):
-    finite = np.isfinite(truth)
-    spacing = np.spacing(np.abs(truth[finite]).astype(dtype)).astype(np.longdouble)
-    exact_inf = bool(np.all(actual[~finite] == truth[~finite]))
-    err = np.abs(actual[finite].astype(np.longdouble) - truth[finite]) / spacing
-    return (float(err.max()) if err.size else 0.0) if exact_inf else np.inf
-
-
 def _check_rows(x):
     """Yield (name, ok, detail) for the row ops on x, on the build in force.
 
@@ -178,7 +167,7 @@ def _check_rows(x):
     for name, f in (("softmax", softmax), ("log_softmax", log_softmax)):
         bound = ULP_BOUNDS[name, dtype]
         if wide or dtype == "float32":
-            err = _ulp_error(f(x), truths[name], x.dtype)
+            err = ulp.max_ulp_error(f(x), truths[name], x.dtype, unit="rounded")
             yield name, err <= bound, f"max {err:.2f} ULP (bound {bound})"
         else:
             ok = np.allclose(f(x), truths[name], rtol=1e-13, atol=0)

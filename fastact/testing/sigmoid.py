@@ -1,0 +1,26 @@
+"""The true sigmoid and the contract's check against it: normal results within a few ULP of the
+correctly rounded value, subnormal ones within the smallest normal number. NumPy only."""
+
+import numpy as np
+
+
+def true_sigmoid(x):
+    """The sigmoid in long double (64-bit mantissa on x86), NaN where x is NaN."""
+    with np.errstate(all="ignore"):  # a signalling NaN sets the invalid flag on any use
+        xl = np.asarray(x, dtype=np.longdouble)
+        t = np.exp(-np.abs(xl))
+        s = np.where(xl >= 0, 1 / (1 + t), t / (1 + t))
+    return np.where(np.isnan(xl), xl, s)
+
+
+def assert_within_ulp(actual, x, maxulp=2):
+    """Normal results within ``maxulp`` of the correctly rounded sigmoid; subnormal ones within
+    the smallest normal number (the contract's allowance); NaN exactly where x is NaN."""
+    truth = true_sigmoid(x)
+    rounded = truth.astype(actual.dtype)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(np.isnan(actual), nan)
+    normal = ~nan & (rounded >= np.finfo(actual.dtype).tiny)
+    np.testing.assert_array_max_ulp(actual[normal], rounded[normal], maxulp=maxulp)
+    tiny = ~nan & ~normal
+    assert np.all(np.abs(actual[tiny].astype(np.longdouble) - truth[tiny]) < np.finfo(actual.dtype).tiny)

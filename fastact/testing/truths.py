@@ -1,0 +1,109 @@
+"""The activation family's true values, forward and backward, from mpmath at 40 digits: what
+the accuracy tests and ``benchmarks/accuracy_family.py`` measure fastact's formulas against.
+Imports mpmath: for tests and benchmarks only."""
+
+import mpmath
+import numpy as np
+
+with mpmath.workdps(50):  # the decimals themselves, not their 15-digit roundings
+    ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
+    SCALE = mpmath.mpf("1.0507009873554804934193349852946")
+    KAPPA = mpmath.mpf("0.044715")
+
+
+def _sig(v):
+    return 1 / (1 + mpmath.exp(-v))
+
+
+def _phi_cdf(v):
+    return mpmath.erfc(-v / mpmath.sqrt(2)) / 2
+
+
+def _gelu_v(v):
+    return 2 * mpmath.sqrt(2 / mpmath.pi) * (v + KAPPA * v**3)
+
+
+def _softplus(v):
+    return mpmath.log1p(mpmath.exp(v))
+
+
+def _gelu_tanh_derivative(v):
+    s, n = _sig(_gelu_v(v)), _sig(-_gelu_v(v))
+    dv = 2 * mpmath.sqrt(2 / mpmath.pi) * (1 + 3 * KAPPA * v * v)
+    return s * (1 + v * dv * n), s * (1 + abs(v * dv * n))
+
+
+def _mish_derivative(v):
+    t = mpmath.tanh(_softplus(v))
+    second = v * _sig(v) * (1 - t * t)
+    return t + second, abs(t) + abs(second)
+
+
+def _hardswish_derivative(v):
+    if v < -3:
+        return 0, 0
+    return ((v / 3 + mpmath.mpf(1) / 2), abs(v / 3) + mpmath.mpf(1) / 2) if v <= 3 else (1, 1)
+
+
+def _slope():
+    return mpmath.mpf(np.float64(0.01))
+
+
+#: name -> (forward(x), backward derivative(x) -> (value, size of its terms)) at the default
+#: parameters. The size of the terms bounds what rounding can do where the derivative's terms
+#: cancel (near its root). The tanh backward takes tanh's output y.
+TRUTH = {
+    "leaky_relu": (
+        lambda v: v if v > 0 else v * _slope(),
+        lambda v: (1, 1) if v > 0 else (_slope(),) * 2,
+    ),
+    "elu": (lambda v: v if v > 0 else mpmath.expm1(v), lambda v: (1, 1) if v > 0 else (mpmath.exp(v),) * 2),
+    "selu": (
+        lambda v: SCALE * (v if v > 0 else ALPHA * mpmath.expm1(v)),
+        lambda v: (SCALE, SCALE) if v > 0 else (SCALE * ALPHA * mpmath.exp(v),) * 2,
+    ),
+    "gelu": (
+        lambda v: v * _phi_cdf(v),
+        lambda v: (_phi_cdf(v) + v * mpmath.npdf(v), _phi_cdf(v) + abs(v) * mpmath.npdf(v)),
+    ),
+    "gelu_tanh": (lambda v: v * _sig(_gelu_v(v)), _gelu_tanh_derivative),
+    "silu": (lambda v: v * _sig(v), lambda v: (_sig(v) * (1 + v * _sig(-v)), _sig(v) * (1 + abs(v) * _sig(-v)))),
+    "tanh": (mpmath.tanh, lambda y: (1 - y * y, 1 + y * y)),
+    "softplus": (lambda v: v if v > 20 else _softplus(v), lambda v: (1, 1) if v > 20 else (_sig(v),) * 2),
+    "mish": (lambda v: v * mpmath.tanh(_softplus(v)), _mish_derivative),
+    "hardswish": (lambda v: v * min(max(v + 3, 0), 6) / 6, _hardswish_derivative),
+    "hardsigmoid": (
+        lambda v: min(max(v + 3, 0), 6) / 6,
+        lambda v: (mpmath.mpf(1) / 6,) * 2 if -3 < v < 3 else (0, 0),
+    ),
+    "log_sigmoid": (lambda v: -_softplus(-v), lambda v: (_sig(-v),) * 2),
+}
+
+#: Where a backward's value vanishes while its terms don't (float64).
+ROOTS = {"gelu": -0.7517915726308, "gelu_tanh": -0.7522, "silu": -1.2784645427610738, "mish": -1.1915}
+
+
+def to_longdouble(v):
+    """v as np.longdouble; what is far below float64's subnormals becomes a signed 0."""
+    if abs(v) < mpmath.mpf("1e-4000"):
+        return np.longdouble(-0.0 if v < 0 else 0.0)
+    return np.longdouble(mpmath.nstr(v, 25))
+
+
+def truth(name, direction, x, dout):
+    """(truth, size of terms) for each element, as longdoubles (40-digit evaluation); backward:
+    dout times the derivative."""
+    f, g = TRUTH[name]
+    values, sizes = [], []
+    with mpmath.workdps(40):
+        for v, d in zip(x.tolist(), dout.tolist()):
+            v = mpmath.mpf(v)
+            if direction == "forward":
+                t = f(v)
+                size = abs(t)
+            else:
+                t, size = g(v)
+                t, size = d * t, abs(d) * size
+            values.append(to_longdouble(t))
+            sizes.append(to_longdouble(size))
+    return np.array(values), np.array(sizes)
