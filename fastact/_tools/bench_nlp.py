@@ -50,18 +50,21 @@ def _rn(*shape):
     return np.random.randn(*shape)
 
 
+def _time_lstm(L, D, H, stateful):
+    """A TimeLSTM initialised as the ch07/ch08 models do (Xavier-like Wx, Wh; zero bias), drawing
+    from NumPy's global state in the book's order."""
+    Wx = (_rn(D, 4 * H) / np.sqrt(D)).astype("f")
+    Wh = (_rn(H, 4 * H) / np.sqrt(H)).astype("f")
+    return L.TimeLSTM(Wx, Wh, np.zeros(4 * H).astype("f"), stateful=stateful)
+
+
 # --- ch07: Seq2seq, PeekySeq2seq --------------------------------------------------------------
 
 
 class Encoder:
     def __init__(self, L, V, D, H):
         self.embed = L.TimeEmbedding((_rn(V, D) / 100).astype("f"))
-        self.lstm = L.TimeLSTM(
-            (_rn(D, 4 * H) / np.sqrt(D)).astype("f"),
-            (_rn(H, 4 * H) / np.sqrt(H)).astype("f"),
-            np.zeros(4 * H).astype("f"),
-            stateful=False,
-        )
+        self.lstm = _time_lstm(L, D, H, stateful=False)
         self.params = self.embed.params + self.lstm.params
         self.grads = self.embed.grads + self.lstm.grads
         self.hs = None
@@ -85,12 +88,7 @@ class Decoder:
         X = H + D if peeky else D
         A = 2 * H if peeky else H
         self.embed = L.TimeEmbedding((_rn(V, D) / 100).astype("f"))
-        self.lstm = L.TimeLSTM(
-            (_rn(X, 4 * H) / np.sqrt(X)).astype("f"),
-            (_rn(H, 4 * H) / np.sqrt(H)).astype("f"),
-            np.zeros(4 * H).astype("f"),
-            stateful=True,
-        )
+        self.lstm = _time_lstm(L, X, H, stateful=True)
         self.affine = L.TimeAffine((_rn(A, V) / np.sqrt(A)).astype("f"), np.zeros(V).astype("f"))
         self.params, self.grads = [], []
         for layer in (self.embed, self.lstm, self.affine):
@@ -158,12 +156,7 @@ class AttentionEncoder(Encoder):
 class AttentionDecoder(Decoder):
     def __init__(self, L, V, D, H):
         self.embed = L.TimeEmbedding((_rn(V, D) / 100).astype("f"))
-        self.lstm = L.TimeLSTM(
-            (_rn(D, 4 * H) / np.sqrt(D)).astype("f"),
-            (_rn(H, 4 * H) / np.sqrt(H)).astype("f"),
-            np.zeros(4 * H).astype("f"),
-            stateful=True,
-        )
+        self.lstm = _time_lstm(L, D, H, stateful=True)
         self.attention = L.TimeAttention()
         self.affine = L.TimeAffine((_rn(2 * H, V) / np.sqrt(2 * H)).astype("f"), np.zeros(V).astype("f"))
         self.params, self.grads = [], []

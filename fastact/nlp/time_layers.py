@@ -54,6 +54,17 @@ __all__ = [
 ]
 
 
+def _sequence_input(where, params, gates, xs):
+    """The recurrent layers' checks of forward's input, before anything is written: the
+    parameters' shapes for ``gates`` gates, xs as (N, T, D) with D = Wx's rows, one dtype."""
+    _checks.params(where, params, gates)
+    xs = _checks.array("xs", xs, 3, f"{where}: ")
+    dt = _same_dtype(where, params, ("xs", xs))
+    if xs.shape[2] != params[0].shape[0]:
+        raise ValueError(f"{where}: xs has {xs.shape[2]} features, Wx expects {params[0].shape[0]}")
+    return xs, dt
+
+
 def _same_dtype(where, params, *arrays):
     dt = params[0].dtype
     for p in params[1:]:
@@ -123,12 +134,8 @@ class TimeRNN:
     def forward(self, xs):
         Wx, Wh, b = self.params
         where = "TimeRNN.forward"
-        _checks.params(where, self.params, 1)
-        xs = _checks.array("xs", xs, 3, f"{where}: ")
-        dt = _same_dtype(where, self.params, ("xs", xs))
+        xs, dt = _sequence_input(where, self.params, 1, xs)
         N, T, D = xs.shape
-        if D != Wx.shape[0]:
-            raise ValueError(f"{where}: xs has {D} features, Wx expects {Wx.shape[0]}")
         H = Wh.shape[0]
         h0 = _state(where, "h", self.h, (N, H), dt) if self.stateful else None
         if h0 is None:
@@ -242,12 +249,8 @@ class TimeLSTM:
     def forward(self, xs):
         Wx, Wh, b = self.params
         where = "TimeLSTM.forward"
-        _checks.params(where, self.params, 4)
-        xs = _checks.array("xs", xs, 3, f"{where}: ")
-        dt = _same_dtype(where, self.params, ("xs", xs))
+        xs, dt = _sequence_input(where, self.params, 4, xs)
         N, T, D = xs.shape
-        if D != Wx.shape[0]:
-            raise ValueError(f"{where}: xs has {D} features, Wx expects {Wx.shape[0]}")
         H = Wh.shape[0]
         h0 = c0 = None
         if self.stateful:
@@ -400,12 +403,8 @@ class TimeGRU:
     def forward(self, xs):
         Wx, Wh, b = self.params
         where = "TimeGRU.forward"
-        _checks.params(where, self.params, 3)
-        xs = _checks.array("xs", xs, 3, f"{where}: ")
-        dt = _same_dtype(where, self.params, ("xs", xs))
+        xs, dt = _sequence_input(where, self.params, 3, xs)
         N, T, D = xs.shape
-        if D != Wx.shape[0]:
-            raise ValueError(f"{where}: xs has {D} features, Wx expects {Wx.shape[0]}")
         H = Wh.shape[0]
         h0 = _state(where, "h", self.h, (N, H), dt) if self.stateful else None
         if h0 is None:
