@@ -29,7 +29,9 @@ from numba import prange
 
 import fastact._core.formulas as F
 from fastact import reference as ref
+from fastact.activations import REGISTRY
 from fastact.testing.ir import as_ufunc
+from fastact.testing.torch_ops import torch_op
 from fastact.testing.truths import ROOTS, truth
 from fastact.testing.ulp import ulp_error
 
@@ -87,27 +89,11 @@ def twin(name, direction, x, dout):
         return getattr(ref, f"{name}_backward")(dout, x, *p)
 
 
-TORCH_FORWARD = {
-    "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.01),
-    "elu": lambda t: torch.nn.functional.elu(t),
-    "selu": lambda t: torch.nn.functional.selu(t),
-    "gelu": lambda t: torch.nn.functional.gelu(t),
-    "gelu_tanh": lambda t: torch.nn.functional.gelu(t, approximate="tanh"),
-    "silu": lambda t: torch.nn.functional.silu(t),
-    "tanh": lambda t: torch.tanh(t),
-    "softplus": lambda t: torch.nn.functional.softplus(t),
-    "mish": lambda t: torch.nn.functional.mish(t),
-    "hardswish": lambda t: torch.nn.functional.hardswish(t),
-    "hardsigmoid": lambda t: torch.nn.functional.hardsigmoid(t),
-    "log_sigmoid": lambda t: torch.nn.functional.logsigmoid(t),
-}
-
-
 def torch_result(name, direction, x, dout):
     if direction == "backward" and name == "tanh":
         return torch.ops.aten.tanh_backward(torch.from_numpy(dout), torch.from_numpy(x)).numpy()
     t = torch.from_numpy(x.copy()).requires_grad_(direction == "backward")
-    y = TORCH_FORWARD[name](t)
+    y = torch_op(REGISTRY[name])[0](t)
     if direction == "forward":
         return y.detach().numpy()
     y.backward(torch.from_numpy(dout.copy()))
@@ -219,7 +205,7 @@ def speed(threads=2, n=1_000_000, rounds=15, only=None):
                     "twin": lambda: twin(name, direction, x, d),
                 }
                 if torch is not None:
-                    engines["torch"] = lambda: torch_timed(name, direction, tx, td)
+                    engines["torch"] = torch_engine(name, direction, tx, td)
                 times = {e: [] for e in engines}
                 for _ in range(rounds):
                     for e, fn in engines.items():
@@ -236,25 +222,13 @@ def speed(threads=2, n=1_000_000, rounds=15, only=None):
                 )
 
 
-def torch_timed(name, direction, tx, td):
-    """One PyTorch forward, or one backward op from the input (what autograd would run)."""
-    aten = torch.ops.aten
+def torch_engine(name, direction, tx, td):
+    """One PyTorch forward, or the backward op autograd would run, ready to time."""
+    forward, backward = torch_op(REGISTRY[name])
     if direction == "forward":
-        return TORCH_FORWARD[name](tx)
-    return {
-        "leaky_relu": lambda: aten.leaky_relu_backward(td, tx, 0.01, False),
-        "elu": lambda: aten.elu_backward(td, 1.0, 1.0, 1.0, False, tx),
-        "selu": lambda: aten.elu_backward(td, 1.6732632423543772, 1.0507009873554805, 1.0, False, tx),
-        "gelu": lambda: aten.gelu_backward(td, tx),
-        "gelu_tanh": lambda: aten.gelu_backward(td, tx, approximate="tanh"),
-        "silu": lambda: aten.silu_backward(td, tx),
-        "tanh": lambda: aten.tanh_backward(td, tx),
-        "softplus": lambda: aten.softplus_backward(td, tx, 1.0, 20.0),
-        "mish": lambda: aten.mish_backward(td, tx),
-        "hardswish": lambda: aten.hardswish_backward(td, tx),
-        "hardsigmoid": lambda: aten.hardsigmoid_backward(td, tx),
-        "log_sigmoid": lambda: aten.log_sigmoid_backward(td, tx, aten.log_sigmoid_forward(tx)[1]),
-    }[name]()
+        return lambda: forward(tx)
+    y = forward(tx)
+    return lambda: backward(td, tx, y)
 
 
 def main(argv=None):

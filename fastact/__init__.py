@@ -14,10 +14,10 @@ from importlib import metadata as _metadata
 from . import reference
 from ._core.threads import get_num_threads, num_threads, set_num_threads
 from .activations import REGISTRY as _REGISTRY
-from .layers import LAYERS as _LAYERS
 from .layers import ForwardNotCalledError
+from .layers.activation import CLASSES as _ACTIVATION_LAYERS
 
-globals().update(_LAYERS)
+globals().update(_ACTIVATION_LAYERS)
 
 try:
     __version__ = _metadata.version("fastact")
@@ -25,7 +25,7 @@ except _metadata.PackageNotFoundError:  # run from a source tree that was never 
     __version__ = "0+unknown"
 
 __all__ = [
-    *_LAYERS,
+    *_ACTIVATION_LAYERS,
     *_REGISTRY,
     "softmax",
     "log_softmax",
@@ -44,10 +44,10 @@ __all__ = [
 _LATER = {
     "softmax": "_core.softmax",
     "log_softmax": "_core.softmax",
-    "Softmax": "losses",
-    "LogSoftmax": "losses",
-    "SoftmaxWithLoss": "losses",
-    "SigmoidWithLoss": "losses",
+    "Softmax": "layers",
+    "LogSoftmax": "layers",
+    "SoftmaxWithLoss": "layers",
+    "SigmoidWithLoss": "layers",
 }
 
 

@@ -11,10 +11,10 @@ from ._typing import Array, FloatArray
 from .layers import ForwardNotCalledError as ForwardNotCalledError
 from .layers import Relu as Relu
 from .layers import Sigmoid as Sigmoid
-from .layers import GELU as GELU
 from .layers import LeakyReLU as LeakyReLU
 from .layers import ELU as ELU
 from .layers import SELU as SELU
+from .layers import GELU as GELU
 from .layers import SiLU as SiLU
 from .layers import Tanh as Tanh
 from .layers import Softplus as Softplus
@@ -22,10 +22,10 @@ from .layers import Mish as Mish
 from .layers import Hardswish as Hardswish
 from .layers import Hardsigmoid as Hardsigmoid
 from .layers import LogSigmoid as LogSigmoid
-from .losses import LogSoftmax as LogSoftmax
-from .losses import SigmoidWithLoss as SigmoidWithLoss
-from .losses import Softmax as Softmax
-from .losses import SoftmaxWithLoss as SoftmaxWithLoss
+from .layers import SoftmaxWithLoss as SoftmaxWithLoss
+from .layers import Softmax as Softmax
+from .layers import LogSoftmax as LogSoftmax
+from .layers import SigmoidWithLoss as SigmoidWithLoss
 
 __version__: str
 __all__ = [

@@ -17,11 +17,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Optional
 
+import numpy as np
 from numba.extending import register_jitable
 
 from ._core import formulas as F
 from ._core.scalar import bitcast, less_equal_zero, like
 from ._core.scalar import sigmoid as _sigmoid
+
+#: The float32 bound where float32 goes through the float64 code: one rounding of a result
+#: within a few float64 ULP (2**-28 float32 ULP each) of the truth.
+ROUNDED_ONCE = 0.501
 
 #: What forward keeps for backward, under which attribute of the layer.
 SAVES = {"mask": "mask", "output": "out", "input": "x", "nothing": None}
@@ -34,7 +39,7 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Activation:
+class Declaration:
     #: the function: ``fastact.<name>``, twin ``reference.<name>``
     name: str
     #: the layer class: ``fastact.<layer>`` (called with ``layer_kwargs``: GELU's tanh form
@@ -57,9 +62,22 @@ class Activation:
     backward_cost: Optional[int] = None
     #: the book's layer writes dx into dout and returns it (Relu) instead of a new array
     backward_in_place: bool = False
-    #: max error in ULP against the true value (forward and backward); 0: bit-identical to
-    #: the NumPy twin
+    #: the promise: max error in ULP against the true value (forward and backward); 0:
+    #: bit-identical to the NumPy twin. The bounds below are what is measured, within it.
     ulp: float = 0
+    #: max error in ULP of the true value, (forward, backward), in float64, measured against
+    #: mpmath (``fastact.testing.truths``) by the accuracy tests; 0: the twin's bits. Where a
+    #: backward's terms cancel (near its root) the error counts in ULPs of the terms.
+    ulp64: tuple = (0, 0)
+    #: the same for float32 where the formula is computed in float32 (``_core.libm32``),
+    #: measured over every float32 (``-m slow``); None where float32 goes through the float64
+    #: code (``ROUNDED_ONCE``) or is the twin's bits
+    ulp32: tuple = (None, None)
+    #: PyTorch's op, for benchmarks and accuracy reports (never imported here): forward as an
+    #: expression of ``F`` (``torch.nn.functional``) and ``x``; backward, the op autograd runs,
+    #: of ``A`` (``torch.ops.aten``), ``d`` (dout), ``x`` and ``y`` (forward's output); at
+    #: PyTorch's defaults, which are fastact's
+    torch: tuple = ()
     layer_kwargs: tuple = ()
 
     @cached_property  # read on every layer call
@@ -73,6 +91,17 @@ class Activation:
     @property
     def defaults(self):
         return tuple(p.default for p in self.params)
+
+    def bound(self, direction, dtype):
+        """The max error in ULP of the true value for ``direction`` in ``dtype`` (0: the
+        twin's bits)."""
+        i = direction == "backward"
+        if np.dtype(dtype) == np.float64:
+            return self.ulp64[i]
+        native = self.ulp32[i]
+        if native is not None:
+            return native
+        return ROUNDED_ONCE if self.ulp64[i] else 0
 
 
 @register_jitable
@@ -99,7 +128,16 @@ def _relu_backward(dout, mask):
     return bitcast(like(bits & (like(mask, bits) - 1), bits))
 
 
-RELU = Activation("relu", "Relu", _relu, _relu_backward, "mask", mask=_relu_mask, backward_in_place=True)
+RELU = Declaration(
+    "relu",
+    "Relu",
+    _relu,
+    _relu_backward,
+    "mask",
+    mask=_relu_mask,
+    backward_in_place=True,
+    torch=("F.relu(x)", "A.threshold_backward(d, y, 0)"),
+)
 
 
 @register_jitable
@@ -108,17 +146,69 @@ def _sigmoid_backward(dout, y):
     return dout * (like(1.0, y) - y) * y
 
 
-SIGMOID = Activation("sigmoid", "Sigmoid", _sigmoid, _sigmoid_backward, "output", cost=40, backward_cost=1, ulp=2)
+SIGMOID = Declaration(
+    "sigmoid",
+    "Sigmoid",
+    _sigmoid,
+    _sigmoid_backward,
+    "output",
+    cost=40,
+    backward_cost=1,
+    ulp=2,
+    ulp64=(2, 0),
+    ulp32=(2, None),
+    torch=("F.sigmoid(x)", "A.sigmoid_backward(d, y)"),
+)
 
 # The family: PyTorch's names, formulas and defaults (see _core.formulas for the exactness of each).
 FAMILY = (
-    Activation(
-        "leaky_relu", "LeakyReLU", F.leaky_relu, F.leaky_relu_backward, "input", params=(Param("negative_slope", 0.01),)
+    Declaration(
+        "leaky_relu",
+        "LeakyReLU",
+        F.leaky_relu,
+        F.leaky_relu_backward,
+        "input",
+        params=(Param("negative_slope", 0.01),),
+        torch=("F.leaky_relu(x, 0.01)", "A.leaky_relu_backward(d, x, 0.01, False)"),
     ),
-    Activation("elu", "ELU", F.elu, F.elu_backward, "input", params=(Param("alpha", 1.0),), cost=40, ulp=2),
-    Activation("selu", "SELU", F.selu, F.selu_backward, "input", cost=40, ulp=2),
-    Activation("gelu", "GELU", F.gelu, F.gelu_backward, "input", cost=60, ulp=2),
-    Activation(
+    Declaration(
+        "elu",
+        "ELU",
+        F.elu,
+        F.elu_backward,
+        "input",
+        params=(Param("alpha", 1.0),),
+        cost=40,
+        ulp=2,
+        ulp64=(1.0, 1.5),
+        ulp32=(0.96, 0.78),
+        torch=("F.elu(x)", "A.elu_backward(d, 1.0, 1.0, 1.0, False, x)"),
+    ),
+    Declaration(
+        "selu",
+        "SELU",
+        F.selu,
+        F.selu_backward,
+        "input",
+        cost=40,
+        ulp=2,
+        ulp64=(1.0, 1.5),
+        ulp32=(1.11, 0.8),
+        torch=("F.selu(x)", "A.elu_backward(d, 1.6732632423543772, 1.0507009873554805, 1.0, False, x)"),
+    ),
+    Declaration(
+        "gelu",
+        "GELU",
+        F.gelu,
+        F.gelu_backward,
+        "input",
+        cost=60,
+        ulp=2,
+        ulp64=(2.0, 1.5),
+        ulp32=(1.17, 0.82),
+        torch=("F.gelu(x)", "A.gelu_backward(d, x)"),
+    ),
+    Declaration(
         "gelu_tanh",
         "GELU",
         F.gelu_tanh,
@@ -126,11 +216,37 @@ FAMILY = (
         "input",
         cost=60,
         ulp=2,
+        ulp64=(1.0, 1.5),
+        ulp32=(0.82, 0.81),
+        torch=("F.gelu(x, approximate='tanh')", "A.gelu_backward(d, x, approximate='tanh')"),
         layer_kwargs=(("approximate", "tanh"),),
     ),
-    Activation("silu", "SiLU", F.silu, F.silu_backward, "input", cost=40, ulp=2),
-    Activation("tanh", "Tanh", F.tanh, F.tanh_backward, "output", cost=40, backward_cost=1, ulp=2),
-    Activation(
+    Declaration(
+        "silu",
+        "SiLU",
+        F.silu,
+        F.silu_backward,
+        "input",
+        cost=40,
+        ulp=2,
+        ulp64=(1.0, 1.5),
+        ulp32=(0.83, 0.82),
+        torch=("F.silu(x)", "A.silu_backward(d, x)"),
+    ),
+    Declaration(
+        "tanh",
+        "Tanh",
+        F.tanh,
+        F.tanh_backward,
+        "output",
+        cost=40,
+        backward_cost=1,
+        ulp=2,
+        ulp64=(1.0, 0),
+        ulp32=(0.82, None),
+        torch=("F.tanh(x)", "A.tanh_backward(d, y)"),
+    ),
+    Declaration(
         "softplus",
         "Softplus",
         F.softplus,
@@ -139,11 +255,49 @@ FAMILY = (
         params=(Param("beta", 1.0), Param("threshold", 20.0)),
         cost=60,
         ulp=2,
+        ulp64=(1.5, 1.5),
+        ulp32=(0.85, 0.78),
+        torch=("F.softplus(x)", "A.softplus_backward(d, x, 1.0, 20.0)"),
     ),
-    Activation("mish", "Mish", F.mish, F.mish_backward, "input", cost=80, ulp=2),
-    Activation("hardswish", "Hardswish", F.hardswish, F.hardswish_backward, "input"),
-    Activation("hardsigmoid", "Hardsigmoid", F.hardsigmoid, F.hardsigmoid_backward, "input"),
-    Activation("log_sigmoid", "LogSigmoid", F.log_sigmoid, F.log_sigmoid_backward, "input", cost=60, ulp=2),
+    Declaration(
+        "mish",
+        "Mish",
+        F.mish,
+        F.mish_backward,
+        "input",
+        cost=80,
+        ulp=2,
+        ulp64=(1.0, 1.5),
+        torch=("F.mish(x)", "A.mish_backward(d, x)"),
+    ),
+    Declaration(
+        "hardswish",
+        "Hardswish",
+        F.hardswish,
+        F.hardswish_backward,
+        "input",
+        torch=("F.hardswish(x)", "A.hardswish_backward(d, x)"),
+    ),
+    Declaration(
+        "hardsigmoid",
+        "Hardsigmoid",
+        F.hardsigmoid,
+        F.hardsigmoid_backward,
+        "input",
+        torch=("F.hardsigmoid(x)", "A.hardsigmoid_backward(d, x)"),
+    ),
+    Declaration(
+        "log_sigmoid",
+        "LogSigmoid",
+        F.log_sigmoid,
+        F.log_sigmoid_backward,
+        "input",
+        cost=60,
+        ulp=2,
+        ulp64=(1.5, 1.5),
+        ulp32=(0.85, 0.78),
+        torch=("F.logsigmoid(x)", "A.log_sigmoid_backward(d, x, A.log_sigmoid_forward(x)[1])"),
+    ),
 )
 
 REGISTRY = {act.name: act for act in (RELU, SIGMOID, *FAMILY)}

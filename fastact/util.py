@@ -99,6 +99,7 @@ def im2col_into(input_data, filter_h, filter_w, stride=1, pad=0, out=None):
             flat, strides = x.transpose(0, 2, 3, 1).reshape(-1), (h * w * c, 1, w * c, c)
         else:
             flat, strides = np.ascontiguousarray(x).reshape(-1), (c * h * w, h * w, w, 1)
+        window = (filter_h, filter_w, stride, pad, oh, ow)
         threads.run(
             windows.IM2COL,
             col.size,
@@ -109,12 +110,7 @@ def im2col_into(input_data, filter_h, filter_w, stride=1, pad=0, out=None):
             h,
             w,
             *strides,
-            filter_h,
-            filter_w,
-            stride,
-            pad,
-            oh,
-            ow,
+            *window,
             per_iteration=ow * c * filter_h * filter_w,
         )
     return col
@@ -145,18 +141,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     img = np.empty((n, c, h, w))
     if img.size:
         kernel, extra = windows.col2im_plan(cols, oh, ow)
-        threads.run(
-            kernel,
-            img.size * filter_h * filter_w,
-            col,
-            img,
-            filter_h,
-            filter_w,
-            stride,
-            pad,
-            oh,
-            ow,
-            *extra,
-            per_iteration=c * h * w * filter_h * filter_w,  # one image per iteration
-        )
+        window = (filter_h, filter_w, stride, pad, oh, ow)
+        per_image = c * h * w * filter_h * filter_w  # the parallel unit: one image per iteration
+        threads.run(kernel, img.size * filter_h * filter_w, col, img, *window, *extra, per_iteration=per_image)
     return img

@@ -1,5 +1,6 @@
 """Write the type stubs of the modules whose public names are made at run time from the
-registry (``fastact/__init__.pyi``, ``fastact/layers.pyi``, ``fastact/ufuncs.pyi``).
+registry (``fastact/__init__.pyi``, ``fastact/layers/__init__.pyi``,
+``fastact/layers/activation.pyi``, ``fastact/ufuncs.pyi``).
 
     python tools/make_stubs.py          # rewrite them
     python tools/make_stubs.py --check  # exit 1 if they are not what the registry says
@@ -8,7 +9,7 @@ Editors and type checkers cannot see names built by ``globals().update`` or a mo
 ``__getattr__`` (the family's layer classes, the lazily compiled ufuncs); these stubs declare
 them, one line per registry entry, so a new activation needs no hand-written stub. The
 modules whose names are written out in their source have hand-written stubs beside them
-(``book_layers.pyi``, ``losses.pyi``, ...). ``python -m mypy.stubtest fastact`` (CI) checks
+(``layers/dense.pyi``, ``layers/losses.pyi``, ...). ``python -m mypy.stubtest fastact`` (CI) checks
 every stub against the running package.
 """
 
@@ -63,7 +64,8 @@ def ufuncs_stub(registry):
     return "\n".join(lines)
 
 
-def layers_stub(registry, layers, all_names):
+def activation_stub(registry):
+    layers = list(dict.fromkeys(spec.layer for spec in registry.values()))
     lines = [
         HEADER,
         "from typing import Any, Literal, overload",
@@ -71,24 +73,11 @@ def layers_stub(registry, layers, all_names):
         "import numpy as np",
         "from numpy.typing import ArrayLike, NDArray",
         "",
-        "from .activations import Activation as _Spec",
-        "from .book_layers import Affine as Affine",
-        "from .book_layers import BatchNormalization as BatchNormalization",
-        "from .book_layers import Convolution as Convolution",
-        "from .book_layers import Dropout as Dropout",
-        "from .book_layers import Pooling as Pooling",
-        "from .losses import LogSoftmax as LogSoftmax",
-        "from .losses import SigmoidWithLoss as SigmoidWithLoss",
-        "from .losses import Softmax as Softmax",
-        "from .losses import SoftmaxWithLoss as SoftmaxWithLoss",
-        "from ._typing import Array",
+        "from .._typing import Array",
+        "from ..activations import Declaration",
         "",
-        *_all(all_names),
-        "",
-        "class ForwardNotCalledError(RuntimeError): ...",
-        "",
-        "class Activation:",
-        "    spec: _Spec | None  # the declaration the layer is built from",
+        "class ActivationLayer:",
+        "    spec: Declaration | None  # the declaration the layer is built from",
         "    params: list[Array]",
         "    grads: list[Array]",
         "    def __init__(self, *args: float, **kwargs: float) -> None: ...",
@@ -101,7 +90,7 @@ def layers_stub(registry, layers, all_names):
     ]
     for layer in layers:
         spec = next(s for s in registry.values() if s.layer == layer and not s.layer_kwargs)
-        lines.append(f"class {layer}(Activation):")
+        lines.append(f"class {layer}(ActivationLayer):")
         lines.append(f"    {spec.attribute}: {_SAVED[spec.saves]}")
         for p in spec.params:
             lines.append(f"    {p.name}: float")
@@ -110,7 +99,7 @@ def layers_stub(registry, layers, all_names):
         elif layer == "GELU":
             lines += [
                 "    @property  # chosen by approximate",
-                "    def spec(self) -> _Spec: ...  # type: ignore[override]",
+                "    def spec(self) -> Declaration: ...  # type: ignore[override]",
                 "    approximate: Literal['none', 'tanh']",
                 "    def __init__(self, approximate: Literal['none', 'tanh'] = 'none') -> None: ...",
             ]
@@ -118,11 +107,19 @@ def layers_stub(registry, layers, all_names):
             lines.append(f"    def __init__(self{_params(spec)}) -> None: ...")
         lines.append("")
     lines += [
-        "LAYERS: dict[str, type[Activation]]",
+        "CLASSES: dict[str, type[ActivationLayer]]",
         "",
-        "def layer_for(name: str, **params: float) -> Activation: ...",
+        "def layer_for(name: str, **params: float) -> ActivationLayer: ...",
         "",
     ]
+    return "\n".join(lines)
+
+
+def layers_stub(layers, all_names):
+    lines = [HEADER, "from ._base import ForwardNotCalledError as ForwardNotCalledError"]
+    lines += [f"from .activation import {name} as {name}" for name in ("ActivationLayer", "layer_for")]
+    lines += [f"from .{module} import {name} as {name}" for name, module in layers.items()]
+    lines += ["", *_all(all_names), "", "LAYERS: dict[str, str]", ""]
     return "\n".join(lines)
 
 
@@ -156,12 +153,6 @@ def init_stub(registry, layers, names):
     ]
     lines += [f"from .layers import {layer} as {layer}" for layer in layers]
     lines += [
-        "from .losses import LogSoftmax as LogSoftmax",
-        "from .losses import SigmoidWithLoss as SigmoidWithLoss",
-        "from .losses import Softmax as Softmax",
-        "from .losses import SoftmaxWithLoss as SoftmaxWithLoss",
-    ]
-    lines += [
         "",
         "__version__: str",
         *_all(names),
@@ -187,10 +178,12 @@ def render():
     from fastact.activations import REGISTRY
     from fastact.layers import LAYERS
 
+    in_fastact = [name for name in LAYERS if name in fastact.__all__]
     return {
         PACKAGE / "ufuncs.pyi": ufuncs_stub(REGISTRY),
-        PACKAGE / "layers.pyi": layers_stub(REGISTRY, LAYERS, fastact.layers.__all__),
-        PACKAGE / "__init__.pyi": init_stub(REGISTRY, LAYERS, fastact.__all__),
+        PACKAGE / "layers" / "__init__.pyi": layers_stub(LAYERS, fastact.layers.__all__),
+        PACKAGE / "layers" / "activation.pyi": activation_stub(REGISTRY),
+        PACKAGE / "__init__.pyi": init_stub(REGISTRY, in_fastact, fastact.__all__),
     }
 
 

@@ -17,7 +17,7 @@ Exactness:
 - The transcendental ones compute in float64, carrying the quantities that cancel or get
   amplified as double-doubles (x/sqrt(2) inside erfc, the cubic inside gelu_tanh, beta*x,
   exp, sigmoid, the quotients and products of the derivatives), and round once at the end.
-  Measured against mpmath (tests/test_formulas.py, benchmarks/accuracy_family.py): float64
+  Measured against mpmath (tests/exactness/test_formulas.py, benchmarks/accuracy_family.py): float64
   within 1 ULP (elu, selu, gelu_tanh, silu, mish), 1.5 (softplus, log_sigmoid, every
   backward) and 2 (gelu: the erf polynomial's rounding near |x| = 1). Near the root of a
   derivative (gelu, gelu_tanh, silu and mish have one) its terms cancel and no formula that
@@ -26,7 +26,7 @@ Exactness:
 - float32: every transcendental one but mish (elu, selu, gelu in both forms, silu, tanh,
   softplus, log_sigmoid; forward and backward) computes in float32 (``libm32``: eight SIMD
   lanes where float64 has four, 2.6-4x faster), with float32 pairs where the float64 code has
-  double-doubles; their bounds, measured over every float32, are ``libm32.NATIVE`` (at most
+  double-doubles; their bounds, measured over every float32, are the declarations' ``ulp32`` (at most
   1.2 ULP). Mish runs its float64 code with short polynomials and rounds once: within a hair
   of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs

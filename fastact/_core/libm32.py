@@ -9,11 +9,11 @@ float32 twin of the float64 code's double-doubles, from the same type-generic tw
 FMAs), and the result is rounded once at the end.
 
 The price is accuracy: 0.78-1.17 ULP instead of 0.5, each bound measured over every float32
-(``NATIVE`` below; tests/test_single.py, ``-m slow``; README). Near a derivative's root the
-pairs' ~2**-28 shows against the vanishing result: there the error counts in ULPs of the
-terms, as float64's does. Branch-free, with no ordered float compare that a NaN could reach
-(see ``libm64``): the loops around them vectorize, and they raise no floating-point flag but
-underflow where a result is subnormal.
+(each declaration's ``ulp32`` in ``fastact.activations``; tests/exactness/test_single.py, ``-m slow``).
+Near a derivative's root the pairs' ~2**-28 shows against the vanishing result: there the
+error counts in ULPs of the terms, as float64's does. Branch-free, with no ordered float
+compare that a NaN could reach (see ``libm64``): the loops around them vectorize, and they
+raise no floating-point flag but underflow where a result is subnormal.
 """
 
 import numpy as np
@@ -678,25 +678,3 @@ def softplus(x, beta, threshold):
     q = _f(0.0) if (bitcast(zh) < 0) & (bitcast(zh) >= bitcast(-_SIGMOID_FAR)) else q
     y = x if _order(xc * beta) > _order(threshold) else q
     return y if x == x else x
-
-
-#: (activation, direction) -> max error in ULP over every float32 of the activation's formula
-#: on float32 (which lands here): measured by tests/test_single.py, cited in README. Where a
-#: backward's terms cancel by 2x or more (silu's root) the error counts in ULPs of the terms.
-NATIVE = {
-    ("tanh", "forward"): 0.82,
-    ("silu", "forward"): 0.83,
-    ("silu", "backward"): 0.82,
-    ("elu", "forward"): 0.96,
-    ("elu", "backward"): 0.78,
-    ("selu", "forward"): 1.11,
-    ("selu", "backward"): 0.8,
-    ("gelu_tanh", "forward"): 0.82,
-    ("gelu_tanh", "backward"): 0.81,
-    ("gelu", "forward"): 1.17,
-    ("gelu", "backward"): 0.82,
-    ("log_sigmoid", "forward"): 0.85,
-    ("log_sigmoid", "backward"): 0.78,
-    ("softplus", "forward"): 0.85,
-    ("softplus", "backward"): 0.78,
-}

@@ -10,9 +10,9 @@ or float64, it picks the implementation for that type. The float64 implementatio
 the real ones; float32 values are computed by the float64 code with shorter polynomials (good to
 ~1e-11 relative) and rounded once to float32, which makes the float32 results correctly
 rounded except within a hair of a rounding tie. tanh is the exception: float32 is computed in
-float32 (``libm32.tanh``: its bound over every float32 is ``libm32.NATIVE``; 4x faster).
+float32 (``libm32.tanh``: its bound over every float32 is the tanh declaration's ``ulp32``; 4x faster).
 
-Exactness (measured against mpmath, see tests/test_special.py and
+Exactness (measured against mpmath, see tests/exactness/test_special.py and
 benchmarks/accuracy_family.py): every function within 2 ULP everywhere (most within 1); NaN in,
 NaN out; the limits at +-inf; -0.0 kept by the odd functions (tanh, erf, expm1, log1p).
 

@@ -7,7 +7,7 @@ tens of microseconds, below what a parallel region costs to enter on a shared 2-
 Sums that the book leaves to NumPy are either left to NumPy or written in NumPy's own order:
 ``sequential`` (a reduction over an outer axis adds the slices in order) and ``pairwise`` (a
 reduction over a contiguous axis: NumPy's pairwise summation with 8 accumulators, blocks of
-128; ``tests/test_nlp_kernels.py`` checks it bit for bit against ``np.sum``).
+128; ``tests/exactness/test_nlp_kernels.py`` checks it bit for bit against ``np.sum``).
 """
 
 import math

@@ -15,7 +15,7 @@ Exactness (u = 2**-53; n = row length < 2**20; ULP of the true result, rounded t
 - float32: float32 arithmetic at eight lanes (the backward passes compute in the arrays'
   dtype, as PyTorch and NumPy do). x - max = hi + lo exactly (TwoSum); exp(hi + lo) as a
   float32 pair e + e_lo (``libm32.exp_ds``) within eps = 2**-25.8 relative (measured over
-  4M arguments, tests/test_softmax.py); sums of the pairs in float64 (n u relative).
+  4M arguments, tests/exactness/test_softmax.py); sums of the pairs in float64 (n u relative).
   Softmax: (e + e_lo) / S as one FMA with 1/S as a float32 pair, error <= 0.5 + 2 eps 2**24
   (numerator and sum; an ULP is >= 2**-24 of the result) + n 2**-29 < 1.1 ULP (n < 2**16),
   measured up to 0.69. Log-softmax: (x - max) - L in float64 (4u relative: two roundings
@@ -202,7 +202,7 @@ def _exp_split(a):
     r = a - k ln2 as r0 + r1 (r0 exact, r1 = -k ln2_lo) summed by TwoSum into r + r_lo, and
     exp(r) = 1 + r + t, t = r**2 P(r) (|t| < 0.07), added with Fast2Sum. What is left is the
     polynomial's fit (1.3e-17), t's rounding (< 2**-57) and r_lo's effect on t: measured within
-    0.2 ULP of exp(a) (tests/test_softmax.py).
+    0.2 ULP of exp(a) (tests/exactness/test_softmax.py).
     """
     log2e, ln2_hi, ln2_lo, lowest, coefficients, shifter, mantissa, unscale = _F64
     a = bitcast(min(bitcast(a), bitcast(lowest)))

@@ -217,7 +217,7 @@ def _pool_window_exact(x, out, arg_max, i, oy, ox, base, ph, pw, stride, pad):
     # that starts with a NaN gives NumPy's default NaN (a 1-element row gives its element).
     # That is NumPy's result on most arrays, not all: NaN payloads (and, for rows of more
     # than 4 elements, tied zero signs) follow NumPy's SIMD blocking, which depends on the
-    # array's size; this does not model it (see book_layers). x is indexed (N, H, W, C).
+    # array's size; this does not model it (see layers.conv). x is indexed (N, H, W, C).
     n, h, w, c = x.shape
     for ch in range(c):
         best = 0.0

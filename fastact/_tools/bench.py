@@ -17,6 +17,7 @@ from numba import njit, prange
 from .. import layers, reference
 from .._core.kernels import _cached
 from ..activations import REGISTRY
+from ..testing.torch_ops import torch_op
 
 OPS = tuple(f"{name}.{d}" for name in REGISTRY for d in ("forward", "backward"))
 DTYPES = ("float32", "float64")
@@ -171,48 +172,16 @@ def torch_module():
     return torch
 
 
-#: PyTorch's CPU ops for each activation: forward(F, x) and backward(aten, dout, x, y), with
-#: PyTorch's defaults (which are fastact's). Activations missing here get no torch column.
-TORCH = {
-    "relu": (lambda F, x: F.relu(x), lambda A, d, x, y: A.threshold_backward(d, y, 0)),
-    "sigmoid": (lambda F, x: F.sigmoid(x), lambda A, d, x, y: A.sigmoid_backward(d, y)),
-    "tanh": (lambda F, x: F.tanh(x), lambda A, d, x, y: A.tanh_backward(d, y)),
-    "leaky_relu": (lambda F, x: F.leaky_relu(x, 0.01), lambda A, d, x, y: A.leaky_relu_backward(d, x, 0.01, False)),
-    "elu": (lambda F, x: F.elu(x), lambda A, d, x, y: A.elu_backward(d, 1.0, 1.0, 1.0, False, x)),
-    "selu": (
-        lambda F, x: F.selu(x),
-        lambda A, d, x, y: A.elu_backward(d, 1.6732632423543772, 1.0507009873554805, 1.0, False, x),
-    ),
-    "gelu": (lambda F, x: F.gelu(x), lambda A, d, x, y: A.gelu_backward(d, x)),
-    "gelu_tanh": (
-        lambda F, x: F.gelu(x, approximate="tanh"),
-        lambda A, d, x, y: A.gelu_backward(d, x, approximate="tanh"),
-    ),
-    "silu": (lambda F, x: F.silu(x), lambda A, d, x, y: A.silu_backward(d, x)),
-    "softplus": (lambda F, x: F.softplus(x), lambda A, d, x, y: A.softplus_backward(d, x, 1.0, 20.0)),
-    "mish": (lambda F, x: F.mish(x), lambda A, d, x, y: A.mish_backward(d, x)),
-    "hardswish": (lambda F, x: F.hardswish(x), lambda A, d, x, y: A.hardswish_backward(d, x)),
-    "hardsigmoid": (lambda F, x: F.hardsigmoid(x), lambda A, d, x, y: A.hardsigmoid_backward(d, x)),
-    "log_sigmoid": (
-        lambda F, x: F.logsigmoid(x),
-        lambda A, d, x, y: A.log_sigmoid_backward(d, x, A.log_sigmoid_forward(x)[1]),
-    ),
-}
-
-
 def _torch_engine(case, x, dout):
     torch = torch_module()
-    if torch is None or case.layer not in TORCH:
+    if torch is None:
         return None
-    import torch.nn.functional as F
-
-    forward, backward = TORCH[case.layer]
+    forward, backward = torch_op(REGISTRY[case.layer])
     tx, td = torch.from_numpy(x), torch.from_numpy(dout.copy())
     if case.direction == "forward":
-        return lambda: forward(F, tx)
-    y = forward(F, tx)
-    aten = torch.ops.aten
-    return lambda: backward(aten, td, tx, y)
+        return lambda: forward(tx)
+    y = forward(tx)
+    return lambda: backward(td, tx, y)
 
 
 def _batch(call):

@@ -281,22 +281,18 @@ def zipf_corpus(V, n, rng):
     return words
 
 
+#: model -> (the sizes the bench runs, the tests' sizes: the same code paths, a fraction of the time)
+SIZES = {
+    "seq2seq": (dict(V=13, D=16, H=128, N=128, Tin=7, Tout=5), dict(V=13, D=16, H=24, N=16, Tin=7, Tout=5)),
+    "peeky": (dict(V=13, D=16, H=128, N=128, Tin=7, Tout=5), dict(V=13, D=16, H=24, N=16, Tin=7, Tout=5)),
+    "attention": (dict(V=59, D=16, H=256, N=128, Tin=29, Tout=11), dict(V=59, D=16, H=32, N=16, Tin=12, Tout=6)),
+    "cbow": (dict(V=10000, H=100, N=100, window=5, corpus=200_000), dict(V=300, H=20, N=20, window=5, corpus=3000)),
+    "rnnlm": (dict(V=10000, D=650, H=650, N=20, T=35), dict(V=300, D=40, H=40, N=4, T=8)),
+}
+
+
 def _sizes(name, small):
-    if small:  # the tests' sizes: the same code paths, a fraction of the time
-        return {
-            "seq2seq": dict(V=13, D=16, H=24, N=16, Tin=7, Tout=5),
-            "peeky": dict(V=13, D=16, H=24, N=16, Tin=7, Tout=5),
-            "attention": dict(V=59, D=16, H=32, N=16, Tin=12, Tout=6),
-            "cbow": dict(V=300, H=20, N=20, window=5, corpus=3000),
-            "rnnlm": dict(V=300, D=40, H=40, N=4, T=8),
-        }[name]
-    return {
-        "seq2seq": dict(V=13, D=16, H=128, N=128, Tin=7, Tout=5),
-        "peeky": dict(V=13, D=16, H=128, N=128, Tin=7, Tout=5),
-        "attention": dict(V=59, D=16, H=256, N=128, Tin=29, Tout=11),
-        "cbow": dict(V=10000, H=100, N=100, window=5, corpus=200_000),
-        "rnnlm": dict(V=10000, D=650, H=650, N=20, T=35),
-    }[name]
+    return SIZES[name][bool(small)]
 
 
 MODELS = ("seq2seq", "peeky", "attention", "cbow", "rnnlm")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import reference
 from .._core.softmax import log_softmax, softmax
-from ..losses import LogSoftmax, Softmax, SoftmaxWithLoss
+from ..layers import LogSoftmax, Softmax, SoftmaxWithLoss
 from .bench import interleaved, torch_module
 
 #: name -> the shapes it is measured at (rows, n). (4096, 50257) float32 is a GPT-2 vocabulary

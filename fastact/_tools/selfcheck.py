@@ -19,36 +19,15 @@ from .._core import threads
 from .._core.kernels import KERNELS
 from .._core.softmax import ULP_BOUNDS, log_softmax, softmax
 from ..activations import REGISTRY
-from ..layers import Relu, Sigmoid, layer_for
-from ..losses import LogSoftmax, Softmax, SoftmaxWithLoss
+from ..layers import LogSoftmax, Relu, Sigmoid, Softmax, SoftmaxWithLoss, layer_for
 from ..testing import ulp
-from ..testing.sigmoid import true_sigmoid
-
-#: The contract's bounds: the seed's own worst error on this machine kind.
-ULP_BOUND = {"float32": 3.5, "float64": 2.6}
+from ..testing.sigmoid import SEED_ULP, true_sigmoid
+from ..testing.values import quiet_special_values
 
 
 def _inputs(dtype, rng):
     """A mix of every magnitude and the special values, in the book's shapes and layouts."""
-    fi = np.finfo(dtype)
-    specials = np.array(
-        [
-            np.nan,
-            np.inf,
-            -np.inf,
-            0.0,
-            -0.0,
-            fi.max,
-            -fi.max,
-            fi.tiny,
-            -fi.tiny,
-            fi.smallest_subnormal,
-            -fi.smallest_subnormal,
-            800.0,
-            -800.0,
-        ],
-        dtype=dtype,
-    )
+    specials = quiet_special_values(dtype)
     sweep = np.concatenate(
         [
             (rng.standard_normal(400_000) * 10.0 ** rng.integers(-8, 3, 400_000)).astype(dtype),
@@ -100,7 +79,7 @@ def _check_sigmoid(x):
     dout[~np.isfinite(dout)] = 1.0
     with np.errstate(all="ignore"):
         backward_ok = _same_bits(fast.backward(dout), twin.backward(dout))
-    return err <= ULP_BOUND[str(x.dtype)] and backward_ok, err
+    return err <= SEED_ULP[str(x.dtype)] and backward_ok, err
 
 
 def _check_activation(name, x):
@@ -215,7 +194,7 @@ def _check_one(name, x_by_layout, dtype):
         detail = "forward, backward bit-exact" if ok else "bits differ"
     elif name == "sigmoid":
         detail = (
-            f"forward max {worst:.2f} ULP (bound {ULP_BOUND[dtype]}), backward bit-exact"
+            f"forward max {worst:.2f} ULP (bound {SEED_ULP[dtype]}), backward bit-exact"
             if ok
             else f"max {worst:.2f} ULP or bits differ"
         )

@@ -13,66 +13,29 @@ import numpy as np
 
 from .._core.nlp import attention_backward, attention_forward
 from . import _checks
+from . import reference as _twin
 from .layers import Softmax
 
 __all__ = ["WeightSum", "AttentionWeight", "Attention", "TimeAttention"]
 
 
-class WeightSum:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.cache = None
-
-    def forward(self, hs, a):
-        N, T, H = hs.shape
-        ar = a.reshape(N, T, 1)
-        self.cache = (hs, ar)
-        return np.sum(hs * ar, axis=1)
-
-    def backward(self, dc):
-        hs, ar = self.cache
-        N, T, H = hs.shape
-        dt = dc.reshape(N, 1, H).repeat(T, axis=1)
-        da = np.sum(dt * hs, axis=2)
-        return dt * ar, da
+class WeightSum(_twin.WeightSum):
+    """The book's (two products and two sums: nothing to fuse per step)."""
 
 
-class AttentionWeight:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.softmax = Softmax()
-        self.cache = None
+class AttentionWeight(_twin.AttentionWeight):
+    _softmax = Softmax
 
-    def forward(self, hs, h):
+    def forward(self, hs, h):  # the twin's, without its swap of the twins' global softmax
         N, T, H = hs.shape
         hr = h.reshape(N, 1, H)
         a = self.softmax.forward(np.sum(hs * hr, axis=2))
         self.cache = (hs, hr)
         return a
 
-    def backward(self, da):
-        hs, hr = self.cache
-        N, T, H = hs.shape
-        dt = self.softmax.backward(da).reshape(N, T, 1).repeat(H, axis=2)
-        return dt * hr, np.sum(dt * hs, axis=1)
 
-
-class Attention:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.attention_weight_layer = AttentionWeight()
-        self.weight_sum_layer = WeightSum()
-        self.attention_weight = None
-
-    def forward(self, hs, h):
-        a = self.attention_weight_layer.forward(hs, h)
-        self.attention_weight = a
-        return self.weight_sum_layer.forward(hs, a)
-
-    def backward(self, dout):
-        dhs0, da = self.weight_sum_layer.backward(dout)
-        dhs1, dh = self.attention_weight_layer.backward(da)
-        return dhs0 + dhs1, dh
+class Attention(_twin.Attention):
+    _attention_weight, _weight_sum = AttentionWeight, WeightSum
 
 
 class TimeAttention:

@@ -2,7 +2,8 @@
 
 Same constructors and attributes (``params``/``grads`` lists whose arrays are updated in place).
 What differs from the book: ``Softmax``/``SoftmaxWithLoss``/``Sigmoid``/``SigmoidWithLoss``
-use fastact's compiled softmax and sigmoid (within 2 ULP); ``Embedding.backward`` is a
+use fastact's compiled softmax and sigmoid (within 2 ULP) in forward, and inherit the rest
+from their twins (``fastact.nlp.reference``: the book's arithmetic); ``Embedding.backward`` is a
 compiled scatter-add in ``np.add.at``'s order (bit-identical). ``MatMul``, ``Affine`` and
 ``Dropout`` are the book's NumPy arithmetic (bit-identical; ``Dropout`` draws the same
 ``np.random.rand`` numbers).
@@ -12,35 +13,17 @@ import numpy as np
 
 from .._core.nlp import scatter_add
 from . import _checks
+from . import reference as _twin
 from .functions import cross_entropy_error, sigmoid, softmax
 
 __all__ = ["MatMul", "Affine", "Softmax", "SoftmaxWithLoss", "Sigmoid", "SigmoidWithLoss", "Dropout", "Embedding"]
 
 
-class MatMul:
-    def __init__(self, W):
-        self.params = [W]
-        self.grads = [np.zeros_like(W)]
-        self.x = None
-
-    def forward(self, x):
-        (W,) = self.params
-        self.x = x
-        return np.dot(x, W)
-
-    def backward(self, dout):
-        (W,) = self.params
-        dx = np.dot(dout, W.T)
-        self.grads[0][...] = np.dot(self.x.T, dout)
-        return dx
+class MatMul(_twin.MatMul):
+    """The book's (one ``np.dot`` each way: BLAS already)."""
 
 
-class Affine:
-    def __init__(self, W, b):
-        self.params = [W, b]
-        self.grads = [np.zeros_like(W), np.zeros_like(b)]
-        self.x = None
-
+class Affine(_twin.Affine):
     def forward(self, x):
         W, b = self.params
         out = np.dot(x, W)
@@ -48,36 +31,26 @@ class Affine:
         self.x = x
         return out
 
-    def backward(self, dout):
-        W, b = self.params
-        dx = np.dot(dout, W.T)
-        dW = np.dot(self.x.T, dout)
-        self.grads[0][...] = dW
-        self.grads[1][...] = np.sum(dout, axis=0)
-        return dx
+
+# The layers below differ from the book's in forward only (fastact's softmax and sigmoid):
+# backward is the book's own NumPy arithmetic, inherited from the twin.
 
 
-class Softmax:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.out = None
+def _keeping_out(function):
+    """forward(x) = function(x), kept as ``out`` for backward (Softmax's and Sigmoid's)."""
 
     def forward(self, x):
-        self.out = softmax(x)
+        self.out = function(x)
         return self.out
 
-    def backward(self, dout):
-        dx = self.out * dout
-        dx -= self.out * np.sum(dx, axis=1, keepdims=True)
-        return dx
+    return forward
 
 
-class SoftmaxWithLoss:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.y = None
-        self.t = None
+class Softmax(_twin.Softmax):
+    forward = _keeping_out(softmax)
 
+
+class SoftmaxWithLoss(_twin.SoftmaxWithLoss):
     def forward(self, x, t):
         y = softmax(x)
         if t.size == y.size:  # one-hot targets: their indices
@@ -85,58 +58,21 @@ class SoftmaxWithLoss:
         self.y, self.t = y, t
         return cross_entropy_error(y, t)
 
-    def backward(self, dout=1):
-        n = self.t.shape[0]
-        dx = self.y.copy()
-        dx[np.arange(n), self.t] -= 1
-        dx *= dout
-        return dx / n
+
+class Sigmoid(_twin.Sigmoid):
+    forward = _keeping_out(sigmoid)
 
 
-class Sigmoid:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.out = None
-
-    def forward(self, x):
-        self.out = sigmoid(x)
-        return self.out
-
-    def backward(self, dout):
-        return dout * (1.0 - self.out) * self.out
-
-
-class SigmoidWithLoss:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.loss = None
-        self.y = None
-        self.t = None
-
+class SigmoidWithLoss(_twin.SigmoidWithLoss):
     def forward(self, x, t):
         self.t = t
         self.y = sigmoid(x)
         self.loss = cross_entropy_error(np.c_[1 - self.y, self.y], self.t)
         return self.loss
 
-    def backward(self, dout=1):
-        return (self.y - self.t) * dout / self.t.shape[0]
 
-
-class Dropout:
-    def __init__(self, dropout_ratio=0.5):
-        self.params, self.grads = [], []
-        self.dropout_ratio = dropout_ratio
-        self.mask = None
-
-    def forward(self, x, train_flg=True):
-        if not train_flg:
-            return x * (1.0 - self.dropout_ratio)
-        self.mask = np.random.rand(*x.shape) > self.dropout_ratio  # the book's draws
-        return x * self.mask
-
-    def backward(self, dout):
-        return dout * self.mask
+class Dropout(_twin.Dropout):
+    """The book's (its draws and one multiply: nothing to fuse)."""
 
 
 class Embedding:

@@ -7,7 +7,7 @@ here the same doubles are taken from ``np.random.random_sample`` in the same ord
 more: the state afterwards is the same too), and a compiled kernel does what ``choice`` does
 with them (p normalised by its pairwise sum, ``cumsum``, ``cdf /= cdf[-1]``, a right-sided
 search, the first occurrence of each new index kept in draw order, found indices zeroed for the
-next round). ``tests/test_nlp_sampling.py`` checks samples and state bit for bit.
+next round). ``tests/contract/test_nlp_sampling.py`` checks samples and state bit for bit.
 """
 
 import collections
@@ -16,42 +16,20 @@ import numpy as np
 
 from .._core.nlp import negative_samples, positive_count
 from . import _checks
+from . import reference as _twin
 from .layers import Embedding, SigmoidWithLoss
 
 __all__ = ["EmbeddingDot", "UnigramSampler", "NegativeSamplingLoss"]
 
 
-class EmbeddingDot:
-    def __init__(self, W):
-        self.embed = Embedding(W)
-        self.params = self.embed.params
-        self.grads = self.embed.grads
-        self.cache = None
-
-    def forward(self, h, idx):
-        target_W = self.embed.forward(idx)
-        out = np.sum(target_W * h, axis=1)
-        self.cache = (h, target_W)
-        return out
-
-    def backward(self, dout):
-        h, target_W = self.cache
-        dout = dout.reshape(dout.shape[0], 1)
-        self.embed.backward(dout * h)
-        return dout * target_W
+class EmbeddingDot(_twin.EmbeddingDot):
+    _embedding = Embedding
 
 
-class UnigramSampler:
-    def __init__(self, corpus, power, sample_size):
-        self.sample_size = sample_size
-        counts = collections.Counter(corpus.tolist() if isinstance(corpus, np.ndarray) else corpus)
-        self.vocab_size = len(counts)
-        word_p = np.zeros(self.vocab_size)
-        for i in range(self.vocab_size):
-            word_p[i] = counts[i]
-        word_p = np.power(word_p, power)
-        word_p /= np.sum(word_p)
-        self.word_p = word_p
+class UnigramSampler(_twin.UnigramSampler):
+    @staticmethod
+    def _counts(corpus):  # the book's counts, from one C-level pass
+        return collections.Counter(corpus.tolist() if isinstance(corpus, np.ndarray) else corpus)
 
     def get_negative_sample(self, target):
         where = "UnigramSampler.get_negative_sample: "
@@ -85,30 +63,7 @@ class UnigramSampler:
         return out
 
 
-class NegativeSamplingLoss:
-    def __init__(self, W, corpus, power=0.75, sample_size=5):
-        self.sample_size = sample_size
-        self.sampler = UnigramSampler(corpus, power, sample_size)
-        self.loss_layers = [SigmoidWithLoss() for _ in range(sample_size + 1)]
-        self.embed_dot_layers = [EmbeddingDot(W) for _ in range(sample_size + 1)]
-        self.params, self.grads = [], []
-        for layer in self.embed_dot_layers:
-            self.params += layer.params
-            self.grads += layer.grads
+class NegativeSamplingLoss(_twin.NegativeSamplingLoss):
+    """The book's, from fastact's sampler, Embedding and SigmoidWithLoss."""
 
-    def forward(self, h, target):
-        batch_size = target.shape[0]
-        negative_sample = self.sampler.get_negative_sample(target)
-        score = self.embed_dot_layers[0].forward(h, target)
-        loss = self.loss_layers[0].forward(score, np.ones(batch_size, dtype=np.int32))
-        negative_label = np.zeros(batch_size, dtype=np.int32)
-        for i in range(self.sample_size):
-            score = self.embed_dot_layers[1 + i].forward(h, negative_sample[:, i])
-            loss += self.loss_layers[1 + i].forward(score, negative_label)
-        return loss
-
-    def backward(self, dout=1):
-        dh = 0
-        for loss_layer, dot_layer in zip(self.loss_layers, self.embed_dot_layers):
-            dh += dot_layer.backward(loss_layer.backward(dout))
-        return dh
+    _sampler, _loss, _embedding_dot = UnigramSampler, SigmoidWithLoss, EmbeddingDot

@@ -16,6 +16,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .. import reference as _volume1
+
 
 def book_sigmoid(x):
     return 1 / (1 + np.exp(-x))
@@ -100,19 +102,10 @@ class Affine:
         return dx
 
 
-class Softmax:
-    def __init__(self):
-        self.params, self.grads, self.out = [], [], None
-
+class Softmax(_volume1.Softmax):  # backward: the same arithmetic in both books
     def forward(self, x):
         self.out = ACT.softmax(x)
         return self.out
-
-    def backward(self, dout):
-        dx = self.out * dout
-        total = np.sum(dx, axis=1, keepdims=True)
-        dx -= self.out * total
-        return dx
 
 
 class SoftmaxWithLoss:
@@ -144,32 +137,18 @@ class Sigmoid:
         return dout * (1.0 - self.out) * self.out
 
 
-class SigmoidWithLoss:
-    def __init__(self):
-        self.params, self.grads, self.loss, self.y, self.t = [], [], None, None, None
-
+class SigmoidWithLoss(_volume1.SigmoidWithLoss):  # backward: as in volume 1's twin
     def forward(self, x, t):
         self.t = t
         self.y = ACT.sigmoid(x)
         self.loss = cross_entropy_error(np.c_[1 - self.y, self.y], t)
         return self.loss
 
-    def backward(self, dout=1):
-        return (self.y - self.t) * dout / self.t.shape[0]
 
-
-class Dropout:
+class Dropout(_volume1.Dropout):  # volume 1's, with the sequel's params and grads
     def __init__(self, dropout_ratio=0.5):
-        self.params, self.grads, self.dropout_ratio, self.mask = [], [], dropout_ratio, None
-
-    def forward(self, x, train_flg=True):
-        if train_flg:
-            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
-            return x * self.mask
-        return x * (1.0 - self.dropout_ratio)
-
-    def backward(self, dout):
-        return dout * self.mask
+        super().__init__(dropout_ratio)
+        self.params, self.grads = [], []
 
 
 class Embedding:
@@ -469,9 +448,11 @@ class TimeDropout:
 
 
 class TimeBiLSTM:
+    _lstm = TimeLSTM
+
     def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
-        self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
-        self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
+        self.forward_lstm = self._lstm(Wx1, Wh1, b1, stateful)
+        self.backward_lstm = self._lstm(Wx2, Wh2, b2, stateful)
         self.params = self.forward_lstm.params + self.backward_lstm.params
         self.grads = self.forward_lstm.grads + self.backward_lstm.grads
 
@@ -488,6 +469,8 @@ class TimeBiLSTM:
 
 
 class TimeSigmoidWithLoss:
+    _loss = SigmoidWithLoss
+
     def __init__(self):
         self.params, self.grads, self.xs_shape, self.layers = [], [], None, None
 
@@ -497,7 +480,7 @@ class TimeSigmoidWithLoss:
         self.layers = []
         total = 0
         for t in range(T):
-            layer = SigmoidWithLoss()
+            layer = self._loss()
             total += layer.forward(xs[:, t], ts[:, t])
             self.layers.append(layer)
         return total / T
@@ -511,6 +494,8 @@ class TimeSigmoidWithLoss:
 
 
 class Simple_TimeSoftmaxWithLoss:
+    _loss = SoftmaxWithLoss
+
     def __init__(self):
         self.params, self.grads, self.cache = [], [], None
 
@@ -518,7 +503,7 @@ class Simple_TimeSoftmaxWithLoss:
         layers = []
         total = 0
         for t in range(xs.shape[1]):
-            layer = SoftmaxWithLoss()
+            layer = self._loss()
             total += layer.forward(xs[:, t, :], ts[:, t])
             layers.append(layer)
         total /= xs.shape[1]
@@ -537,6 +522,8 @@ class Simple_TimeSoftmaxWithLoss:
 class Simple_TimeAffine:
     """The book's per-step affine (its backward reads an Affine's dW/db; here its grads)."""
 
+    _affine = Affine
+
     def __init__(self, W, b):
         self.W, self.b, self.dW, self.db, self.layers = W, b, None, None, None
 
@@ -545,7 +532,7 @@ class Simple_TimeAffine:
         out = np.empty((N, T, self.W.shape[1]), dtype="f")
         self.layers = []
         for t in range(T):
-            layer = Affine(self.W, self.b)
+            layer = self._affine(self.W, self.b)
             out[:, t, :] = layer.forward(xs[:, t, :])
             self.layers.append(layer)
         return out
@@ -565,8 +552,10 @@ class Simple_TimeAffine:
 
 
 class EmbeddingDot:
+    _embedding = Embedding  # the parts a composite layer is built from: fastact.nlp swaps in its own
+
     def __init__(self, W):
-        self.embed = Embedding(W)
+        self.embed = self._embedding(W)
         self.params, self.grads, self.cache = self.embed.params, self.embed.grads, None
 
     def forward(self, h, idx):
@@ -584,9 +573,7 @@ class EmbeddingDot:
 class UnigramSampler:
     def __init__(self, corpus, power, sample_size):
         self.sample_size = sample_size
-        counts = collections.Counter()
-        for word in corpus:
-            counts[word] += 1
+        counts = self._counts(corpus)
         self.vocab_size = len(counts)
         p = np.zeros(self.vocab_size)
         for i in range(self.vocab_size):
@@ -594,6 +581,13 @@ class UnigramSampler:
         p = np.power(p, power)
         p /= np.sum(p)
         self.word_p = p
+
+    @staticmethod
+    def _counts(corpus):
+        counts = collections.Counter()
+        for word in corpus:
+            counts[word] += 1
+        return counts
 
     def get_negative_sample(self, target):
         out = np.zeros((target.shape[0], self.sample_size), dtype=np.int32)
@@ -606,11 +600,13 @@ class UnigramSampler:
 
 
 class NegativeSamplingLoss:
+    _sampler, _loss, _embedding_dot = UnigramSampler, SigmoidWithLoss, EmbeddingDot
+
     def __init__(self, W, corpus, power=0.75, sample_size=5):
         self.sample_size = sample_size
-        self.sampler = UnigramSampler(corpus, power, sample_size)
-        self.loss_layers = [SigmoidWithLoss() for _ in range(sample_size + 1)]
-        self.embed_dot_layers = [EmbeddingDot(W) for _ in range(sample_size + 1)]
+        self.sampler = self._sampler(corpus, power, sample_size)
+        self.loss_layers = [self._loss() for _ in range(sample_size + 1)]
+        self.embed_dot_layers = [self._embedding_dot(W) for _ in range(sample_size + 1)]
         self.params, self.grads = [], []
         for layer in self.embed_dot_layers:
             self.params += layer.params
@@ -654,9 +650,11 @@ class WeightSum:
 
 
 class AttentionWeight:
+    _softmax = Softmax
+
     def __init__(self):
         self.params, self.grads, self.cache = [], [], None
-        self.softmax = Softmax()
+        self.softmax = self._softmax()
 
     def forward(self, hs, h):
         N, T, H = hs.shape
@@ -675,9 +673,11 @@ class AttentionWeight:
 
 
 class Attention:
+    _attention_weight, _weight_sum = AttentionWeight, WeightSum
+
     def __init__(self):
         self.params, self.grads = [], []
-        self.attention_weight_layer, self.weight_sum_layer = AttentionWeight(), WeightSum()
+        self.attention_weight_layer, self.weight_sum_layer = self._attention_weight(), self._weight_sum()
         self.attention_weight = None
 
     def forward(self, hs, h):

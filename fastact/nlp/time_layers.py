@@ -28,6 +28,7 @@ from .._core.nlp import (
     time_scatter_add,
 )
 from . import _checks
+from . import reference as _twin
 from .layers import Affine, Embedding, MatMul, SigmoidWithLoss, SoftmaxWithLoss  # noqa: F401 (the book's star import)
 
 __all__ = [
@@ -89,13 +90,13 @@ def _state(where, name, value, shape, dtype):
 # --- RNN --------------------------------------------------------------------------------------
 
 
-class RNN:
-    """One tanh RNN step, as the book; its element-wise work in compiled kernels."""
+def _rnn_products(dt, x, h_prev, Wx, Wh):
+    """The book's RNN.backward after tanh' (``dt``), in its order: db, dWh, dh_prev, dWx, dx."""
+    return np.sum(dt, axis=0), np.dot(h_prev.T, dt), np.dot(dt, Wh.T), np.dot(x.T, dt), np.dot(dt, Wx.T)
 
-    def __init__(self, Wx, Wh, b):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.cache = None
+
+class RNN(_twin.RNN):
+    """One tanh RNN step, as the book; its element-wise work in compiled kernels."""
 
     def forward(self, x, h_prev):
         Wx, Wh, b = self.params
@@ -115,38 +116,49 @@ class RNN:
         dt = np.empty_like(h_next)
         dh_next = np.ascontiguousarray(np.broadcast_to(dh_next, h_next.shape), dtype=h_next.dtype)
         rnn_backward(dh_next, np.zeros_like(h_next), h_next, dt)
-        self.grads[2][...] = np.sum(dt, axis=0)
-        self.grads[1][...] = np.dot(h_prev.T, dt)
-        dh_prev = np.dot(dt, Wh.T)
-        self.grads[0][...] = np.dot(x.T, dt)
-        return np.dot(dt, Wx.T), dh_prev
+        db, dWh, dh_prev, dWx, dx = _rnn_products(dt, x, h_prev, Wx, Wh)
+        self.grads[2][...], self.grads[1][...], self.grads[0][...] = db, dWh, dWx
+        return dx, dh_prev
 
 
-class TimeRNN:
+class _TimeLayer:
+    """What TimeRNN, TimeLSTM and TimeGRU share: the book's constructor, params, grads and
+    state (``h``, and ``c`` for the LSTM)."""
+
     def __init__(self, Wx, Wh, b, stateful=False):
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.layers = None  # the book's per-step RNN objects: not made here
+        self.layers = None  # the book's per-step cell objects: not made here
         self.h, self.dh = None, None
         self.stateful = stateful
         self._cache = None
 
+    def set_state(self, h):
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
+    def _begin(self, where, gates, xs, *states):
+        """xs checked, its dtype, and each state (``h``, ``c``) to start from: the kept one when
+        stateful (checked), else zeros, as the book's."""
+        xs, dt = _sequence_input(where, self.params, gates, xs)
+        shape = (xs.shape[0], self.params[1].shape[0])
+        kept = [_state(where, name, getattr(self, name), shape, dt) if self.stateful else None for name in states]
+        return xs, dt, [np.zeros(shape, dtype="f") if k is None else k for k in kept]
+
+
+class TimeRNN(_TimeLayer):
     def forward(self, xs):
         Wx, Wh, b = self.params
-        where = "TimeRNN.forward"
-        xs, dt = _sequence_input(where, self.params, 1, xs)
+        xs, dt, (h0,) = self._begin("TimeRNN.forward", 1, xs, "h")
         N, T, D = xs.shape
         H = Wh.shape[0]
-        h0 = _state(where, "h", self.h, (N, H), dt) if self.stateful else None
-        if h0 is None:
-            h0 = np.zeros((N, H), dtype="f")
         hs = np.empty((N, T, H), dtype="f")
         hbuf = np.empty((T, N, H), dtype=dt)
         h = h0
         for t in range(T):
-            ah = np.dot(h, Wh)
-            ax = np.dot(xs[:, t, :], Wx)
-            rnn_forward(ah, ax, b, hbuf[t])
+            rnn_forward(np.dot(h, Wh), np.dot(xs[:, t, :], Wx), b, hbuf[t])  # the book's two products
             h = hs[:, t, :] = hbuf[t]
         self.h = h
         self._cache = (xs, h0, hbuf)
@@ -169,34 +181,22 @@ class TimeRNN:
             h_prev = h0 if t == 0 else hbuf[t - 1]
             x = xs[:, t, :]
             rnn_backward(dhs_tnh[t], dh, hbuf[t], dt)
-            acc[2] += np.sum(dt, axis=0)
-            acc[1] += np.dot(h_prev.T, dt)
-            dh = np.dot(dt, Wh.T)
-            acc[0] += np.dot(x.T, dt)
-            dxs[:, t, :] = np.dot(dt, Wx.T)
+            db, dWh, dh, dWx, dxs[:, t, :] = _rnn_products(dt, x, h_prev, Wx, Wh)
+            acc[2] += db
+            acc[1] += dWh
+            acc[0] += dWx
         for g, a in zip(self.grads, acc):
             g[...] = a
         self.dh = dh
         return dxs
 
-    def set_state(self, h):
-        self.h = h
-
-    def reset_state(self):
-        self.h = None
-
 
 # --- LSTM -------------------------------------------------------------------------------------
 
 
-class LSTM:
+class LSTM(_twin.LSTM):
     """One LSTM step, as the book: gates f, g, i, o in one (N, 4H) block; its element-wise
     work is one compiled kernel per direction."""
-
-    def __init__(self, Wx, Wh, b):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.cache = None
 
     def forward(self, x, h_prev, c_prev):
         Wx, Wh, b = self.params
@@ -236,30 +236,16 @@ class LSTM:
         return np.dot(dA, Wx.T), np.dot(dA, Wh.T), dc_prev
 
 
-class TimeLSTM:
+class TimeLSTM(_TimeLayer):
     def __init__(self, Wx, Wh, b, stateful=False):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.layers = None  # the book's per-step LSTM objects: not made here
-        self.h, self.c = None, None
-        self.dh = None
-        self.stateful = stateful
-        self._cache = None
+        super().__init__(Wx, Wh, b, stateful)
+        self.c = None
 
     def forward(self, xs):
         Wx, Wh, b = self.params
-        where = "TimeLSTM.forward"
-        xs, dt = _sequence_input(where, self.params, 4, xs)
+        xs, dt, (h0, c0) = self._begin("TimeLSTM.forward", 4, xs, "h", "c")
         N, T, D = xs.shape
         H = Wh.shape[0]
-        h0 = c0 = None
-        if self.stateful:
-            h0 = _state(where, "h", self.h, (N, H), dt)
-            c0 = _state(where, "c", self.c, (N, H), dt)
-        if h0 is None:
-            h0 = np.zeros((N, H), dtype="f")
-        if c0 is None:
-            c0 = np.zeros((N, H), dtype="f")
         hs = np.empty((N, T, H), dtype="f")
         hbuf = np.empty((T, N, H), dtype=dt)
         cbuf = np.empty((T, N, H), dtype=dt)
@@ -361,13 +347,8 @@ def _gru_backward_step(params, dh_next, x, h_prev, z, r, rh, h_hat, acc):
     return dx, dh_prev
 
 
-class GRU:
+class GRU(_twin.GRU):
     """One GRU step (gates z, r, then the candidate), as the book; compiled element-wise work."""
-
-    def __init__(self, Wx, Wh, b):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.cache = None
 
     def forward(self, x, h_prev):
         _checks.params("GRU.forward", self.params, 3)
@@ -391,24 +372,12 @@ class GRU:
         return dx, dh_prev
 
 
-class TimeGRU:
-    def __init__(self, Wx, Wh, b, stateful=False):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.layers = None
-        self.h, self.dh = None, None
-        self.stateful = stateful
-        self._cache = None
-
+class TimeGRU(_TimeLayer):
     def forward(self, xs):
         Wx, Wh, b = self.params
-        where = "TimeGRU.forward"
-        xs, dt = _sequence_input(where, self.params, 3, xs)
+        xs, dt, (h0,) = self._begin("TimeGRU.forward", 3, xs, "h")
         N, T, D = xs.shape
         H = Wh.shape[0]
-        h0 = _state(where, "h", self.h, (N, H), dt) if self.stateful else None
-        if h0 is None:
-            h0 = np.zeros((N, H), dtype="f")
         hs = np.empty((N, T, H), dtype="f")
         z, r, rh, h_hat, hbuf = (np.empty((T, N, H), dtype=dt) for _ in range(5))
         h = h0
@@ -438,12 +407,6 @@ class TimeGRU:
             g[...] = a
         self.dh = dh
         return dxs
-
-    def set_state(self, h):
-        self.h = h
-
-    def reset_state(self):
-        self.h = None
 
 
 # --- embedding, affine, loss, dropout ---------------------------------------------------------
@@ -543,132 +506,38 @@ class TimeSoftmaxWithLoss:
         # Ignored rows take log(1) = 0 instead of the book's log(y) * 0 (the same sum, and no
         # warning where y underflowed to 0).
         ls = np.log(np.where(mask, picked, picked.dtype.type(1)))
-        ls *= mask
-        loss = -np.sum(ls)
-        loss /= mask.sum()
+        loss = -np.sum(ls * mask) / mask.sum()  # the book's ls *= mask; -sum; /= count: the same bits
         self.cache = (ts, ys, mask, (N, T, V))
         return loss
 
     def backward(self, dout=1):
         _checks.called(self, "cache")
         ts, ys, mask, (N, T, V) = self.cache
-        dx = ys
-        if type(dout) in (int, float) or (isinstance(dout, np.generic) and dout.dtype == ys.dtype):
-            softmax_loss_backward(dx, ts, mask, ys.dtype.type(dout), mask.sum())
-        else:  # an array or another dtype: the book's NumPy arithmetic
-            dx[np.arange(N * T), ts] -= 1
-            dx *= dout
-            dx /= mask.sum()
-            dx *= mask[:, np.newaxis]
-        return dx.reshape((N, T, V))
+        if not (type(dout) in (int, float) or (isinstance(dout, np.generic) and dout.dtype == ys.dtype)):
+            return _twin.TimeSoftmaxWithLoss.backward(self, dout)  # an array or another dtype: the book's
+        softmax_loss_backward(ys, ts, mask, ys.dtype.type(dout), mask.sum())  # in place, as the book's
+        return ys.reshape((N, T, V))
 
 
-class TimeDropout:
-    def __init__(self, dropout_ratio=0.5):
-        self.params, self.grads = [], []
-        self.dropout_ratio = dropout_ratio
-        self.mask = None
-        self.train_flg = True
-
-    def forward(self, xs):
-        if not self.train_flg:
-            return xs
-        keep = np.random.rand(*xs.shape) > self.dropout_ratio  # the book's draws
-        self.mask = keep.astype(np.float32) * (1 / (1.0 - self.dropout_ratio))
-        return xs * self.mask
-
-    def backward(self, dout):
-        return dout * self.mask
+# The layers below are compositions of the ones above, with the book's own arithmetic around
+# them: each is its twin (``fastact.nlp.reference``) built from fastact's parts.
 
 
-class TimeBiLSTM:
-    def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
-        self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
-        self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
-        self.params = self.forward_lstm.params + self.backward_lstm.params
-        self.grads = self.forward_lstm.grads + self.backward_lstm.grads
-
-    def forward(self, xs):
-        ahead = self.forward_lstm.forward(xs)
-        behind = self.backward_lstm.forward(xs[:, ::-1])[:, ::-1]
-        return np.concatenate((ahead, behind), axis=2)
-
-    def backward(self, dhs):
-        H = dhs.shape[2] // 2
-        dxs_ahead = self.forward_lstm.backward(dhs[:, :, :H])
-        dxs_behind = self.backward_lstm.backward(dhs[:, :, H:][:, ::-1])[:, ::-1]
-        return dxs_ahead + dxs_behind
+class TimeDropout(_twin.TimeDropout):
+    """The book's (its draws and one multiply: nothing to fuse)."""
 
 
-class TimeSigmoidWithLoss:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.xs_shape = None
-        self.layers = None
-
-    def forward(self, xs, ts):
-        N, T = xs.shape
-        self.xs_shape = xs.shape
-        self.layers = [SigmoidWithLoss() for _ in range(T)]
-        loss = 0
-        for t, layer in enumerate(self.layers):
-            loss += layer.forward(xs[:, t], ts[:, t])
-        return loss / T
-
-    def backward(self, dout=1):
-        N, T = self.xs_shape
-        dxs = np.empty(self.xs_shape, dtype="f")
-        dout *= 1 / T
-        for t, layer in enumerate(self.layers):
-            dxs[:, t] = layer.backward(dout)
-        return dxs
+class TimeBiLSTM(_twin.TimeBiLSTM):
+    _lstm = TimeLSTM
 
 
-class Simple_TimeSoftmaxWithLoss:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.cache = None
-
-    def forward(self, xs, ts):
-        N, T, V = xs.shape
-        layers = [SoftmaxWithLoss() for _ in range(T)]
-        loss = 0
-        for t, layer in enumerate(layers):
-            loss += layer.forward(xs[:, t, :], ts[:, t])
-        loss /= T
-        self.cache = (layers, xs)
-        return loss
-
-    def backward(self, dout=1):
-        layers, xs = self.cache
-        dxs = np.empty(xs.shape, dtype="f")
-        dout *= 1 / len(layers)
-        for t, layer in enumerate(layers):
-            dxs[:, t, :] = layer.backward(dout)
-        return dxs
+class TimeSigmoidWithLoss(_twin.TimeSigmoidWithLoss):
+    _loss = SigmoidWithLoss
 
 
-class Simple_TimeAffine:
-    def __init__(self, W, b):
-        self.W, self.b = W, b
-        self.dW, self.db = None, None
-        self.layers = None
+class Simple_TimeSoftmaxWithLoss(_twin.Simple_TimeSoftmaxWithLoss):
+    _loss = SoftmaxWithLoss
 
-    def forward(self, xs):
-        N, T, D = xs.shape
-        M = self.W.shape[1]
-        self.layers = [Affine(self.W, self.b) for _ in range(T)]
-        out = np.empty((N, T, M), dtype="f")
-        for t, layer in enumerate(self.layers):
-            out[:, t, :] = layer.forward(xs[:, t, :])
-        return out
 
-    def backward(self, dout):
-        N, T, M = dout.shape
-        dxs = np.empty((N, T, self.W.shape[0]), dtype="f")
-        self.dW, self.db = 0, 0
-        for t, layer in enumerate(self.layers):
-            dxs[:, t, :] = layer.backward(dout[:, t, :])
-            self.dW += layer.grads[0]  # (the book reads layer.dW, which its Affine lacks)
-            self.db += layer.grads[1]
-        return dxs
+class Simple_TimeAffine(_twin.Simple_TimeAffine):
+    _affine = Affine

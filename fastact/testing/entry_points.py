@@ -166,7 +166,7 @@ def book(report, dtype):
     read and give the contiguous call's results; im2col_into writes only its ``out``."""
     import fastact
     from fastact import functions, util
-    from fastact.layers import Affine, BatchNormalization, Convolution, Dropout, Pooling
+    from fastact.layers import LAYERS, Affine, BatchNormalization, Convolution, Dropout, Pooling
 
     rng = np.random.default_rng(3)
     dt = np.dtype(dtype)
@@ -207,11 +207,13 @@ def book(report, dtype):
     layer_case("BatchNormalization", lambda: BatchNormalization(g.copy(), be.copy()), x2)
     layer_case("Softmax", lambda: fastact.Softmax(), x2)
     layer_case("LogSoftmax", lambda: fastact.LogSoftmax(), x2)
+    covered = {"Affine", "Convolution", "Pooling", "Dropout", "BatchNormalization", "Softmax", "LogSoftmax"}
 
     for label, make, tt in (
         ("SoftmaxWithLoss", fastact.SoftmaxWithLoss, t),
         ("SigmoidWithLoss", fastact.SigmoidWithLoss, (x2[:, 0] > 0).astype(int)),
     ):
+        covered.add(label)
         xs = x2 if label == "SoftmaxWithLoss" else x2[:, 0].copy()
         layer = make()
         loss = layer.forward(xs, tt)
@@ -225,6 +227,10 @@ def book(report, dtype):
             got = (layer.forward(xin.view, tt), layer.backward())
             report.check(what, _same(got[0], expected[0]) and _same(got[1], expected[1]), "values differ")
             report.read_only(what + " (x)", xin)
+
+    # A layer added to fastact.layers.LAYERS without a case here fails the group.
+    for name, module in LAYERS.items():
+        report.check(f"{name} has a case", module == "activation" or name in covered, "no canary case")
 
     for name in ("sigmoid", "relu", "softmax", "step_function", "sigmoid_grad", "relu_grad", "identity_function"):
         f = getattr(functions, name)

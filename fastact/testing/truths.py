@@ -1,8 +1,12 @@
-"""The activation family's true values, forward and backward, from mpmath at 40 digits: what
-the accuracy tests and ``benchmarks/accuracy_family.py`` measure fastact's formulas against.
-Imports mpmath: for tests and benchmarks only."""
+"""The activation family's true values, forward and backward: from mpmath at 40 digits
+(``TRUTH``: what the accuracy tests and ``benchmarks/accuracy_family.py`` measure fastact's
+formulas against), and in float64 from libm (``FLOAT64``: the truth of the sweeps over every
+float32). Imports mpmath: for tests and benchmarks only."""
+
+import math
 
 import mpmath
+import numba
 import numpy as np
 
 with mpmath.workdps(50):  # the decimals themselves, not their 15-digit roundings
@@ -51,8 +55,9 @@ def _slope():
 
 #: name -> (forward(x), backward derivative(x) -> (value, size of its terms)) at the default
 #: parameters. The size of the terms bounds what rounding can do where the derivative's terms
-#: cancel (near its root). The tanh backward takes tanh's output y.
+#: cancel (near its root). The sigmoid and tanh backward take the output y.
 TRUTH = {
+    "sigmoid": (_sig, lambda y: (y * (1 - y), y * (1 + y))),
     "leaky_relu": (
         lambda v: v if v > 0 else v * _slope(),
         lambda v: (1, 1) if v > 0 else (_slope(),) * 2,
@@ -107,3 +112,91 @@ def truth(name, direction, x, dout):
             values.append(to_longdouble(t))
             sizes.append(to_longdouble(size))
     return np.array(values), np.array(sizes)
+
+
+# --- float64 truths for float32, compiled ------------------------------------------------------
+
+jit = numba.njit(error_model="numpy")
+
+
+@jit
+def _sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@jit
+def _log_sigmoid(x):
+    return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+C1 = 2 * math.sqrt(2 / math.pi)
+C3 = C1 * 0.044715
+
+
+@jit
+def _elu(x, alpha, scale):
+    y = scale * (x if x > 0 else alpha * math.expm1(x))
+    return y, abs(y)
+
+
+@jit
+def _elu_backward(x, alpha, scale):
+    g = scale * (1.0 if x > 0 else alpha * math.exp(x))
+    return g, abs(g)
+
+
+@jit
+def _gelu_tanh(x):
+    y = x * _sigmoid(C1 * x + C3 * x**3)
+    return y, abs(y)
+
+
+@jit
+def _gelu_tanh_backward(x):
+    v = C1 * x + C3 * x**3
+    s, n, w = _sigmoid(v), _sigmoid(-v), C1 + 3 * C3 * x**2
+    return s * (1 + x * w * n), s * (1 + abs(x * w * n))
+
+
+@jit
+def _gelu(x):
+    y = x * 0.5 * math.erfc(-x / math.sqrt(2.0))
+    return y, abs(y)
+
+
+@jit
+def _gelu_backward(x):
+    phi = x * math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * math.erfc(-x / math.sqrt(2.0))
+    return cdf + phi, cdf + abs(phi)
+
+
+@jit
+def _silu_backward(x):
+    s, n = _sigmoid(x), _sigmoid(-x)
+    return s * (1.0 + x * n), s * (1.0 + abs(x * n))
+
+
+#: (name, direction) -> the formula in float64 from libm (``math``: exp, expm1, log1p, tanh,
+#: erfc, each within an ULP or two of float64: 2**-28 of a float32 ULP), compiled, giving
+#: (value, size of its terms): the truth the sweep over every float32 of each float32-native
+#: formula (``Declaration.ulp32``) is measured against; mpmath (``TRUTH``) would take days.
+FLOAT64 = {
+    ("sigmoid", "forward"): jit(lambda x: (_sigmoid(x), _sigmoid(x))),
+    ("elu", "forward"): jit(lambda x: _elu(x, 1.0, 1.0)),
+    ("elu", "backward"): jit(lambda x: _elu_backward(x, 1.0, 1.0)),
+    ("selu", "forward"): jit(lambda x: _elu(x, SELU_ALPHA, SELU_SCALE)),
+    ("selu", "backward"): jit(lambda x: _elu_backward(x, SELU_ALPHA, SELU_SCALE)),
+    ("tanh", "forward"): jit(lambda x: (math.tanh(x), abs(math.tanh(x)))),
+    ("silu", "forward"): jit(lambda x: (x * _sigmoid(x), abs(x * _sigmoid(x)))),
+    ("silu", "backward"): _silu_backward,
+    ("log_sigmoid", "forward"): jit(lambda x: (_log_sigmoid(x), abs(_log_sigmoid(x)))),
+    ("log_sigmoid", "backward"): jit(lambda x: (_sigmoid(-x), _sigmoid(-x))),
+    ("softplus", "forward"): jit(lambda x: (x if x > 20 else -_log_sigmoid(-x), abs(_log_sigmoid(-x)))),
+    ("softplus", "backward"): jit(lambda x: (1.0 if x > 20 else _sigmoid(x), _sigmoid(x))),
+    ("gelu", "forward"): _gelu,
+    ("gelu", "backward"): _gelu_backward,
+    ("gelu_tanh", "forward"): _gelu_tanh,
+    ("gelu_tanh", "backward"): _gelu_tanh_backward,
+}

@@ -33,7 +33,7 @@ assert_type(elu.x, NDArray[Any] | None)
 layers.ELU(beta=0.5)  # type: ignore[call-arg]
 assert_type(fastact.Tanh().backward(x), NDArray[Any])
 assert_type(layers.GELU(approximate="tanh").approximate, Literal["none", "tanh"])
-assert_type(layers.layer_for("softplus", beta=2.0), layers.Activation)
+assert_type(layers.layer_for("softplus", beta=2.0), layers.ActivationLayer)
 
 # the book's layers and modules
 conv = layers.Convolution(np.zeros((2, 1, 3, 3)), np.zeros(2), stride=1, pad=1)

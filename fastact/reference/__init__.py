@@ -3,7 +3,11 @@ way *Deep Learning from Scratch* writes it (same NumPy expressions, same order o
 same dtypes, same quirks).
 
 This is the yardstick: tests compare fastact against these twins by name and benchmarks time
-them side by side. Nothing here is optimised or corrected on purpose; where fastact does
+them side by side: ``fastact.<name>`` and the layers against ``reference.<name>`` (an
+activation's backward: ``reference.<name>_backward``), ``fastact.functions.<name>`` against
+``reference.functions.<name>`` (the book's ``common/functions.py``, re-exported here, except
+``relu``: the book's function ``np.maximum(0, x)`` keeps -0.0, while its Relu layer, and so
+``fastact.relu``, gives +0.0). Nothing here is optimised or corrected on purpose; where fastact does
 better (no overflow warning, unsigned input, exact log of small probabilities, clear errors)
 the README says so. The code is the project's own; only its arithmetic follows the book.
 """
@@ -12,56 +16,27 @@ import math
 
 import numpy as np
 
-# --- the book's functions (common/functions.py) -------------------------------------------
-
-
-def identity_function(x):
-    return x
-
-
-def step_function(x):
-    return np.array(x > 0, dtype=int)
-
-
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def sigmoid_grad(x):
-    return (1.0 - sigmoid(x)) * sigmoid(x)
+from . import functions  # noqa: F401 (reference.functions: the twins of fastact.functions)
+from .functions import (  # noqa: F401 (the same twins for fastact.sigmoid and the layers)
+    cross_entropy_error,
+    identity_function,
+    relu_grad,
+    sigmoid,
+    sigmoid_grad,
+    softmax,
+    softmax_loss,
+    step_function,
+    sum_squared_error,
+)
 
 
 def relu(x):
-    return np.maximum(0, x)
-
-
-def relu_grad(x):
-    grad = np.zeros_like(x)
-    grad[x >= 0] = 1  # 1 at x == 0, unlike the Relu layer's backward
-    return grad
-
-
-def softmax(x):
-    shifted = x - np.max(x, axis=-1, keepdims=True)
-    return np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
-
-
-def sum_squared_error(y, t):
-    return 0.5 * np.sum((y - t) ** 2)
-
-
-def cross_entropy_error(y, t):
-    if y.ndim == 1:  # one sample: a batch of one
-        t = t.reshape(1, t.size)
-        y = y.reshape(1, y.size)
-    if t.size == y.size:  # one-hot labels -> class indices
-        t = t.argmax(axis=1)
-    n = y.shape[0]
-    return -np.sum(np.log(y[np.arange(n), t] + 1e-7)) / n
-
-
-def softmax_loss(X, t):
-    return cross_entropy_error(softmax(X), t)
+    """The book's Relu layer's forward (``out = x.copy(); out[x <= 0] = 0``) as a function,
+    the twin of ``fastact.relu``: +0.0 for -0.0 and -inf, NaN kept, a scalar for 0-d input."""
+    x = np.asarray(x)
+    out = x.copy()
+    out[x <= 0] = 0
+    return out[()]
 
 
 # --- the book's im2col / col2im (common/util.py) -------------------------------------------
@@ -339,6 +314,15 @@ class Softmax:
         return dx
 
 
+class LogSoftmax(Softmax):
+    def forward(self, x):
+        self.out = log_softmax(x)
+        return self.out
+
+    def backward(self, dout):
+        return log_softmax_backward(self.out, dout)
+
+
 class SigmoidWithLoss:
     def __init__(self):
         self.params, self.grads = [], []
@@ -369,7 +353,7 @@ def sigmoid_backward(dout, out):
     return dout * (1.0 - out) * out
 
 
-# --- the activation family (issue 11) ---------------------------------------------------------
+# --- the activation family ---------------------------------------------------------------------
 # PyTorch 2.13's formulas and defaults (torch.nn.functional), written as a NumPy user would:
 # plain expressions, no care for overflow, cancellation or warnings. Backward functions take
 # (dout, saved, *params): saved is the forward output for tanh, the input x for the others.

@@ -1,7 +1,7 @@
 """Every activation layer of the registry, built from its declaration: the same bits as its own
 ufuncs on every path and layout, the twin's bits where the declaration promises them, the
 book's interface, NumPy's dtype rules, and a numerical gradient check. (The formulas' accuracy
-against mpmath is tests/test_formulas.py's; Relu's and Sigmoid's contract, test_relu/_sigmoid.)"""
+against mpmath is tests/exactness/test_formulas.py's; Relu's and Sigmoid's contract, test_relu/_sigmoid.)"""
 
 import copy
 import pickle

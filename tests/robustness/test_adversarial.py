@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import book_layers as fast
 from fastact import functions as F
-from fastact import losses
+from fastact import layers as fast
+from fastact import layers as losses
 from fastact import reference as twin
 from fastact.testing.bits import assert_same_bits
 from fastact.testing.processes import run_python as fresh_python
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_python(code, env=None, timeout=300):
@@ -156,8 +156,9 @@ def test_convolution_failed_forward_leaves_the_previous_state(failure, rng, monk
         layer.b = b
     else:
         import fastact._core.gemm as gemm
+        import fastact.layers.conv as conv_module
 
-        real = fast.im2col_into
+        real = conv_module.im2col_into
 
         def interrupted(*args, **kwargs):
             if failure == "interrupt after im2col":
@@ -165,7 +166,7 @@ def test_convolution_failed_forward_leaves_the_previous_state(failure, rng, monk
             raise KeyboardInterrupt
 
         if failure == "interrupt after im2col":
-            monkeypatch.setattr(fast, "im2col_into", interrupted)
+            monkeypatch.setattr(conv_module, "im2col_into", interrupted)
         else:
             monkeypatch.setattr(gemm, "dot_plus_bias", interrupted)
         with pytest.raises(KeyboardInterrupt):
@@ -459,7 +460,7 @@ def test_backward_before_forward_is_one_error_for_every_layer():
         fast.Pooling(2, 2),
         losses.Softmax(),
         losses.LogSoftmax(),
-        *(cls() for cls in fastact.layers.LAYERS.values()),
+        *(cls() for cls in fastact.layers.activation.CLASSES.values()),
     ]
     for layer in layers:
         with pytest.raises(fastact.layers.ForwardNotCalledError, match="before"):

@@ -15,7 +15,7 @@ import pytest
 import fastact
 from fastact.testing.processes import run_python
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # A child process's check: every layer on large (parallel) and book-sized arrays against the
 # seed's twins. Prints "ok" or raises.

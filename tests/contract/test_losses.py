@@ -9,8 +9,7 @@ import pytest
 import fastact._core.threads as threads
 from fastact import reference
 from fastact._core.softmax import log_softmax, softmax
-from fastact.layers import ForwardNotCalledError
-from fastact.losses import LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
+from fastact.layers import ForwardNotCalledError, LogSoftmax, SigmoidWithLoss, Softmax, SoftmaxWithLoss
 from fastact.testing.bits import assert_same_bits
 from fastact.testing.gradients import numerical_gradient
 

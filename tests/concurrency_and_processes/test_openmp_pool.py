@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(env_extra, script=SCRIPT):
-    env = {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))} | env_extra
+    env = {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))} | env_extra
     result = run_python(script, env=env, unset=NAMES, timeout=120)
     return json.loads(result.stdout.splitlines()[-1]), result.stderr
 

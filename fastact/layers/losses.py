@@ -9,31 +9,17 @@ A forward that raises (bad labels, shapes, dtypes) leaves the layer's previous s
 everything is checked or computed before anything is stored.
 """
 
-import numba
 import numpy as np
 
-from . import reference as _ref
-from ._core import threads
-from ._core.rows import PAIRS
-from ._core.softmax import log_softmax, softmax
-from .layers import ForwardNotCalledError
-
-_JIT_OFF = numba.config.DISABLE_JIT  # nothing compiles: the twins' NumPy code serves
+from .. import reference as _ref
+from .._core import threads
+from .._core.rows import PAIRS
+from .._core.softmax import log_softmax, softmax
+from ._base import JIT_OFF, not_called, require_numeric, subclass
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _INTP = np.dtype(np.intp)
-
-
-def _not_called(layer, saved):
-    return ForwardNotCalledError(f"{layer}.backward() was called before {layer}.forward(): there is no {saved} yet")
-
-
-def _numeric(a, where, what):
-    if not isinstance(a, (np.ndarray, np.generic)):
-        raise TypeError(f"{where} needs {what} as a NumPy array, got {type(a).__name__}")
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{where} needs a numeric {what}, got dtype {a.dtype}")
 
 
 def _labels(t, rows, n, where):
@@ -54,7 +40,7 @@ def _labels(t, rows, n, where):
 
 def _cross_entropy_check(y_shape, t, where):
     """The checks the book's cross_entropy_error would fail on (with a clear message)."""
-    _numeric(t, where, "t")
+    require_numeric(t, where, "t")
     if len(y_shape) == 1:
         rows, n = 1, y_shape[0]
         t = t.reshape(1, t.size)
@@ -101,7 +87,7 @@ class SoftmaxWithLoss:
         if (
             type(x) is np.ndarray
             and type(t) is np.ndarray
-            and not _JIT_OFF
+            and not JIT_OFF
             and x.ndim == 2
             and ((dt := x.dtype) is _F64 or dt is _F32)
             and x.flags.c_contiguous
@@ -130,9 +116,9 @@ class SoftmaxWithLoss:
         # Every other input: fastact's softmax, then the book's cross_entropy_error after the
         # checks that make its failures clear.
         where = "SoftmaxWithLoss.forward"
-        if _JIT_OFF or ((type(x) is not np.ndarray or type(t) is not np.ndarray) and _subclass(x, t)):
+        if JIT_OFF or ((type(x) is not np.ndarray or type(t) is not np.ndarray) and subclass(x, t)):
             # the book's own code: masked arrays keep their mask, nothing needs compiling
-            _numeric(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x), where, "x")
+            require_numeric(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x), where, "x")
             twin = _ref.SoftmaxWithLoss()
             loss = twin.forward(x, t)
             self.t, self.y, self.loss = twin.t, twin.y, loss
@@ -147,7 +133,7 @@ class SoftmaxWithLoss:
             and ((t.ndim == 1 and t.dtype.kind in "iu") or (t.shape == x.shape and t.dtype.kind in "biuf"))
         ):
             return self.forward(np.ascontiguousarray(x), t)
-        _numeric(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x), where, "x")
+        require_numeric(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x), where, "x")
         t = t if isinstance(t, (np.ndarray, np.generic)) else np.asarray(t)
         y = softmax(x)
         _cross_entropy_check(y.shape, t, where)
@@ -161,10 +147,10 @@ class SoftmaxWithLoss:
         # they take only what is checked here, and check every label's range themselves.
         y, t = self.y, self.t
         if y is None:
-            raise _not_called("SoftmaxWithLoss", "y")
+            raise not_called("SoftmaxWithLoss", "y")
         if (
             type(y) is np.ndarray
-            and not _JIT_OFF
+            and not JIT_OFF
             and y.ndim == 2
             and ((dt := y.dtype) is _F64 or dt is _F32)
             and y.flags.c_contiguous
@@ -191,10 +177,6 @@ class SoftmaxWithLoss:
         return dx / batch_size
 
 
-def _subclass(*arrays):
-    return any(isinstance(a, np.ndarray) and type(a) is not np.ndarray for a in arrays)
-
-
 def _move_rows(axis, *arrays):
     """The arrays with ``axis`` last, as C-contiguous (rows, n) arrays, and how to undo it."""
     moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]
@@ -204,6 +186,9 @@ def _move_rows(axis, *arrays):
 
 
 class _SoftmaxBase:
+    """A row op along ``axis`` as a layer: ``_function`` forward, the row kernel ``_pair``
+    (a ``PAIRS`` name) backward, and the twin's ``_twin_backward`` for what it does not take."""
+
     _name = ""
 
     def __init__(self, axis=-1):
@@ -211,12 +196,18 @@ class _SoftmaxBase:
         self.params, self.grads = [], []
         self.out = None
 
-    def _backward(self, dout, pair, numpy_formula):
+    def forward(self, x):
+        out = self._function(x, self.axis)
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        pair, numpy_formula = getattr(PAIRS, self._pair), self._twin_backward
         out = self.out
         if (
             type(dout) is np.ndarray
             and type(out) is np.ndarray
-            and not _JIT_OFF
+            and not JIT_OFF
             and self.axis == -1
             and dout.shape == out.shape
             and ((dt := out.dtype) is _F32 or dt is _F64)  # native byte order: these objects
@@ -232,7 +223,7 @@ class _SoftmaxBase:
             threads.run(pair, out.size, out.reshape(-1, n), dout.reshape(-1, n), dx.reshape(-1, n), per_iteration=n)
             return dx
         if out is None:
-            raise _not_called(self._name, "out")
+            raise not_called(self._name, "out")
         where = f"{self._name}.backward"
         if not isinstance(dout, np.ndarray):
             raise TypeError(f"{where} needs dout as a NumPy array, got {type(dout).__name__}")
@@ -243,7 +234,7 @@ class _SoftmaxBase:
         if (
             type(out) is np.ndarray
             and type(dout) is np.ndarray
-            and not _JIT_OFF
+            and not JIT_OFF
             and out.ndim
             and out.size
             and out.dtype in (_F32, _F64)
@@ -269,15 +260,8 @@ class Softmax(_SoftmaxBase):
     differ by a few roundings).
     """
 
-    _name = "Softmax"
-
-    def forward(self, x):
-        out = softmax(x, self.axis)
-        self.out = out
-        return out
-
-    def backward(self, dout):
-        return self._backward(dout, PAIRS.softmax_backward, _ref.softmax_backward)
+    _name, _pair = "Softmax", "softmax_backward"
+    _function, _twin_backward = staticmethod(softmax), staticmethod(_ref.softmax_backward)
 
 
 class LogSoftmax(_SoftmaxBase):
@@ -286,36 +270,23 @@ class LogSoftmax(_SoftmaxBase):
     PyTorch and the NumPy expression compute it (the exponential within 1.1 ULP, the row sum
     taken in float64 and rounded once)."""
 
-    _name = "LogSoftmax"
-
-    def forward(self, x):
-        out = log_softmax(x, self.axis)
-        self.out = out
-        return out
-
-    def backward(self, dout):
-        return self._backward(dout, PAIRS.log_softmax_backward, _ref.log_softmax_backward)
+    _name, _pair = "LogSoftmax", "log_softmax_backward"
+    _function, _twin_backward = staticmethod(log_softmax), staticmethod(_ref.log_softmax_backward)
 
 
-class SigmoidWithLoss:
+class SigmoidWithLoss(_ref.SigmoidWithLoss):
     """The sequel's sigmoid + binary cross-entropy (labels 0/1), ``fastact.sigmoid`` inside.
 
     ``loss`` is the book's ``cross_entropy_error(np.c_[1 - y, y], t)`` of that ``y`` (so it keeps
     the book's 1e-7 floor); ``backward(dout=1)`` is the book's ``(y - t) * dout / batch_size``.
     """
 
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.loss = None
-        self.y = None
-        self.t = None
-
     def forward(self, x, t):
-        from . import sigmoid
+        from .. import sigmoid
 
         where = "SigmoidWithLoss.forward"
-        _numeric(x, where, "x")
-        _numeric(t, where, "t")
+        require_numeric(x, where, "x")
+        require_numeric(t, where, "t")
         if x.dtype.kind == "b":
             raise TypeError(f"{where}: bool x has no sigmoid in the book either; convert it first")
         if np.size(t) != np.size(x):
@@ -338,6 +309,6 @@ class SigmoidWithLoss:
 
     def backward(self, dout=1):
         if self.y is None:
-            raise _not_called("SigmoidWithLoss", "y")
+            raise not_called("SigmoidWithLoss", "y")
         batch_size = self.t.shape[0]
         return (self.y - self.t) * dout / batch_size

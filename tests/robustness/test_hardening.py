@@ -21,7 +21,7 @@ from fastact.testing.bits import assert_same_bits
 from fastact.testing.processes import run_python
 from fastact.testing.values import FLOATS, layouts, sample
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def non_dense_views(x):

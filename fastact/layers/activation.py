@@ -15,38 +15,17 @@ import inspect
 import numbers
 import warnings
 
-import numba
 import numpy as np
 
-from . import reference
-from ._core import dispatch
-from ._core.kernels import KERNEL_DTYPES, KERNELS
-from ._core.layouts import may_self_overlap
-from .activations import REGISTRY
+from .. import reference
+from .._core import dispatch
+from .._core.kernels import KERNEL_DTYPES, KERNELS
+from .._core.layouts import may_self_overlap
+from ..activations import REGISTRY
+from ._base import JIT_OFF, not_called, require_array, require_numeric
 
 _BOOL = np.dtype(np.bool_)
 _F32, _F64 = KERNEL_DTYPES
-
-
-class ForwardNotCalledError(RuntimeError):
-    """``backward`` was called before any ``forward``: there is nothing to differentiate."""
-
-
-def _not_called(layer, saved):
-    return ForwardNotCalledError(
-        f"{layer}.backward() was called before {layer}.forward(): "
-        f"there is no {saved} yet (the book's layer would silently compute garbage)"
-    )
-
-
-def _require_array(a, where, what):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{where} needs {what} as a NumPy array, got {type(a).__name__}")
-
-
-def _require_numeric(a, where):
-    if a.dtype.kind not in "biufc":
-        raise TypeError(f"{where} needs a numeric array, got dtype {a.dtype}")
 
 
 def _compute_dtype(x, where):
@@ -69,14 +48,14 @@ def _compute_dtype(x, where):
     return None, x.dtype
 
 
-class Activation:
+class ActivationLayer:
     """An activation layer built from its declaration (``spec``): the book's interface.
 
     ``forward(x)`` returns a new array (a NumPy scalar for 0-d input, as NumPy's ufuncs give)
     and keeps what backward needs; ``backward(dout)`` returns a new array ``dout * f'(x)``.
     """
 
-    spec = None  # an activations.Activation, set by each subclass
+    spec = None  # an activations.Declaration, set by each subclass
 
     def __init__(self, *args, **kwargs):
         bound = self._signature.bind(*args, **kwargs)
@@ -99,7 +78,7 @@ class Activation:
     def forward(self, x):
         spec = self.spec
         kernels = KERNELS[spec.name]
-        if _JIT_OFF and _twins_only():
+        if JIT_OFF and _twins_only():
             return self._forward_twin(x)
         if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32):
             # The common cases first, in as few Python steps as possible; the ufunc takes
@@ -124,7 +103,7 @@ class Activation:
             self._keep(x, out)
             return out
         x = _as_array(x, where)
-        _require_numeric(x, where)
+        require_numeric(x, where, kinds="biufc")
         xk, result = _compute_dtype(x, where)
         if xk is None:
             out = getattr(reference, spec.name)(x, *self._values(np.dtype(np.float64)))
@@ -150,11 +129,11 @@ class Activation:
         spec = self.spec
         saved = getattr(self, spec.attribute)
         if saved is None:
-            raise _not_called(type(self).__name__, spec.attribute)
+            raise not_called(type(self).__name__, spec.attribute)
         if (
             type(dout) is np.ndarray
             and type(saved) is np.ndarray
-            and not (_JIT_OFF and _twins_only())
+            and not (JIT_OFF and _twins_only())
             and ((dt := dout.dtype) is _F64 or dt is _F32)
             and saved.dtype == dt  # (an unpickled array's dtype is equal, not the same object)
             and dout.shape == saved.shape
@@ -198,7 +177,7 @@ def _as_array(x, where):
     return np.asarray(x)
 
 
-def _layer_class(spec, base=Activation, doc=None):
+def _layer_class(spec, base=ActivationLayer, doc=None):
     params = [
         inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default) for p in spec.params
     ]
@@ -261,8 +240,8 @@ class Relu(_layer_class(REGISTRY["relu"])):
                 return out
         if (_defers(x) and not isinstance(x, np.ndarray)) or _twins_only():
             return self._forward_numpy(x)  # Dask: the seed's steps stay lazy
-        _require_array(x, "Relu.forward", "x")
-        _require_numeric(x, "Relu.forward")
+        require_array(x, "Relu.forward", "x")
+        require_numeric(x, "Relu.forward", kinds="biufc")
         if self.inplace and not x.flags.writeable:
             raise ValueError("Relu(inplace=True).forward writes into x, but x is read-only")
         if not dispatch.served(x) or x.ndim == 0 or _subnormals_are_zero():
@@ -305,8 +284,8 @@ class Relu(_layer_class(REGISTRY["relu"])):
             dispatch.backward(kernels, dout, mask, dout, ())
             return dout
         if mask is None:
-            raise _not_called("Relu", "mask")
-        _require_array(dout, "Relu.backward", "dout (it is written in place, as in the book)")
+            raise not_called("Relu", "mask")
+        require_array(dout, "Relu.backward", "dout (it is written in place, as in the book)")
         if dout.shape != np.shape(mask):
             raise ValueError(
                 f"Relu.backward: dout has shape {dout.shape} but forward's input had shape "
@@ -319,7 +298,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
         # What the kernels don't take (other dtypes, byte order, alignment, masks set by hand,
         # a dout whose elements share memory): the seed's own statement, whose result is the
         # definition (a shared slot is zeroed if any masked index points at it).
-        _require_numeric(dout, "Relu.backward")
+        require_numeric(dout, "Relu.backward", "dout", kinds="biufc")
         return reference.relu_backward(dout, mask)
 
     def __repr__(self):
@@ -327,14 +306,13 @@ class Relu(_layer_class(REGISTRY["relu"])):
 
 
 _twins_warned = []
-_JIT_OFF = numba.config.DISABLE_JIT  # read once: numba reads it once too, at import
 
 
 def _twins_only():
     """Whether numba's JIT is off (``NUMBA_DISABLE_JIT=1``, used to debug one's own numba
     code): fastact cannot compile anything then, so the layers compute with their NumPy twins
     (the book's results, at NumPy's speed), and say so once."""
-    if not _JIT_OFF:
+    if not JIT_OFF:
         return False
     if not _twins_warned:
         _twins_warned.append(True)
@@ -391,46 +369,12 @@ def _make_family():
     return made
 
 
-LAYERS = {"Relu": Relu, "Sigmoid": Sigmoid, "GELU": GELU, **_make_family()}
+#: layer class name -> class, for every declaration
+CLASSES = {"Relu": Relu, "Sigmoid": Sigmoid, "GELU": GELU, **_make_family()}
+globals().update(CLASSES)  # the generated classes live here, so that their instances pickle
 
 
 def layer_for(name, **params):
     """A new layer computing activation ``name`` of the registry (``gelu_tanh`` included)."""
     spec = REGISTRY[name]
-    return LAYERS[spec.layer](**dict(spec.layer_kwargs), **params)
-
-
-globals().update(LAYERS)
-
-# The rest of the book's common/layers.py, so that `from fastact.layers import *` replaces
-# `from common.layers import *`. Imported on first use (a star import asks for each name):
-# a user of Relu alone does not pay for them at import.
-_ELSEWHERE = {
-    **dict.fromkeys(("Affine", "BatchNormalization", "Convolution", "Dropout", "Pooling"), "book_layers"),
-    **dict.fromkeys(("SoftmaxWithLoss", "Softmax", "LogSoftmax", "SigmoidWithLoss"), "losses"),
-}
-
-
-def __getattr__(name):
-    if name in _ELSEWHERE:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__package__}.{_ELSEWHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    *LAYERS,
-    "Affine",
-    "BatchNormalization",
-    "Convolution",
-    "Dropout",
-    "Pooling",
-    "SoftmaxWithLoss",
-    "Softmax",
-    "LogSoftmax",
-    "SigmoidWithLoss",
-    "ForwardNotCalledError",
-]
+    return CLASSES[spec.layer](**dict(spec.layer_kwargs), **params)

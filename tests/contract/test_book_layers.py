@@ -1,4 +1,5 @@
-"""fastact.book_layers against the NumPy twins in fastact.reference: every result and attribute
+"""fastact.layers' Affine, Dropout, BatchNormalization, Convolution and Pooling against the
+NumPy twins in fastact.reference: every result and attribute
 bit for bit, parameters shared in place, failed calls leave the layer as it was, and whole
 networks trained step after step give the twins' losses and weights."""
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastact._core.gemm
-from fastact import book_layers as fast
+from fastact import layers as fast
 from fastact import reference as twin
 from fastact.testing.bits import assert_same_bits
 from fastact.testing.values import FLOATS, layouts, sample
@@ -442,7 +443,7 @@ def test_column_sums_are_numpys_axis_0_sum(shape, dtype, rng, build):
     """Every special value mixed in (NaN, -0.0, +-inf, subnormals); 300 columns make two
     blocks, so the parallel build splits them between threads. NaN payloads are NumPy's SIMD
     blocking's (as for BatchNormalization's sums): not compared."""
-    from fastact.book_layers import _column_sums
+    from fastact.layers.conv import _column_sums
 
     a = sample(dtype, shape, rng)
     same(_column_sums(a), quiet(np.sum, a, axis=0), f"{shape} {dtype.__name__}", nan_payloads=False)

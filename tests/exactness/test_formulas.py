@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import fastact._core.formulas as F
-import fastact._core.libm32
 from fastact import reference as ref
 from fastact.activations import REGISTRY
 from fastact.testing.bits import assert_same_bits
@@ -22,8 +21,10 @@ from fastact.testing.values import FLOATS, SHAPES, every_magnitude, layouts, qui
 FORWARD = [n for n, spec in REGISTRY.items() if spec.forward is getattr(F, n, None)]
 PARAMS = {n: REGISTRY[n].defaults for n in FORWARD if REGISTRY[n].params}
 PIECEWISE = [n for n in FORWARD if REGISTRY[n].ulp == 0]
-TRANSCENDENTAL = [n for n in FORWARD if n not in PIECEWISE and n != "tanh"]
 ALL = [(n, d) for n in FORWARD for d in ("forward", "backward")]
+#: what is measured against mpmath: every direction with a declared float64 bound (the others
+#: are the twin's bits: tanh's backward, the piecewise-linear ones)
+MEASURED = [(n, d) for n, d in ALL if REGISTRY[n].bound(d, np.float64)]
 
 
 def formula(name, direction):
@@ -64,34 +65,14 @@ def accuracy_inputs(name, dtype, rng, n):
     return x[np.isfinite(x)]
 
 
-#: Claimed max errors in ULP of the true result, float64 (float32 results are the float64
-#: ones rounded once: within a hair of 0.5 ULP everywhere). Where a float64 derivative's terms
-#: cancel (near its root) the error is instead within TERMS_ULP ULP of the size of its terms.
-BOUND64 = {
-    ("elu", "forward"): 1.0,
-    ("selu", "forward"): 1.0,
-    ("gelu", "forward"): 2.0,
-    ("gelu_tanh", "forward"): 1.0,
-    ("silu", "forward"): 1.0,
-    ("softplus", "forward"): 1.5,
-    ("mish", "forward"): 1.0,
-    ("log_sigmoid", "forward"): 1.5,
-}
-BOUND64.update({(n, "backward"): 1.5 for n in TRANSCENDENTAL})
-#: float32 through the float64 code, rounded once; the functions computed in float32 instead
-#: (fastact._core.libm32.NATIVE) have their own bound, measured over every float32 (test_single.py)
-BOUND32 = 0.501
+#: Where a float64 derivative's terms cancel (near its root) the error is instead within
+#: TERMS_ULP ULP of the size of its terms. The bounds themselves are the declarations'
+#: (``Declaration.ulp64``, ``ulp32``; float32 through the float64 code: rounded once).
 TERMS_ULP = 1.0
 
 
-def bound32(name, direction):
-    native = fastact._core.libm32.NATIVE.get((name, direction))
-    return BOUND32 if native is None else native
-
-
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("direction", ["forward", "backward"])
-@pytest.mark.parametrize("name", TRANSCENDENTAL)
+@pytest.mark.parametrize("name,direction", MEASURED)
 def test_accuracy_against_mpmath(name, direction, dtype, rng):
     n = 1500 if dtype == np.float64 else 600
     x = accuracy_inputs(name, dtype, rng, n)
@@ -101,9 +82,10 @@ def test_accuracy_against_mpmath(name, direction, dtype, rng):
         y = call(name, direction, x, dout)
     err = ulp_error(y, t, dtype)
     err_terms = ulp_error(size + (y.astype(np.longdouble) - t), size, dtype)  # |y - t| / ulp(size)
-    bound = BOUND64[name, direction] if dtype == np.float64 else bound32(name, direction)
+    spec = REGISTRY[name]
+    bound = spec.bound(direction, dtype)
     # float32 through float64 has no escape near roots: float64 resolves the cancellation.
-    resolved = (dtype == np.float32) and (name, direction) not in fastact._core.libm32.NATIVE
+    resolved = (dtype == np.float32) and spec.ulp32[direction == "backward"] is None
     bad = (err > bound) & ((err_terms > TERMS_ULP) | resolved)
     if bad.any():
         i = np.flatnonzero(bad)[np.argmax(err[bad])]
@@ -292,7 +274,7 @@ def test_no_floating_point_flags(name, direction, dtype, rng):
 # --- vectorization ------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # tests/test_kernels.py checks the registry's kernels built from these formulas
+@pytest.mark.slow  # tests/layouts_and_paths/test_kernels.py checks the registry's kernels built from these formulas
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name,direction", ALL)
 def test_loops_vectorize(name, direction, dtype):

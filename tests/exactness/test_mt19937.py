@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastact._core.mt19937
-from fastact import book_layers as fast
+from fastact import layers as fast
 from fastact import reference as twin
 
 
