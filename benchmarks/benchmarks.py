@@ -63,7 +63,7 @@ _ROW_CASES = {str(c): c for c in bench_rows.CASES}
 
 
 class Rows:
-    """The row ops (softmax, log-softmax, their backward passes, SoftmaxWithLoss) at issue 12's
+    """The row ops (softmax, log-softmax, their backward passes, SoftmaxWithLoss) at the bench's
     shapes, fastact and the NumPy expression (``fastact._tools.bench_rows``; the GPT-2 vocabulary at
     256 of its rows, as the quick report)."""
 

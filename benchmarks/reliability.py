@@ -3,7 +3,7 @@
     python benchmarks/reliability.py
 
 - contention: median call time with the other core busy (a spinning process) against idle,
-  for the book's (100, 50) and for 2M elements (issue: no more than 3x slower);
+  for the book's (100, 50) and for 2M elements (target: no more than 3x slower);
 - time to first result: a fresh process importing fastact and running Relu and Sigmoid forward
   and backward on (100, 50) float64, with a warm cache and with an empty one;
 - fork: a process that ran every parallel kernel forks a child and a pool of 2.

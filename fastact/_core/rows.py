@@ -21,8 +21,8 @@ Exactness (u = 2**-53; n = row length < 2**20; ULP of the true result, rounded t
   measured up to 0.69. Log-softmax: (x - max) - L in float64 (4u relative: two roundings
   and the one to float32 after them), L = log1p(S - 1) in float64; L's relative error is <=
   eps + 2**-27 (see ``_log_sum_f32``), and |result| >= L, so the error is <= 0.5 + 0.29 +
-  0.125 < 0.95 ULP, measured up to 0.52. (The previous releases
-  computed float32 in float64 and rounded once, within 0.5 + 2e-4 ULP, at half the lanes.)
+  0.125 < 0.95 ULP, measured up to 0.52. (Computing float32 in float64 and rounding once gives
+  0.5 + 2e-4 ULP at half the lanes.)
 - float64 softmax: x - max = hi + lo exactly (TwoSum); exp(x - max) = e + err, e + err being
   exp(hi) (1 + lo) before its last rounding (``_exp_split``: within 0.26 ULP of exp(hi),
   measured over 1M arguments in [-700, 0]; 0.81 quanta where subnormal); the row sum is exact

@@ -3,8 +3,8 @@ fastact bench --section rows`` and the asv suite: one registry of what is timed 
 
 Each op has three engines: ``fastact`` (as a user calls it), ``numpy`` (the book's expression, or
 the book's layer: ``fastact.reference``) and ``torch`` (PyTorch's CPU op on the same memory, when
-importable). Each case is an op at one of the shapes issue 12 names, with its targets: at least
-3x the NumPy expression and, where PyTorch has the op, at least 1x PyTorch.
+importable). Each case is an op at one of the shapes below (the book's batch, GPT-2's
+vocabulary...), with its targets: at least 3x the NumPy expression and, where PyTorch has the op, at least 1x PyTorch.
 """
 
 from dataclasses import dataclass

@@ -289,7 +289,7 @@ def blas_seconds(net, x, t, steps=5):
 
 #: What each network's step must reach, as (engine, minimum speedup of the step over the
 #: seed's layers): with fastact's activation layers swapped in, never slower (the ConvNet's
-#: ReLUs are ~13% of its step: 1.08x); with every fastact layer, issue 13's targets.
+#: ReLUs are ~13% of its step: 1.08x); with every fastact layer, the targets below.
 STEP_TARGETS = {
     "mlp": {"fastact-act": 1.0},
     "sigmoid_mlp": {"fastact-act": 1.0},

@@ -1,4 +1,4 @@
-"""The classes of input and circumstance an adversarial round broke (issue 10), each covered as
+"""The classes of input and circumstance an adversarial round broke, each covered as
 a class: views under in-place ReLU, self-overlapping douts, FP flags on every path, state after
 a failed forward, interrupts, fork during compile, numba's environment settings, array-likes,
 and the smaller cases."""
