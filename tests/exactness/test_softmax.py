@@ -322,8 +322,13 @@ def fresh_llvm_ir(dispatcher, args):
     return "\n".join(copy.inspect_llvm().values())
 
 
-@pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("build", ["serial", "parallel"])
+# Each case compiles an uncached copy (seconds each). The default run covers every op's two dtypes
+# (separate row code) and both builds; the other build of each dtype is behind -m slow.
+@pytest.mark.parametrize(
+    "build,dtype",
+    [("serial", np.float64), ("parallel", np.float32)]
+    + [pytest.param(*c, marks=pytest.mark.slow) for c in (("serial", np.float32), ("parallel", np.float64))],
+)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"])
 def test_row_loops_are_vectorized(name, build, dtype):
     x = np.linspace(-3, 3, 4096).astype(dtype).reshape(4, -1)
