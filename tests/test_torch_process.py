@@ -171,3 +171,9 @@ def test_a_users_spin_reaches_numbas_own_runtime_too():
     assert report["private"]
     assert [block["GOMP_SPINCOUNT"] for block in displayed] == ["12345", "12345"]
     assert report["environ"]["GOMP_SPINCOUNT"] == "12345"
+
+
+def test_no_separate_runtime_under_ld_preload():
+    # a preloaded allocator would be bypassed by a module loaded with RTLD_DEEPBIND; libm stands in for it
+    report, _, _ = _run("torch-first", {"LD_PRELOAD": "libm.so.6"})
+    assert not report["private"]

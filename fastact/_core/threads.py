@@ -202,12 +202,15 @@ def loaded_libgomp():
 def private_openmp():
     """Whether numba's OpenMP pool is (to be) loaded on a libgomp of its own: when another
     library's libgomp is already in the process before numba's pool starts, on Linux, unless
-    ``FASTACT_OPENMP=shared``."""
+    ``FASTACT_OPENMP=shared`` or ``LD_PRELOAD`` is set (a module loaded with ``RTLD_DEEPBIND``
+    binds its own ``malloc``/``free`` to libc's, past a preloaded allocator)."""
     if _private_pool is not None:
         return True
     if _pool_started() or not hasattr(os, "RTLD_DEEPBIND"):
         return False
     if os.environ.get(OPENMP_VARIABLE, "").strip().lower() == "shared":
+        return False
+    if os.environ.get("LD_PRELOAD"):  # a preloaded malloc (jemalloc...): DEEPBIND would bypass it
         return False
     return bool(loaded_libgomp())
 
