@@ -26,8 +26,10 @@ SCRIPT = """
 import hashlib, json, os, sys
 import numpy as np
 ORDER = {order!r}
+torch_at_import = None
 if ORDER == "torch-first":
     import torch
+    torch_at_import = torch.get_num_threads()
     torch.softmax(torch.ones(4096, 256), -1)  # PyTorch's own pool runs, and spins
 import fastact
 from fastact import functions
@@ -48,6 +50,7 @@ for dtype in (np.float32, np.float64):
             digest.update(fastact.gelu(x).tobytes())
 if ORDER == "torch-after":
     import torch
+    torch_at_import = torch.get_num_threads()
 if "torch" in sys.modules:
     import torch
     torch.relu(torch.ones(1 << 20))  # PyTorch's pool runs after fastact's
@@ -64,6 +67,7 @@ print(json.dumps({{
     "numba_threads": numba.get_num_threads(),
     "fastact_threads": fastact.get_num_threads(),
     "torch_threads": torch_threads,
+    "torch_at_import": torch_at_import,
     "environ": {{k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}},
 }}))
 """
@@ -123,8 +127,8 @@ def test_the_pools_keep_their_sizes_and_the_environment_stays_clean(reports):
     for order, (report, _) in reports.items():
         assert report["layer"] == "omp", (order, report)
         assert report["numba_threads"] == report["fastact_threads"] == 2, (order, report)
-        if order != "none":
-            assert report["torch_threads"] == min(2, os.cpu_count() or 1), (order, report)
+        if order != "none":  # PyTorch's own choice (its default depends on the machine), kept
+            assert report["torch_threads"] == report["torch_at_import"] >= 1, (order, report)
         assert report["environ"] == {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}, (order, report)
 
 
