@@ -22,6 +22,8 @@ after each call (see ``openblas``).
 import contextlib
 import ctypes
 import hashlib
+import importlib
+import importlib.util
 import json
 import operator
 import os
@@ -147,12 +149,18 @@ def _start_pool():
     is loaded; it has no API for the spin count. So fastact loads it itself first (the same
     library numba's OpenMP pool then links to: the dynamic linker keeps one copy of a file),
     with the two variables set only in the C environment and only around that ``dlopen``
-    (see ``_load_libgomp``): ``os.environ`` never holds them, no Python thread runs while they
+    (see ``_dlopen_with``): ``os.environ`` never holds them, no Python thread runs while they
     are set, and nothing else (no thread start, no compile) happens inside that window. Then
     numba starts its pool. libgomp takes the spin count over the policy; other OpenMP runtimes
-    see neither. A libgomp already loaded by another library keeps its own settings
-    (PyTorch's: see the README). Users who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
-    themselves get exactly what they set.
+    see neither. Users who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` themselves get
+    exactly what they set.
+
+    Where another library loaded its own libgomp first (PyTorch ships one and loads it with
+    global symbols at ``import torch``), numba's pool would bind to that runtime, started with
+    GNU's default spin (~10 ms of a core after every region), whatever fastact sets: so numba's
+    OpenMP pool is loaded with ``RTLD_DEEPBIND`` instead, binding to the libgomp it was built
+    against, loaded then with fastact's settings; the other library keeps its own runtime and
+    its own settings (``private_openmp``).
     """
     global _pool_ready
     _shorten_blas_spin()
@@ -162,20 +170,120 @@ def _start_pool():
     from numba.np.ufunc import parallel
 
     ours = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(OPENMP_SPIN_COUNT)}
-    if not any(name in os.environ for name in ours) and numba.config.THREADING_LAYER in ("default", "omp"):
-        try:
-            _load_libgomp(ours)
-        except (OSError, AttributeError) as error:  # no libc dlopen/setenv symbols, no libgomp
-            warnings.warn(f"fastact: could not set OpenMP's idle spin ({error})", RuntimeWarning, stacklevel=4)
+    chosen = any(name in os.environ for name in ours)
+    try:
+        if private_openmp() and _omp_layer_next(parallel):
+            _load_pool_privately({} if chosen else ours)
+        elif not chosen and numba.config.THREADING_LAYER in ("default", "omp"):
+            _dlopen_with(ours, LIBGOMP, os.RTLD_NOW | os.RTLD_GLOBAL)
+    except (OSError, AttributeError, ImportError) as error:  # no libc dlopen/setenv, no libgomp
+        warnings.warn(f"fastact: could not set OpenMP's idle spin ({error})", RuntimeWarning, stacklevel=4)
     parallel._launch_threads()
 
 
 #: The name numba's OpenMP pool asks the dynamic linker for (GNU OpenMP's soname).
 LIBGOMP = "libgomp.so.1"
+#: ``FASTACT_OPENMP=shared`` (read at fastact's first parallel call) lets numba's OpenMP pool
+#: run on whichever libgomp another library loaded first, as numba alone does.
+OPENMP_VARIABLE = "FASTACT_OPENMP"
+_private_pool = None  # the path of numba's OpenMP pool module when fastact loaded it privately
 
 
-def _load_libgomp(settings):
-    """dlopen libgomp with ``settings`` in the C environment, and only for that call.
+def loaded_libgomp():
+    """The GNU OpenMP runtimes mapped into this process (paths, sorted; Linux only)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[-1].strip() for line in maps if "libgomp" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if p.startswith("/") and ".so" in os.path.basename(p))
+
+
+def private_openmp():
+    """Whether numba's OpenMP pool is (to be) loaded on a libgomp of its own: when another
+    library's libgomp is already in the process before numba's pool starts, on Linux, unless
+    ``FASTACT_OPENMP=shared`` or ``LD_PRELOAD`` is set (a module loaded with ``RTLD_DEEPBIND``
+    binds its own ``malloc``/``free`` to libc's, past a preloaded allocator)."""
+    if _private_pool is not None:
+        return True
+    if _pool_started() or not hasattr(os, "RTLD_DEEPBIND"):
+        return False
+    if os.environ.get(OPENMP_VARIABLE, "").strip().lower() == "shared":
+        return False
+    if os.environ.get("LD_PRELOAD"):  # a preloaded malloc (jemalloc...): DEEPBIND would bypass it
+        return False
+    return bool(loaded_libgomp())
+
+
+def _omp_layer_next(parallel):
+    """Whether numba's pool, started now, would be its OpenMP layer (the same choice as
+    ``numba.np.ufunc.parallel._launch_threads``: the layer named, else the first of the
+    priority list that loads)."""
+    layer = str(numba.config.THREADING_LAYER).lower()
+    if layer == "omp":
+        return True
+    if layer != "default":
+        return False
+    for backend in numba.config.THREADING_LAYER_PRIORITY:
+        if backend == "omp":
+            return True
+        if backend == "tbb":
+            try:
+                parallel._check_tbb_version_compatible()
+                importlib.import_module("numba.np.ufunc.tbbpool")
+            except (ImportError, AttributeError, OSError):
+                continue
+            return False
+        return False  # workqueue first
+    return False
+
+
+def _load_pool_privately(settings):
+    """Load numba's OpenMP pool module (before numba imports it: the import then finds it
+    loaded) with ``RTLD_DEEPBIND``: its calls into OpenMP bind to the libgomp it links to, which
+    the dynamic linker loads now as a second copy beside the other library's (a different
+    file), reading ``settings``; without DEEPBIND they would bind to the first libgomp with
+    global symbols."""
+    global _private_pool
+    path = importlib.util.find_spec("numba.np.ufunc.omppool").origin
+    _dlopen_with(settings, path, os.RTLD_NOW | os.RTLD_LOCAL | os.RTLD_DEEPBIND)
+    _private_pool = path
+
+
+def openmp_runtime():
+    """The file of the GNU OpenMP runtime numba's parallel regions run on, or None before numba's
+    OpenMP pool is loaded (or with another threading layer, or where this cannot be told)."""
+    try:
+        path = importlib.util.find_spec("numba.np.ufunc.omppool").origin
+        libc = ctypes.CDLL(None)
+        pool = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_NOW)
+    except (OSError, AttributeError, ImportError):
+        return None
+    dlsym, dladdr = libc.dlsym, libc.dladdr
+    dlsym.argtypes, dlsym.restype = [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_void_p
+    dladdr.argtypes, dladdr.restype = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)], ctypes.c_int
+    # A module loaded with DEEPBIND binds to its own dependencies first; any other to the first
+    # definition with global symbols, else its own dependencies' (what ld.so does).
+    scopes = [pool._handle] if _private_pool else [None, pool._handle]  # None: RTLD_DEFAULT
+    for scope in scopes:
+        address = dlsym(scope, b"GOMP_parallel")
+        info = _DlInfo()
+        if address and dladdr(address, ctypes.byref(info)) and info.dli_fname:
+            return os.path.realpath(info.dli_fname.decode())
+    return None
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    ]
+
+
+def _dlopen_with(settings, name, flags):
+    """dlopen ``name`` with ``settings`` in the C environment, and only for that call.
 
     Each step is a call into libc through ``ctypes.PyDLL``, which keeps the GIL during the call,
     and the switch interval is raised for the three steps, so no other Python thread runs
@@ -194,18 +302,23 @@ def _load_libgomp(settings):
     sys.setswitchinterval(1000.0)
     try:
         try:
-            for name, value in zip(names, values):
-                setenv(name, value, 1)
-            handle = dlopen(LIBGOMP.encode(), os.RTLD_NOW | os.RTLD_GLOBAL)
+            for key, value in zip(names, values):
+                setenv(key, value, 1)
+            handle = dlopen(name.encode(), flags)
         finally:
             # (an interrupt landing here leaves the pool unstarted: the next parallel call
             # comes back here, and unsets them)
-            for name in names:
-                unsetenv(name)
+            for key in names:
+                unsetenv(key)
     finally:
         sys.setswitchinterval(interval)
     if not handle:
-        raise OSError(f"{LIBGOMP} could not be loaded")
+        raise OSError(f"{name} could not be loaded")
+
+
+def _load_libgomp(settings):
+    """dlopen libgomp with ``settings`` in the C environment, and only for that call."""
+    _dlopen_with(settings, LIBGOMP, os.RTLD_NOW | os.RTLD_GLOBAL)
 
 
 _blas_spin_tried = False
