@@ -1,4 +1,4 @@
-"""fastact with PyTorch in the same process (issue 27): the same timings in four kinds of process.
+"""fastact with PyTorch in the same process: the same timings in four kinds of process.
 
 ``python -m fastact._tools.bench_torch [--repeats N] [--seconds S]`` runs each configuration in
 a fresh interpreter, the configurations taking turns ``N`` times, and prints, per op and per

@@ -1,4 +1,4 @@
-"""Cold start (issue 27): what a first call compiles, checked by its mechanisms, never by a clock.
+"""Cold start: what a first call compiles, checked by its mechanisms, never by a clock.
 
 Each check runs in a fresh interpreter (a process's compiled kernels outlive any test), on this
 session's numba cache: what is counted is what numba is asked to compile or load (its
@@ -24,7 +24,8 @@ def test_importing_fastact_compiles_nothing():
     code = (
         _LISTEN
         + """
-import fastact, fastact.layers, fastact.functions, fastact.losses, fastact.ufuncs, fastact.book_layers
+import fastact, fastact.layers, fastact.functions, fastact.ufuncs
+import fastact.layers.dense, fastact.layers.conv, fastact.layers.losses
 import fastact._tools.cli
 print("compiled:", compiled)
 """

@@ -1,4 +1,4 @@
-"""PyTorch in the same process (issue 27): who owns the OpenMP runtime numba's parallel regions run
+"""PyTorch in the same process: who owns the OpenMP runtime numba's parallel regions run
 on, with which idle spin, and the same result bits whatever the order of the imports.
 
 PyTorch ships its own ``libgomp.so.1`` and loads it with global symbols at ``import torch``; numba's
@@ -19,7 +19,7 @@ from fastact._core import threads as _threads  # noqa: E402
 from fastact.testing.processes import run_python  # noqa: E402
 
 NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "FASTACT_OPENMP", "OMP_NUM_THREADS", "LD_DEBUG", "OMP_DISPLAY_ENV")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TORCH_GOMP = os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib", "libgomp.so.1"))
 
 SCRIPT = """
