@@ -316,11 +316,6 @@ def _dlopen_with(settings, name, flags):
         raise OSError(f"{name} could not be loaded")
 
 
-def _load_libgomp(settings):
-    """dlopen libgomp with ``settings`` in the C environment, and only for that call."""
-    _dlopen_with(settings, LIBGOMP, os.RTLD_NOW | os.RTLD_GLOBAL)
-
-
 _blas_spin_tried = False
 _pool_ready = False  # the pool runs and the BLAS spin was seen to: nothing left for _start_pool
 
