@@ -5,13 +5,13 @@ kernels don't take (ndarray subclasses, numba's JIT switched off)."""
 import numba
 import numpy as np
 
+#: The dtypes the compiled kernels take; every other one goes through the twin's NumPy code.
+from .._core.kernels import KERNEL_DTYPES as SERVED  # noqa: F401 (for the layer modules)
+
 #: numba's JIT disabled (NUMBA_DISABLE_JIT=1): the kernels would run as Python loops, so every
 #: layer takes its twin's NumPy code instead (the book's results at NumPy's speed). Read once:
 #: numba reads it once too, at import.
 JIT_OFF = numba.config.DISABLE_JIT
-
-#: The dtypes the compiled kernels take; every other one goes through the twin's NumPy code.
-SERVED = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class ForwardNotCalledError(RuntimeError):
