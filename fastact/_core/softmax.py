@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import reference
 from . import threads
-from .rows import PAIRS
+from .rows import for_rows
 
 try:
     from numpy.lib.array_utils import normalize_axis_index
@@ -96,8 +96,8 @@ def _numpy(x, axis, log):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def _by_rows(pair, x, axis, out, name):
-    """Run ``pair`` over the rows of ``x`` along ``axis``; the kernels' dtypes only."""
+def _by_rows(x, axis, out, name):
+    """Run kernel ``name`` over the rows of ``x`` along ``axis``; the kernels' dtypes only."""
     n = x.shape[axis]
     xm = np.moveaxis(x, axis, -1)
     if not xm.flags.c_contiguous:
@@ -111,7 +111,7 @@ def _by_rows(pair, x, axis, out, name):
             om = None
     target = om if om is not None else np.empty(xm.shape, x.dtype)
     if x.size:
-        threads.run(pair, x.size, xm.reshape(-1, n), target.reshape(-1, n), per_iteration=n)
+        threads.run(for_rows(name, n), x.size, xm.reshape(-1, n), target.reshape(-1, n), per_iteration=n)
     if out is None:
         return np.moveaxis(target, -1, axis)
     if om is None:
@@ -121,7 +121,6 @@ def _by_rows(pair, x, axis, out, name):
 
 def _along_axis(x, axis, out, log):
     name = "log_softmax" if log else "softmax"
-    pair = PAIRS.log_softmax if log else PAIRS.softmax
     if (
         type(x) is np.ndarray
         and axis == -1
@@ -136,7 +135,7 @@ def _along_axis(x, axis, out, log):
         # The common case in as few Python steps as possible.
         n = x.shape[-1]
         o = np.empty_like(x)
-        threads.run(pair, x.size, x.reshape(-1, n), o.reshape(-1, n), per_iteration=n)
+        threads.run(for_rows(name, n), x.size, x.reshape(-1, n), o.reshape(-1, n), per_iteration=n)
         return o
     if type(x) is not np.ndarray:
         if _is_dask(x):
@@ -164,15 +163,15 @@ def _along_axis(x, axis, out, log):
         np.copyto(out, r)
         return out
     if dt == np.float16:
-        r = _by_rows(pair, x.astype(_F32), axis, None, name).astype(np.float16)
+        r = _by_rows(x.astype(_F32), axis, None, name).astype(np.float16)
     elif dt == _F32 and x.dtype != _F32:  # int16/uint16: exact in float32
-        r = _by_rows(pair, x.astype(_F32), axis, None, name)
+        r = _by_rows(x.astype(_F32), axis, None, name)
     else:
         if x.dtype != dt or not x.flags.aligned:
             x = x.astype(dt)  # ints -> float64; byte-swapped or unaligned -> native copy
         if out is not None and out.dtype.isnative and out.flags.aligned:
-            return _by_rows(pair, x, axis, out, name)
-        r = _by_rows(pair, x, axis, None, name)
+            return _by_rows(x, axis, out, name)
+        r = _by_rows(x, axis, None, name)
     if out is None:
         return r
     np.copyto(out, r)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import reference as _ref
 from .._core import threads
-from .._core.rows import PAIRS
+from .._core.rows import PAIRS, for_rows
 from .._core.softmax import log_softmax, softmax
 from ._base import JIT_OFF, not_called, require_numeric, subclass
 
@@ -105,7 +105,7 @@ class SoftmaxWithLoss:
     def _fused(self, x, t, labels):
         rows, n = x.shape
         y = np.empty_like(x)
-        total, bad = threads.run(PAIRS.softmax_xent, x.size, x, labels, y, per_iteration=n)
+        total, bad = threads.run(for_rows("softmax_xent", n), x.size, x, labels, y, per_iteration=n)
         if bad:
             _labels(t, rows, n, "SoftmaxWithLoss.forward")  # raises, saying which labels
         loss = x.dtype.type(-total / rows)  # a NumPy scalar of x's dtype, as the book's
