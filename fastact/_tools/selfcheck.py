@@ -128,6 +128,16 @@ def _rows_input(dtype, rng):
     return x.astype(dtype)
 
 
+#: What each of ``_rows_inputs``' arrays is, appended to its rows' details.
+SHAPES = ("", ", the book's (100, 10)")
+
+
+def _rows_inputs(dtype, rng):
+    """The row ops' inputs: ``_rows_input``'s rows (64, 300), then the book's MNIST logits
+    (100, 10), whose short rows another kernel takes."""
+    return _rows_input(dtype, rng), (rng.standard_normal((100, 10)) * 4).astype(dtype)
+
+
 def _check_rows(x):
     """Yield (name, ok, detail) for the row ops on x, on the build in force.
 
@@ -213,22 +223,24 @@ def _check_one(name, x_by_layout, dtype):
     return f"{layer:<11}", ok, detail
 
 
-def _run_task(seed, name):
-    """The report's rows for one activation (or the row ops), every dtype and build.
+def _run_task(seed, name, dtypes=DTYPES):
+    """The report's rows for one activation (or the row ops), its dtypes and every build.
 
-    One task holds all of one op's kernels, so that no two processes compile the same one: a
-    ufunc compiles both dtypes at once, and every build's check calls the ufuncs too.
+    One task holds all of one activation's kernels, so that no two processes compile the same
+    one: a ufunc compiles both dtypes at once, and every build's check calls the ufuncs too.
+    The row ops have no ufuncs and separate code per dtype: a task per dtype.
     """
     rows = []
-    for d, dtype in enumerate(DTYPES):
+    for dtype in dtypes:
+        d = DTYPES.index(dtype)
         inputs = _inputs(dtype, np.random.default_rng((seed, d))) if name != _ROWS else None
         for b, build in enumerate(BUILDS):
             if name == _ROWS and build == "ufunc":  # the row ops have no ufunc path
                 continue
             with threads.forced(build):
                 if name == _ROWS:
-                    x = _rows_input(dtype, np.random.default_rng((seed, d, b)))
-                    rows += [(op, dtype, build, ok, detail) for op, ok, detail in _check_rows(x)]
+                    for k, x in enumerate(_rows_inputs(dtype, np.random.default_rng((seed, d, b)))):
+                        rows += [(op, dtype, build, ok, detail + SHAPES[k]) for op, ok, detail in _check_rows(x)]
                 else:
                     layer, ok, detail = _check_one(name, inputs, dtype)
                     rows.append((layer, dtype, build, ok, detail))
@@ -242,27 +254,35 @@ def _cores():
         return os.cpu_count() or 1
 
 
-def run_checks(seed=0, names=None, jobs=None):
+#: The activations of the book's own layers: what ``python -m fastact`` checks (with the row
+#: ops); ``python -m fastact check`` takes every activation of the registry.
+BOOK = ("relu", "sigmoid")
+
+
+def run_checks(seed=0, names=None, jobs=None, rows=None):
     """Yield (layer, dtype, build, ok, detail) for every combination, op by op.
 
-    Most of a first run is numba compiling the kernels, one op at a time; ``jobs`` worker
-    processes (default: one per core) compile and check different ops side by side, their
-    kernels landing in numba's cache for the timings after. ``jobs=1`` checks in this process
-    (what a test that patches a layer needs).
+    ``names``: the activations (default: all); ``rows``: whether the row ops are checked too
+    (default: when ``names`` is None). Most of a first run is numba compiling the kernels;
+    ``jobs`` worker processes (default: one per core) compile and check different tasks side
+    by side, their kernels landing in numba's cache for the timings after. ``jobs=1`` checks
+    in this process (what a test that patches a layer needs).
     """
-    tasks = list(names or REGISTRY) + ([_ROWS] if names is None else [])
+    tasks = [(name, DTYPES) for name in names or REGISTRY]
+    if rows if rows is not None else names is None:
+        tasks += [(_ROWS, (dtype,)) for dtype in DTYPES]
     jobs = min(len(tasks), jobs or _cores())
     if jobs <= 1:
-        for name in tasks:
-            yield from _run_task(seed, name)
+        for task in tasks:
+            yield from _run_task(seed, *task)
         return
     # spawn, not fork: a forked child would inherit this process's OpenMP and LLVM state.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         # The row ops (the most kernels) start first and are reported last.
-        futures = {name: pool.submit(_run_task, seed, name) for name in sorted(tasks, key=lambda n: n != _ROWS)}
+        futures = {task: pool.submit(_run_task, seed, *task) for task in sorted(tasks, key=lambda t: t[0] != _ROWS)}
         try:
-            for name in tasks:
-                yield from futures[name].result()
+            for task in tasks:
+                yield from futures[task].result()
         finally:  # a failed task, or a caller that stops reading: don't wait for the rest
             for future in futures.values():
                 future.cancel()

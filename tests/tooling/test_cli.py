@@ -12,7 +12,7 @@ def test_check_command_passes_and_reports_every_layer_and_dtype():
     lines = [line for line in result.stdout.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
     rows = [line for line in lines if "oftmax" in line]  # softmax, log_softmax, their layers
     assert len(lines) - len(rows) == 2 * 3 * len(REGISTRY)  # every activation, dtype and path
-    assert len(rows) == 2 * 2 * 5  # five row checks, each dtype, serial and parallel
+    assert len(rows) == 2 * 2 * 5 * 2  # five row checks, each dtype and build, two inputs
     assert all(line.strip().startswith("PASS") for line in lines)
     assert "all checks passed" in result.stdout
 
@@ -23,8 +23,6 @@ def test_check_command_fails_when_a_kernel_is_wrong(monkeypatch, capsys):
     In process and on ReLU alone: a subprocess recompiled every kernel the self-check touches
     (two minutes of CI's cold cache) to show one exit status.
     """
-    import functools
-
     import numpy as np
 
     import fastact.layers as L
@@ -40,7 +38,8 @@ def test_check_command_fails_when_a_kernel_is_wrong(monkeypatch, capsys):
         return out
 
     monkeypatch.setattr(L.Relu, "forward", broken)
-    monkeypatch.setattr(selfcheck, "run_checks", functools.partial(selfcheck.run_checks, names=["relu"], jobs=1))
+    real_checks = selfcheck.run_checks
+    monkeypatch.setattr(selfcheck, "run_checks", lambda **_: real_checks(names=["relu"], rows=False, jobs=1))
     assert main(["check"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  Relu" in out and "checks FAILED" in out
@@ -60,6 +59,21 @@ def test_row_checks_fail_when_softmax_is_wrong(dtype, monkeypatch):
     verdicts = {name: ok for name, ok, _ in selfcheck._check_rows(x)}
     assert verdicts.pop("softmax") is False
     assert all(verdicts.values())
+
+
+@pytest.mark.parametrize("command,names", [("main", ("relu", "sigmoid")), ("check", None)])
+def test_what_each_command_checks(command, names, monkeypatch):
+    """The main job checks the book's activations and the row ops, then times the book's
+    layers; ``check`` checks every activation and the row ops, and times nothing."""
+    from fastact._tools import cli, selfcheck
+
+    calls = []
+    monkeypatch.setattr(selfcheck, "run_checks", lambda **kw: calls.append(kw) or iter(()))
+    monkeypatch.setattr(cli, "timing_table", lambda: calls.append("timed"))
+    assert cli.main([command] if command != "main" else []) == 0
+    assert calls[0] == {"names": names, "rows": True}
+    assert calls[1:] == (["timed"] if command == "main" else [])
+    assert {op.split(".")[0] for op in cli.MAIN_OPS} == set(selfcheck.BOOK) == {"relu", "sigmoid"}
 
 
 def test_check_in_worker_processes_reports_what_one_process_does():
