@@ -90,20 +90,24 @@ def forward_ufunc(kernels, x, params, out=None, mask=None):
 def forward(kernels, x, out, mask, params):
     """Fill ``out`` (and ``mask``, when given) from ``x``; they are laid out like ``x``
     (``np.empty_like``), or ``out`` is ``x`` itself."""
-    pair = kernels.forward
-    dst = [out] if mask is None else [out, mask.view(_U8)]
+    extra = [] if mask is None else [mask.view(_U8)]
     if x.flags.c_contiguous:  # so are the outputs, all flat as they are
-        run(pair, x.size, x.ravel(), *[a.ravel() for a in dst], params)
+        if out is x:
+            run(kernels.forward_in_place, x.size, x.ravel(), *[a.ravel() for a in extra], params)
+        else:
+            run(kernels.forward, x.size, x.ravel(), out.ravel(), *[a.ravel() for a in extra], params)
         return
-    flats = [flat(a) for a in dst]
-    src = flat(x)
+    flats = [flat(a) for a in [out, *extra]]
     if any(f is None for f in flats):  # out is x itself, a view that is not one dense block
         forward_ufunc(kernels, x, params, out, mask)
         return
-    if src is None or not same_order(x, out):
-        np.copyto(out, x)
-        src = flats[0]
-    run(pair, x.size, src, *flats, params)
+    src = flat(x)
+    if out is x or src is None or not same_order(x, out):
+        if out is not x:
+            np.copyto(out, x)  # staged: x's values in out's layout, then in place
+        run(kernels.forward_in_place, x.size, *flats, params)
+        return
+    run(kernels.forward, x.size, src, *flats, params)
 
 
 def backward(kernels, dout, saved, dx, params):

@@ -92,6 +92,30 @@ def _forward(f):
     return kernel
 
 
+def _forward_in_place(f):
+    # x = f(x): its own kernel, as _backward_in_place below (the same array passed as x and as
+    # out runs LLVM's scalar loop). Relu(inplace=True) and the staged layouts take it.
+    def kernel(x, params):
+        for i in prange(x.shape[0]):
+            wide_vectors()
+            x[i] = f(x[i], *params)
+
+    return kernel
+
+
+def _forward_saving_mask_in_place(f, m):
+    # As _forward_saving_mask with out = x: through that kernel, Relu(inplace=True).forward
+    # at 1M float64 took 3.5 ms against 1.2 ms into a new array (AMD EPYC, loaded).
+    def kernel(x, mask, params):
+        for i in prange(x.shape[0]):
+            wide_vectors()
+            v = x[i]
+            mask[i] = m(v, *params)
+            x[i] = f(v, *params)
+
+    return kernel
+
+
 def _backward(g):
     def kernel(dout, saved, dx, params):
         for i in prange(dout.shape[0]):
@@ -176,6 +200,14 @@ class Kernels:
         if act.saves == "mask":
             return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask))
         return self._pair("forward", lambda: _forward(act.forward))
+
+    @cached_property
+    def forward_in_place(self):
+        """``(x, params)``, or ``(x, mask, params)``: ``forward`` writing into x."""
+        act = self.act
+        if act.saves == "mask":
+            return self._pair("forward", lambda: _forward_saving_mask_in_place(act.forward, act.mask), "_in_place")
+        return self._pair("forward", lambda: _forward_in_place(act.forward), "_in_place")
 
     @cached_property
     def backward(self):
