@@ -38,6 +38,8 @@ def kernel_args(name, direction, dtype):
     mask = np.zeros(x.shape, np.uint8)
     if direction == "forward":
         return (x, out, mask, params(name, dtype)) if spec.saves == "mask" else (x, out, params(name, dtype))
+    if direction == "forward_in_place":
+        return (x, mask, params(name, dtype)) if spec.saves == "mask" else (x, params(name, dtype))
     saved = {"mask": mask, "output": out, "input": x, "nothing": x}[spec.saves]
     if spec.backward_in_place:
         return (x, saved, params(name, dtype))
@@ -45,10 +47,17 @@ def kernel_args(name, direction, dtype):
 
 
 # The parallel build outlines the same loop body; its check doubles the compile time of this
-# file, so it runs with -m slow (and the serial build's in every run).
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("build", ["serial", pytest.param("parallel", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("direction", ["forward", "backward"])
+# file, so it runs with -m slow (and the serial build's in every run). The in-place forward
+# (Relu(inplace=True), the staged layouts) is checked in float64, its float32 with -m slow.
+def _loop_cases():
+    for direction in ("forward", "backward", "forward_in_place"):
+        for build in ("serial", "parallel"):
+            for dtype in (np.float32, np.float64):
+                slow = build == "parallel" or (direction == "forward_in_place" and dtype == np.float32)
+                yield pytest.param(direction, build, dtype, marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("direction,build,dtype", list(_loop_cases()))
 @pytest.mark.parametrize("name", NAMES)
 def test_hot_loops_are_vectorized(name, direction, build, dtype):
     pair = getattr(KERNELS[name], direction)
