@@ -1,25 +1,39 @@
 """asv suite: every case of ``fastact._tools.bench`` (op x dtype x size/layout), fastact and the seed's
 twin side by side, from the same registry as ``python -m fastact bench``.
 
-    asv run --python=same --quick     # every benchmark once, against the installed checkout
-    FASTACT_ASV_FULL=1 asv run ...    # the per-op grid at every size, not only (100, 50) and 1M
+    asv run --python=same --quick     # every benchmark group once, on a sample of each grid
+    FASTACT_ASV_FULL=1 asv run ...    # every grid in full
+
+By default each group's grid is a deterministic sample drawn from the registries, so the whole
+quick run takes minutes on 2 cores (the comment at each ``FULL`` says what and why); the
+combinations left out are skipped (asv shows n/a). FASTACT_ASV_FULL=1: every op and dtype at
+every size of ``bench.SIZES``, peak memory at 1M and 10M, every row case, every network at both
+dtypes, every model.
 
 JIT warm-up (and the cache load) happens in ``setup``, never in the timed body.
 """
 
+import math
 import os
 import subprocess
 import sys
 
-from fastact._tools import bench, bench_nlp, bench_rows, networks, report
+from fastact._tools import bench, bench_nlp, bench_rows, cli, networks, report
+
+FULL = os.environ.get("FASTACT_ASV_FULL") == "1"
 
 _CASES = {(c.op, c.dtype, c.size): c for c in bench.cases()}
-#: The per-op grid: every op and dtype at the book's (100, 50) and at 1M elements by default,
-#: which keeps `asv run --quick` of the whole suite within minutes on 2 cores; every size of
-#: ``bench.SIZES`` (100 elements, the conv view, 10M too) with FASTACT_ASV_FULL=1.
-SIZES = list(bench.SIZES) if os.environ.get("FASTACT_ASV_FULL") == "1" else ["book", "1M"]
+# The per-op grid, sampled: every op and dtype at the book's (100, 50), and `python -m fastact`'s
+# main ops (the book's Relu and Sigmoid) at 1M too: 64 of the 112 cases. All 112 took 7.5 of the
+# whole quick run's 10.2 warm minutes (Layers 3.2, Ratios 4.3; AMD EPYC, 2 cores, load ~2).
+SIZES = list(bench.SIZES) if FULL else list(cli.MAIN_SIZES)
 PARAMS = [list(bench.OPS), list(bench.DTYPES), SIZES]
 NAMES = ["op", "dtype", "size"]
+
+
+def _skip_unsampled(op, dtype, size):
+    if not FULL and size != "book" and op not in cli.MAIN_OPS:
+        raise NotImplementedError("outside the default sample (FASTACT_ASV_FULL=1 runs it)")
 
 
 class Layers:
@@ -30,6 +44,7 @@ class Layers:
     timeout = 300
 
     def setup(self, op, dtype, size):
+        _skip_unsampled(op, dtype, size)
         self.engines = bench.engines(_CASES[op, dtype, size], ("fastact", "seed"))  # warmed up
 
     def time_fastact(self, op, dtype, size):
@@ -49,6 +64,7 @@ class Ratios:
     unit = "ratio"
 
     def setup(self, op, dtype, size):
+        _skip_unsampled(op, dtype, size)
         self.case = _CASES[op, dtype, size]
         self.times = bench.measure(self.case, budget=0.05, engine_names=("fastact", "seed", "copy"))
 
@@ -59,7 +75,13 @@ class Ratios:
         return report.copy_fraction(self.case, self.times)
 
 
-_ROW_CASES = {str(c): c for c in bench_rows.CASES}
+_BIGGEST_ROWS = max(bench_rows.SHAPES, key=lambda name: math.prod(bench_rows.SHAPES[name]))
+_FIRST_ROWS = {c.op: c for c in reversed(bench_rows.CASES)}.values()  # each op's first case
+# The row cases, sampled: each op at its first shape, the book's (SoftmaxWithLoss at (100, 10))
+# and the biggest (GPT-2's vocabulary, 256 rows): 8 of the 15 (all 15 took 0.45 warm minutes).
+_ROW_CASES = {
+    str(c): c for c in bench_rows.CASES if FULL or c in _FIRST_ROWS or c.shape_name in ("book", _BIGGEST_ROWS)
+}
 
 
 class Rows:
@@ -84,7 +106,9 @@ class Rows:
 class Memory:
     """Peak memory of a process that runs one forward call (what the outputs need, no more)."""
 
-    params = [sorted(bench.REGISTRY), list(bench.DTYPES), ["1M", "10M"]]
+    # Sampled: every layer and dtype at 10M, where the outputs stand out of the interpreter's
+    # own memory (1M and 10M took 1.1 warm minutes).
+    params = [sorted(bench.REGISTRY), list(bench.DTYPES), ["1M", "10M"] if FULL else ["10M"]]
     param_names = ["layer", "dtype", "size"]
 
     def setup(self, layer, dtype, size):
@@ -122,6 +146,20 @@ _FAMILY = [n for n in networks.NETWORKS if n in networks.FAMILY_NETWORKS]
 _BOOK = [n for n in networks.NETWORKS if n not in _FAMILY]
 
 
+def _network_sample(names):
+    """The (network, dtype) pairs measured: every network at float64 and the first at float32
+    too (the book's five at both dtypes took 0.8 warm minutes, 34 s of it setup_cache); the
+    others are skipped."""
+    return [(n, d) for n in names for d in bench.DTYPES if FULL or d == "float64" or n == names[0]]
+
+
+def _measure_networks(params):
+    return {
+        (network, dtype): networks.measure(network, dtype, rounds=2, steps=2, blas=False)
+        for network, dtype in _network_sample(params[0])
+    }
+
+
 class Networks:
     """Whole training steps of the book's networks (``fastact._tools.networks``), batch 100: the
     step's median seconds per engine, and its speedup over the book's layers, measured side
@@ -134,13 +172,13 @@ class Networks:
 
     def setup_cache(self):
         # Each network is measured once for both trackers (asv would run setup for each).
-        return {
-            (network, dtype): networks.measure(network, dtype, rounds=2, steps=2, blas=False)
-            for network in self.params[0]
-            for dtype in self.params[1]
-        }
+        return _measure_networks(self.params)
 
     setup_cache.timeout = 1200
+
+    def setup(self, medians, network, dtype):
+        if (network, dtype) not in _network_sample(self.params[0]):
+            raise NotImplementedError("outside the default sample (FASTACT_ASV_FULL=1 runs it)")
 
     def track_step_speedup_activations_only(self, medians, network, dtype):
         m = medians[network, dtype]
@@ -153,9 +191,16 @@ class Networks:
 
 class Family(Networks):
     """The same for the networks with the family's activations (GELU, SiLU), whose seed is
-    the NumPy twin as a layer. (Not in CI's run: its regex names Networks only.)"""
+    the NumPy twin as a layer."""
 
     params = [_FAMILY, list(bench.DTYPES)]
+
+    def setup_cache(self):
+        # Its own: asv keys a setup_cache by its source line, so an inherited one is shared
+        # with Networks and whichever runs first leaves the other's networks out (KeyError).
+        return _measure_networks(self.params)
+
+    setup_cache.timeout = 1200
 
 
 class NlpModels:
