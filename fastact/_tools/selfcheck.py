@@ -278,8 +278,10 @@ def run_checks(seed=0, names=None, jobs=None, rows=None):
         return
     # spawn, not fork: a forked child would inherit this process's OpenMP and LLVM state.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        # The row ops (the most kernels) start first and are reported last.
-        futures = {task: pool.submit(_run_task, seed, *task) for task in sorted(tasks, key=lambda t: t[0] != _ROWS)}
+        # The costliest to compile start first (the row ops, then the activations by their
+        # formulas' cost), so that the workers finish together; reported in the tasks' order.
+        order = sorted(tasks, key=lambda t: (t[0] != _ROWS, t[0] != _ROWS and -REGISTRY[t[0]].cost))
+        futures = {task: pool.submit(_run_task, seed, *task) for task in order}
         try:
             for task in tasks:
                 yield from futures[task].result()
