@@ -906,14 +906,17 @@ _MAKERS = {
 }
 
 
-#: The cost per element (``threads.default_thresholds``) of the kernels that take an exp per
-#: element: 4, the most the defaults count, so that they run in parallel from 256 KiB
-#: (memory-bound ones: 1 MiB). Measured on the 2-core AMD VM, serial time over parallel time
-#: through the dispatch, medians, rows of 1000, numba's own libgomp and PyTorch's: from about
-#: 100 KiB parallel is as fast, from 195 KiB faster in every case (1.2-1.6x: softmax and
-#: log-softmax, both dtypes); 50 KiB was 0.7-1.05x. A row kernel spreads rows, not elements,
-#: so it pays its wake-up with less work in hand than an element-wise one of the same cost.
-_COSTS = {"softmax": 4, "log_softmax": 4, "log_softmax_backward": 4, "softmax_xent": 4}
+#: The cost per element (``threads.default_thresholds``) of the row kernels: 4, the most the
+#: defaults count, so that they run in parallel from 256 KiB (memory-bound ones: 1 MiB).
+#: Measured on the 2-core AMD VM, serial time over parallel time through the dispatch,
+#: medians, rows of 1000, numba's own libgomp and PyTorch's: from about 100 KiB parallel is as
+#: fast, from 195 KiB faster in every case (1.2-1.6x: softmax and log-softmax, both dtypes);
+#: 50 KiB was 0.7-1.05x. Softmax's backward has no exp but reads each row twice (its sum,
+#: then the products): on the Intel VM its crossover is the same, 0.88x at 97 KiB, 1.1x at
+#: 195 KiB, 1.4-1.5x at 390 KiB and 2.7x at 781 KiB (it ran serial there at cost 1). A row
+#: kernel spreads rows, not elements, so it pays its wake-up with less work in hand than an
+#: element-wise one of the same cost.
+_COSTS = {"softmax": 4, "log_softmax": 4, "log_softmax_backward": 4, "softmax_backward": 4, "softmax_xent": 4}
 
 
 class _Lazy:
