@@ -379,13 +379,26 @@ _TANH_SMALL = 0.625
 @register_jitable
 def _tanh_quotient(a, table):
     """tanh(a) = t / (t + 2), t = expm1(2a), for 0 <= a <= 20 (tanh(20) rounds to 1); the
-    quotient is corrected by its exact residual: it adds about half an ULP to t's error."""
+    quotient is corrected by its exact residual: it adds about half an ULP to t's error.
+
+    The residual is multiplied by a rough 1 / d instead of divided by d: the correction is an
+    ULP or so of q, so 1 / d within 1.6% leaves 0.02 ULP. The rough reciprocal is the bits'
+    classic first guess (a constant minus d's bits, within 12.5%) and one Newton step. (1 - q)
+    / 2 is 1 / d too, but not near q = 1, where 1 - q keeps one bit: 2.8 ULP at x = 18.8.)
+    The divider is what bounds this loop (16 cycles per 8 float64 lanes on AVX-512)."""
     inline_here()
     t = _expm1(a + a, table)
     d = t + 2.0
     dl = t - (d - 2.0) if t < 2.0 else 2.0 - (d - t)  # d + dl = t + 2 exactly (Fast2Sum)
     q = t / d
-    return q + (fma(-q, d, t) - q * dl) / d
+    rd = bitcast(_RECIPROCAL_GUESS - bitcast(d))
+    rd = rd * fma(-d, rd, 2.0)
+    return fma(fma(-q, d, t) - q * dl, rd, q)
+
+
+#: 1 / d ~ bitcast(this - bitcast(d)) within 12.5% for every normal d > 0: subtracting the
+#: bits negates the exponent (and roughly the mantissa's offset) of d.
+_RECIPROCAL_GUESS = np.int64(0x7FDE623822FC16E6)
 
 
 @register_jitable
