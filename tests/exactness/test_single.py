@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from numba import prange
 
+from fastact._core import libm32
+from fastact._core.libm32 import expm1_reduced
 from fastact._core.scalar import bitcast
 from fastact.activations import REGISTRY
 from fastact.testing.family import KEEPS_NEGATIVE_ZERO
@@ -130,3 +132,34 @@ def test_special_values(key):
     assert np.isnan(out[:2]).all()
     if key[1] == "forward" and key[0] in KEEPS_NEGATIVE_ZERO:  # odd at 0, or x passed through
         assert (out[4:6] == 0).all() and np.signbit(out[4:6]).tolist() == [False, True]
+
+
+@numba.njit(parallel=True, error_model="numpy")
+def _exp_pair_worst(n):
+    """max over x = -(every float32 from 0 to 110) of |(hi + lo) 2**k - exp(x)| / exp(x), the
+    exp that ELU's and SELU's backward take (libm32._elu_backward)."""
+    step = n // 1024 + 1
+    worst = np.zeros(1024)
+    for c in prange(1024):
+        w = 0.0
+        for i in range(c * step, min(n, (c + 1) * step)):
+            x = -bitcast(np.int32(i))
+            p, j = expm1_reduced(x)
+            hi = np.float32(1.0) + p
+            lo = (np.float32(1.0) - hi) + p
+            e = (np.float64(hi) + np.float64(lo)) * 2.0 ** (np.float64(j) - np.float64(libm32._SHIFT))
+            t = math.exp(np.float64(x))
+            w = max(w, abs(e - t) / t)
+        worst[c] = w
+    return worst.max()
+
+
+@pytest.mark.slow
+def test_elu_backward_bound_holds_for_every_dout():
+    """The sweeps above take dout = 1. ELU's and SELU's backward multiply dout by a factor
+    within 0.757 * 2**-24 of the truth (relative) and round once, so their bound, for any
+    dout, is 0.5 + 0.757 ULP + the pair's 2**-47: this proves the factor's half."""
+    worst = _exp_pair_worst(int(np.float32(110.0).view(np.int32)) + 1)
+    assert worst <= 0.757151 * 2.0**-24
+    for name in ("elu", "selu"):
+        assert REGISTRY[name].ulp32[1] >= 0.5 + 0.757151 + 2.0**-20
