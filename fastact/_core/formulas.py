@@ -26,9 +26,10 @@ Exactness:
 - float32: every transcendental one but mish (elu, selu, gelu in both forms, silu, tanh,
   softplus, log_sigmoid; forward and backward) computes in float32 (``libm32``: eight SIMD
   lanes where float64 has four, 2.6-4x faster), with float32 pairs where the float64 code has
-  double-doubles; their bounds, measured over every float32, are the declarations' ``ulp32`` (at most
-  1.2 ULP; tanh 1.5, silu 1.78, the ELU and SELU backwards 1.26). Mish runs its float64 code with short polynomials and rounds once: within a hair
-  of 0.5 ULP.
+  double-doubles; their bounds, measured over every float32, are the declarations' ``ulp32``
+  (at most 1.2 ULP; tanh 1.5, silu 1.78, the ELU and SELU backwards 1.26: no pairs around
+  their exp). Mish runs its float64 code with short polynomials and rounds once: within a
+  hair of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
   raise invalid on any use, as in NumPy); NaN in, NaN out; +-inf give the limits (gelu(-inf),
   silu(-inf), mish(-inf), hardswish(-inf) are -0.0 where PyTorch gives NaN); -0.0 is kept where
