@@ -289,7 +289,9 @@ def _dlopen_with(settings, name, flags):
     and the switch interval is raised for the three steps, so no other Python thread runs
     (none can read the environment or start a subprocess that inherits it) until they are
     unset; ``os.environ`` (Python's copy) is never touched. What remains: a thread outside
-    Python reading the C environment during the dlopen (about a millisecond).
+    Python reading the C environment during the dlopen (about a millisecond), which includes a
+    subprocess another thread forks then (CPython forks without the GIL): it can inherit them
+    (seen once in CI; tests/concurrency_and_processes/test_openmp_pool.py).
     """
     libc = ctypes.PyDLL(None)
     setenv, unsetenv, dlopen = libc.setenv, libc.unsetenv, libc.dlopen

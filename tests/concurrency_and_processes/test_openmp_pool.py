@@ -1,6 +1,6 @@
 """numba's OpenMP pool (``fastact._core.threads._start_pool``): libgomp reads fastact's short spin
 when it loads, unless the user chose; the settings never appear in ``os.environ``, to other
-Python threads, or to subprocesses started meanwhile."""
+Python threads, or to subprocesses started after the pool."""
 
 import json
 import os
@@ -60,7 +60,7 @@ POLLING = textwrap.dedent(
     import numpy as np
     import fastact, fastact._core.threads as T
 
-    seen, runs, stop = set(), [0, 0], threading.Event()
+    seen, racing, runs, stop, done = set(), [], [0, 0], threading.Event(), [None]
 
     def poll():  # a thread reading os.environ as fast as it can
         while not stop.is_set():
@@ -71,10 +71,14 @@ POLLING = textwrap.dedent(
 
     def spawn():  # a thread starting subprocesses that inherit the environment
         while not stop.is_set():
+            started = time.perf_counter()
             out = subprocess.run(["env"], capture_output=True, text=True).stdout
             for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
                 if name + "=" in out:
-                    seen.add("subprocess " + name)
+                    if done[0] is not None and started > done[0]:
+                        seen.add("subprocess started after the call " + name)
+                    else:
+                        racing.append(name)
             runs[1] += 1
 
     threads = [threading.Thread(target=poll), threading.Thread(target=spawn)]
@@ -83,16 +87,21 @@ POLLING = textwrap.dedent(
     time.sleep(0.2)
     with T.forced("parallel"):
         fastact.Relu().forward(np.ones(2_000_000))  # the first parallel call: the pool starts
+    done[0] = time.perf_counter()
     time.sleep(0.2)
     stop.set()
     for t in threads:
         t.join()
-    print(json.dumps({"seen": sorted(seen), "runs": runs, "started": T._pool_started()}))
+    print(json.dumps({"seen": sorted(seen), "racing": racing, "runs": runs, "started": T._pool_started()}))
     """
 )
 
 
-def test_other_threads_and_subprocesses_never_see_the_settings():
+def test_other_threads_and_later_subprocesses_never_see_the_settings():
+    """os.environ never holds them, whatever another Python thread reads meanwhile, and every
+    subprocess started after the first parallel call inherits nothing. A subprocess another
+    thread forks during the ~1 ms dlopen itself can inherit them (its fork runs without the
+    GIL; seen once in CI): the documented hole (``threads._dlopen_with``), not asserted."""
     for _ in range(3):
         out, _ = _run({"NUMBA_NUM_THREADS": "2"}, POLLING)
         assert out["started"] and min(out["runs"]) > 0
