@@ -205,7 +205,7 @@ FAMILY = (
         cost=60,
         ulp=2,
         ulp64=(2.0, 1.5),
-        ulp32=(1.17, 0.82),
+        ulp32=(0.51, 0.51),
         torch=("F.gelu(x)", "A.gelu_backward(d, x)"),
     ),
     Declaration(

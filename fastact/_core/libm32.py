@@ -19,7 +19,7 @@ raise no floating-point flag but underflow where a result is subnormal.
 import numpy as np
 from numba.extending import register_jitable
 
-from .scalar import ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
+from .scalar import EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
 
 _f = np.float32
 _ABS = np.int32(0x7FFFFFFF)
@@ -448,133 +448,6 @@ def selu(x):
 def selu_backward(dout, x):
     inline_here()
     return _elu_backward(dout, x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO)
-
-
-# --- gelu (erf form) ----------------------------------------------------------------------
-
-_RSQRT2_HI, _RSQRT2_LO = _f(0.70710677), _f(1.21016175e-08)
-_RSQRT2PI_HI, _RSQRT2PI_LO = _f(0.3989423), _f(-1.133517e-08)
-# erfc(a) = exp(-a**2) (1 + P(q)) / (1 + 2a), q = (a - 3) / (a + 3) (as libm64's, whose
-# float64 fit runs further): a Chebyshev fit (mpmath.chebyfit, 30 digits) of degree 11 on
-# q in [-1, 0.562] (a <= 10.7), error 9e-10: a sixtieth of an ULP of 1 + P.
-_ERFC_P = _split(
-    tuple(
-        _f(c)
-        for c in (
-            4.0140274993223314e-05,
-            -0.00016991267425640362,
-            -0.0007334647916780297,
-            0.0019449844988413088,
-            0.0025233224521895104,
-            -0.02378767209797041,
-            0.06830742230681733,
-            -0.11927146021761482,
-            0.12964529141260706,
-            -0.04756239766202889,
-            -0.13562110984689657,
-            0.25300805907572405,
-        )
-    )
-)
-# erf(a) = a (2/sqrt(pi) + z Pe(z)), z = a**2, a < 1: libm64's float32 fit (degree 8 in z,
-# 8e-13), rounded to float32; 2/sqrt(pi) as a pair.
-_ERF_P = _split(tuple(_f(c) for c in ERF_FIT32))
-_C0_HI, _C0_LO = _f(1.1283792), _f(-5.8635383e-08)
-#: From here on gelu(x) rounds to x (Phi(x) to 1), and to -0.0 for x at or below its negative.
-_GELU_FAR = _f(15.0)
-
-
-@register_jitable
-def _gelu_parts(x):
-    """ax = |x| clamped to 15, and two pairs at a common scale 2**k (k held in j):
-    F = Phi(-ax) and G = ax phi(ax), phi(x) = exp(-x**2 / 2) / sqrt(2 pi), so that
-    gelu(-ax) = -ax F and Phi(-ax) - ax phi(ax) = F - G (gelu's derivative at -ax).
-
-    With a = ax / sqrt2 and E = exp(-a**2) = (eh + el) 2**k (a and a**2 as pairs: erfc(a)
-    amplifies a's rounding by 2 a**2):
-    - a >= 0.5: F = E (1 + P(q)) / (2 + 4a), q = (a - 3) / (a + 3); G = ax E / sqrt(2 pi).
-    - a < 0.5: F = (1 - erf(a)) / 2, erf(a) = a (2/sqrt(pi) + z Pe(z)), z = a**2, where the
-      q-form would round q near -1 (P's slope there turns q's rounding into 1.3 ULP); scale 1.
-      Beyond 0.5 the subtraction would amplify erf's float32 rounding (5.8 ULP at a = 1).
-    """
-    inline_here()
-    ax = _clamp(bitcast(np.int32(bitcast(x) & _ABS)), _f(0.0), _GELU_FAR)
-    ah, ae = two_prod(ax, _RSQRT2_HI)
-    al = fma(ax, _RSQRT2_LO, ae)
-    sh, se = two_prod(ah, ah)
-    eh, el, j = exp_ds(-sh, -fma(ah + ah, al, se))
-    gh, ge = two_prod(ax, _RSQRT2PI_HI)
-    gl = fma(ax, _RSQRT2PI_LO, ge)
-    # the tail form, at E's scale
-    p = _polynomial((ah - _f(3.0)) / (ah + _f(3.0)), _ERFC_P)
-    nh = _f(1.0) + p
-    nl = (_f(1.0) - nh) + p
-    fa = _f(4.0) * ah
-    dh = _f(2.0) + fa
-    dl = ((_f(2.0) - dh) + fa) + _f(4.0) * al
-    r = _f(1.0) / dh
-    h = nh * r
-    hl = (fma(-h, dh, nh) + (nl - h * dl)) * r
-    tfh, tfe = two_prod(eh, h)
-    tfl = tfe + fma(eh, hl, el * h)
-    tgh, tge = two_prod(eh, gh)
-    tgl = tge + fma(eh, gl, el * gh)
-    # the centre form, at scale 1 (E's 2**k is 1/2 or 1 here: exact)
-    wh, we = two_sum(_C0_HI, sh * _polynomial(sh, _ERF_P))
-    wl = we + _C0_LO
-    erh, ere = two_prod(ah, wh)
-    erl = ere + fma(ah, wl, al * wh)
-    cfh, cfe = two_sum(_f(0.5), _f(-0.5) * erh)
-    cfl = cfe - _f(0.5) * erl
-    e2 = _pow2_of(j) * _UNSCALE
-    cgh, cge = two_prod(eh * e2, gh)
-    cgl = cge + fma(eh * e2, gl, el * e2 * gh)
-    tail = ah >= _f(0.5)
-    return (
-        ax,
-        tfh if tail else cfh,
-        tfl if tail else cfl,
-        tgh if tail else cgh,
-        tgl if tail else cgl,
-        j if tail else _SHIFT,
-    )
-
-
-@register_jitable
-def gelu(x):
-    """x Phi(x), Phi(x) = erfc(-x / sqrt2) / 2: -ax F for x <= 0 and ax - ax F above
-    (F = Phi(-ax), _gelu_parts), the products as pairs, rounded once."""
-    inline_here()
-    ax, fh, fl, gh, gl, j = _gelu_parts(x)
-    left = -_times_pow2(fma(ax, fh, ax * fl), j)
-    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE  # below 2**-60 the term is nothing against x
-    mh, me = two_prod(ax, fh)
-    th, te = two_sum(ax, -mh * sd)
-    right = th + (te - (me + ax * fl) * sd)
-    y = right if bitcast(x) > 0 else left
-    y = x if bitcast(x) >= bitcast(_GELU_FAR) else y  # +inf included
-    y = _f(-0.0) if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_FAR)) else y
-    return y if (x == x) & (x != _f(0.0)) else x  # NaN, and -0.0's sign
-
-
-@register_jitable
-def gelu_backward(dout, x):
-    """dout (Phi(x) + x phi(x)): F - G for x <= 0 and 1 - (F - G) above (_gelu_parts), as
-    pairs, rounded once. Near the root (x = -0.7518) F - G cancels: there the error counts in
-    ULPs of the terms."""
-    inline_here()
-    ax, fh, fl, gh, gl, j = _gelu_parts(x)
-    bh, be = two_sum(fh, -gh)
-    bl = be + (fl - gl)
-    left = _dout_times(dout, bh, bl, _f(1.0), _f(0.0), j, True)
-    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE
-    th, te = two_sum(_f(1.0), -bh * sd)
-    right = fma(dout, th, _clamp(dout, -_MAX, _MAX) * (te - bl * sd))
-    y = right if bitcast(x) > 0 else left
-    y = dout if bitcast(x) >= bitcast(_GELU_FAR) else y
-    zero = bitcast(np.int32((bitcast(dout) ^ _SIGN) & _SIGN))  # Phi + x phi < 0 out there
-    y = zero if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_FAR)) else y
-    return y if x == x else x
 
 
 # --- the backwards that are a sigmoid: log_sigmoid, softplus ------------------------------
