@@ -23,14 +23,14 @@ Exactness:
   derivative (gelu, gelu_tanh, silu and mish have one) its terms cancel and no formula that
   rounds them keeps relative precision: there the error is within 1 ULP of the size of the
   terms (thousands of ULP of the vanishing result; PyTorch's are far larger).
-- float32: most transcendental ones (elu, selu, gelu_tanh, silu, tanh, softplus, log_sigmoid;
-  forward and backward) compute in float32 (``libm32``: twice float64's SIMD lanes, 2.6-4x
-  faster), with float32 pairs where the float64 code has double-doubles; their bounds,
-  measured over every float32, are the declarations' ``ulp32`` (at most 1.2 ULP; tanh 1.5,
-  silu 1.78, the ELU and SELU backwards 1.26: no pairs around their exp). GELU (erf form)
-  computes in float64 without pairs (a short exp and one rational, ~2**-31 relative) and
-  rounds once: 0.51 ULP, and faster than its float32 pairs were. Mish runs its float64 code
-  with short polynomials and rounds once: within a hair of 0.5 ULP.
+- float32: every transcendental one but mish rounds once from a float32-specific formula:
+  ``libm32`` (elu, selu, gelu_tanh, tanh, the forwards of softplus and log_sigmoid) in
+  float32 arithmetic with float32 pairs where the float64 code has double-doubles (twice the
+  SIMD lanes; at most 1.2 ULP, tanh 1.5, the ELU and SELU backwards 1.26), and ``widened``
+  (gelu, silu, the backwards of softplus and log_sigmoid) in float64 without pairs (0.51 ULP),
+  where the pairs cost more than the lanes. Their bounds, measured over every float32, are
+  the declarations' ``ulp32``. Mish runs its float64 code with short polynomials and rounds
+  once: within a hair of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
   raise invalid on any use, as in NumPy); NaN in, NaN out; +-inf give the limits (gelu(-inf),
   silu(-inf), mish(-inf), hardswish(-inf) are -0.0 where PyTorch gives NaN); -0.0 is kept where
@@ -41,16 +41,13 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-from . import libm32
+from . import libm32, widened
 from .libm64 import (
-    _EXP_P32,
     _F32_TABLES,
     _F64_TABLES,
     _clamp,
     _log1p,
     _narrow,
-    _pow2,
-    _reduce,
     _scale,
     erfc_dd,
     exp_dd,
@@ -60,7 +57,7 @@ from .libm64 import (
     two_sum,
 )
 from .libm64 import tanh as _tanh
-from .scalar import _magnitude_mask, _polynomial, _split, _unsigned, bitcast, fma, like
+from .scalar import _magnitude_mask, _unsigned, bitcast, fma, like
 
 # Constants as double-doubles (hi, lo), from mpmath at 50 digits. SELU's are PyTorch's
 # decimal literals; the truth the tests use is those decimals, not their float64 roundings.
@@ -370,96 +367,15 @@ def _gelu_backward_f64(dout, x):
     return _gelu_backward64(dout, x, _F64_TABLES)
 
 
-# float32: in float64 without pairs, rounded once. Phi(-a) = exp(-a**2 / 2) R(a) for a = |x|:
-# a**2 / 2 is exact in float64 (a has 24 bits), and R(a) (a + 4) is smooth in
-# q = (a - 4) / (a + 4) on a in [0, 15] (q in [-1, 0.58]): a polynomial of degree 11 in q,
-# fitted to relative error by least squares on Chebyshev nodes reweighted towards minimax
-# (Lawson) against mpmath at 40 digits: 2**-31.7 relative. With the exp's 3e-12 the result
-# is good to ~2**-30 before its one rounding to float32: 0.53 ULP. The float32 pairs this
-# replaces (1.17 ULP) cost more than float64's halved lanes: 2x faster on both kinds.
-_R_GELU = _split(
-    (
-        1.5899501285871995e-05,
-        -1.3805728949792693e-05,
-        -0.00021833134785470147,
-        0.00014429830618771945,
-        0.0016276144455032897,
-        -0.0034832344044741738,
-        -0.007539849476757807,
-        0.06039705022671552,
-        -0.18652187393497918,
-        0.38713737818025035,
-        -0.6078966416202349,
-        0.7552851305851247,
-    )
-)
-_F32_ABS = np.int32(0x7FFFFFFF)
-#: From |x| = 15 on, float32 gelu(x) rounds to x or to -0.0 and its derivative to 1 or 0.
-_F32_FAR = np.float32(15.0)
-
-
-@register_jitable
-def _beyond_minus_far(x):
-    """x <= -15 (-inf and negative NaNs included), by the bits: negative float32s order
-    backwards as int32."""
-    inline_here()
-    return (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_F32_FAR))
-
-
-@register_jitable
-def _gelu32_parts(x):
-    """(a, E, F) for float32 x: a = |x| clamped to 15 (NaN too: callers select it back), in
-    float64; E = exp(-a**2 / 2) and F = Phi(-a) = E R(a), each to ~2**-31 relative."""
-    inline_here()
-    a = np.float64(bitcast(np.int32(min(bitcast(x) & _F32_ABS, bitcast(_F32_FAR)))))
-    r, rl, k = _reduce(-0.5 * a * a, 0.0)
-    e = _pow2(k) * (1.0 + fma(r * r, _polynomial(r, _EXP_P32), r))
-    d = 1.0 / (a + 4.0)
-    return a, e, e * (_polynomial((a - 4.0) * d, _R_GELU) * d)
-
-
-@register_jitable
-def _gelu_f32(x):
-    """x Phi(x): x F for x < 0 and x (1 - F) above (F = Phi(-|x|) <= 1/2), rounded once."""
-    inline_here()
-    a, e, f = _gelu32_parts(x)
-    y = np.float32(np.float64(x) * (f if bitcast(x) < 0 else 1.0 - f))
-    y = np.float32(-0.0) if _beyond_minus_far(x) else y  # -inf's limit
-    return y if x == x else x
-
-
-@register_jitable
-def _gelu32_derivative(x):
-    """Phi(x) + x phi(x) in float64 for float32 x below 15 in magnitude: h = F - a phi(a) =
-    F - E a / sqrt(2 pi) for x < 0 and 1 - h above. Near the root (x = -0.7518) the terms
-    cancel; their ~2**-31 is then what counts, in ULPs of the terms."""
-    inline_here()
-    a, e, f = _gelu32_parts(x)
-    h = f - e * (a * _RSQRT2PI_HI)
-    return h if bitcast(x) < 0 else 1.0 - h
-
-
-@register_jitable
-def _gelu_backward_f32(dout, x):
-    """dout (Phi(x) + x phi(x)), rounded once: within 0.5 ULP and the factor's error of the
-    truth for any dout (tests/exactness/test_single.py proves the factor's)."""
-    inline_here()
-    y = np.float32(np.float64(dout) * _gelu32_derivative(x))
-    y = dout if bitcast(x) >= bitcast(_F32_FAR) else y
-    zero = bitcast(np.int32((bitcast(dout) ^ np.int32(-0x80000000)) & np.int32(-0x80000000)))
-    y = zero if _beyond_minus_far(x) else y  # Phi + x phi < 0 out there
-    return y if x == x else x
-
-
 gelu = _per_dtype(
     "gelu",
-    _gelu_f32,
+    widened.gelu,
     _gelu_f64,
     """x * Phi(x) = x * erfc(-x/sqrt(2)) / 2 (PyTorch's approximate="none").""",
 )
 gelu_backward = _per_dtype(
     "gelu_backward",
-    _gelu_backward_f32,
+    widened.gelu_backward,
     _gelu_backward_f64,
 )
 
@@ -531,13 +447,13 @@ def _gelu_tanh_backward_f64(dout, x):
 
 gelu_tanh = _per_dtype(
     "gelu_tanh",
-    libm32.gelu_tanh,
+    widened.gelu_tanh,
     _gelu_tanh_f64,
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))), computed as x * sigmoid(2u).""",
 )
 gelu_tanh_backward = _per_dtype(
     "gelu_tanh_backward",
-    libm32.gelu_tanh_backward,
+    widened.gelu_tanh_backward,
     _gelu_tanh_backward_f64,
 )
 
@@ -586,13 +502,13 @@ def _silu_backward_f64(dout, x):
 
 silu = _per_dtype(
     "silu",
-    libm32.silu,
+    widened.silu,
     _silu_f64,
-    """x * sigmoid(x) (float32 in float32 arithmetic: ``libm32.silu``).""",
+    """x * sigmoid(x).""",
 )
 silu_backward = _per_dtype(
     "silu_backward",
-    libm32.silu_backward,
+    widened.silu_backward,
     _silu_backward_f64,
 )
 
@@ -641,7 +557,7 @@ def _log_sigmoid_backward_f64(dout, x):
 
 log_sigmoid_backward = _per_dtype(
     "log_sigmoid_backward",
-    libm32.log_sigmoid_backward,
+    widened.log_sigmoid_backward,
     _log_sigmoid_backward_f64,
 )
 
@@ -706,7 +622,7 @@ softplus = _per_dtype(
 @register_jitable
 def _softplus_backward_f32(dout, x, beta, threshold):
     inline_here()
-    return libm32.softplus_backward(dout, x, like(beta, x), like(threshold, x))
+    return widened.softplus_backward(dout, x, like(beta, x), like(threshold, x))
 
 
 @register_jitable

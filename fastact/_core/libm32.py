@@ -4,11 +4,12 @@ Through their float64 code (rounded once: within a hair of half an ULP) the fami
 results cost float64's lanes and long polynomials: 3-8x slower than PyTorch's float32
 kernels. The functions here keep float32 in float32 (2.6-4x faster than that route). Where a
 quantity needs more than 24 bits on the way (exp(x) before 1 + exp(x), x e**x before the
-division, the cubic inside gelu_tanh) it is a float32 pair hi + lo ("double-single", the
+division) it is a float32 pair hi + lo ("double-single", the
 float32 twin of the float64 code's double-doubles, from the same type-generic two_prod and
-FMAs), and the result is rounded once at the end.
+FMAs), and the result is rounded once at the end. Where the pairs cost more than float64's
+halved lanes (GELU in both forms, SiLU, the sigmoid backwards) the float32 formula is ``widened``'s instead.
 
-The price is accuracy: 0.78-1.78 ULP instead of 0.5, each bound measured over every float32
+The price is accuracy: 0.78-1.5 ULP instead of 0.5, each bound measured over every float32
 (each declaration's ``ulp32`` in ``fastact.activations``; tests/exactness/test_single.py, ``-m slow``).
 Near a derivative's root the pairs' ~2**-28 shows against the vanishing result: there the
 error counts in ULPs of the terms, as float64's does. Branch-free, with no ordered float
@@ -67,13 +68,6 @@ def _times_pow2(g, j):
     inline_here()
     p2 = _pow2_of(j)
     return g * (p2 * _UNSCALE) if bitcast(j) >= bitcast(_SHIFT) - np.int32(63) else g * p2 * _UNSCALE
-
-
-@register_jitable
-def _floor_k(j, k):
-    """j with its k raised to at least ``k`` (an int32 max of the bits: all j share a binade)."""
-    inline_here()
-    return bitcast(np.int32(max(bitcast(j), bitcast(_SHIFT) + np.int32(k))))
 
 
 @register_jitable
@@ -179,177 +173,6 @@ _TANH_Q = _split(
 )
 
 
-@register_jitable
-def silu(x):
-    """x * sigmoid(x) = x / (1 + e) for x >= 0 and x e / (1 + e) below, e = exp(-|x|) in
-    float32 alone (1.77 ULP, measured over every float32): the sum 1 + e and the product x e
-    are carried as pairs into one corrected division, and a result below FLT_MIN is scaled
-    down in one rounding. silu(-inf) is -0.0, as the float64 formula's.
-
-    e as a pair too (exp_ds) gave 0.83 ULP at 1.33x the time (455 against 341 us at 1M, Intel
-    VM, 2 threads); e's error reaches the result undamped only for x < 0, where 1 / (1 + e)
-    is near 1. Without the pairs around the division it would be 3.3 ULP."""
-    inline_here()
-    xc = _clamp(x, _EXP_LOW, _f(20.0))  # silu(x) rounds to x from 17.4 on; NaN -> a bound
-    negative = bitcast(xc) < 0
-    p, j = expm1_reduced(-bitcast(np.int32(bitcast(xc) & _ABS)))
-    hi = _f(1.0) + p
-    # The denominator 1 + e as d + dl: below 2**-60, e changes nothing (and is not formed, so
-    # no tiny product raises underflow).
-    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE
-    eh = hi * sd
-    d = _f(1.0) + eh
-    dl = (_f(1.0) - d) + eh
-    # The numerator: x, or x e unscaled (x hi, the product exact from an FMA).
-    n, nl = two_prod(xc, hi)
-    n = n if negative else xc
-    nl = nl if negative else _f(0.0)
-    q = n / d
-    # (n + nl) / (d + dl) = q + (n - q d + nl - q dl) / d; the residual is exact from an FMA and
-    # 1/d is taken from the line 24/17 - 8/17 d (within 1/17 on [1, 2]): the correction is an
-    # ULP or two, so its own error is a small fraction of one.
-    res = fma(-q, d, n) + (nl - q * dl)
-    q = fma(res, fma(d, _f(-8.0 / 17.0), _f(24.0 / 17.0)), q)
-    y = _times_pow2(q, j) if negative else q
-    y = x if bitcast(x) >= bitcast(_f(20.0)) else y  # +inf included
-    # x <= -110 (-inf and negative NaNs too: for negative floats, larger bits are further out)
-    y = _f(-0.0) if (bitcast(x) < 0) & (bitcast(x) >= bitcast(_EXP_LOW)) else y
-    return y if (x == x) & (x != _f(0.0)) else x  # NaN, and -0.0's sign (the sums drop it)
-
-
-@register_jitable
-def _sigmoid_pairs(v, vl):
-    """sigmoid(+-(v + vl)) as float32 pairs for -125 <= v <= 125 (|vl| tiny): (sh, sl) =
-    sigmoid(v) and (nh, nl) = sigmoid(-v), and j. For v >= 0 both are at full scale; for v < 0
-    sigmoid(v) = e**v / (1 + e**v) is returned without its factor 2**k (the caller multiplies
-    it in last, ``_times_pow2``, so that a subnormal result is rounded once).
-
-    e = exp(-|v|) as a pair and r = 1 / (1 + e) by one division with its exact residual:
-    sigmoid(|v|) = r and sigmoid(-|v|) = e r."""
-    inline_here()
-    negative = bitcast(v) < 0
-    hi, lo, j = exp_ds(-bitcast(np.int32(bitcast(v) & _ABS)), vl if negative else -vl)
-    sd = _pow2_of(_floor_k(j, -60)) * _UNSCALE  # e below 2**-60 changes nothing in 1 + e
-    eh = hi * sd
-    d = _f(1.0) + eh
-    dl = ((_f(1.0) - d) + eh) + lo * sd
-    r = _f(1.0) / d
-    rl = (fma(-r, d, _f(1.0)) - r * dl) * r
-    uh, ue = two_prod(hi, r)
-    ul = ue + fma(hi, rl, lo * r)
-    sh = uh if negative else r
-    sl = ul if negative else rl
-    nh = r if negative else uh * sd
-    nl = rl if negative else ul * sd
-    return sh, sl, nh, nl, j
-
-
-@register_jitable
-def _one_plus_times(a, bh, bl):
-    """1 + a (bh + bl) as a pair (TwoSum of 1 and the exact product)."""
-    inline_here()
-    ph, pe = two_prod(a, bh)
-    pl = fma(a, bl, pe)
-    th = _f(1.0) + ph
-    bb = th - _f(1.0)
-    return th, ((_f(1.0) - (th - bb)) + (ph - bb)) + pl
-
-
-@register_jitable
-def _dout_times(dout, sh, sl, th, tl, j, negative):
-    """dout (sh + sl) (th + tl) rounded once, times 2**k where ``negative`` (see _sigmoid_pairs)."""
-    inline_here()
-    gh, ge = two_prod(sh, th)
-    gl = ge + fma(sh, tl, sl * th)
-    g = fma(dout, gh, _clamp(dout, -_MAX, _MAX) * gl)  # an infinite dout gives inf, not NaN
-    return _times_pow2(g, j) if negative else g
-
-
-@register_jitable
-def silu_backward(dout, x):
-    """dout * sigmoid(x) (1 + x sigmoid(-x)), every factor a float32 pair, rounded once.
-
-    Near the derivative's root (x = -1.2785) 1 + x sigmoid(-x) cancels: there the error is
-    within an ULP of the size of the terms (the pairs carry ~2**-28, not float64's 2**-53), as
-    in float64."""
-    inline_here()
-    xc = _clamp(x, _EXP_LOW, _f(40.0))
-    sh, sl, nh, nl, j = _sigmoid_pairs(xc, _f(0.0))
-    th, tl = _one_plus_times(xc, nh, nl)
-    y = _dout_times(dout, sh, sl, th, tl, j, bitcast(xc) < 0)
-    # x >= 40: sigmoid(x) = 1 and x sigmoid(-x) < 2**-50: dout itself. x <= -110: 0 of dout's sign.
-    y = dout if bitcast(x) >= bitcast(_f(40.0)) else y
-    zero = bitcast(np.int32(bitcast(dout) & _SIGN))  # no arithmetic: dout may be inf
-    y = zero if (bitcast(x) < 0) & (bitcast(x) >= bitcast(_EXP_LOW)) else y
-    return y if x == x else x
-
-
-# --- gelu_tanh ----------------------------------------------------------------------------
-
-# v = 2 sqrt(2/pi) (x + 0.044715 x**3) = C1 x + C3 x**3, v' = C1 + 3 C3 x**2, as float32 pairs.
-_C1_HI, _C1_LO = _f(1.5957692), _f(-4.534068e-08)
-_C3_HI, _C3_LO = _f(0.071354814), _f(2.3988325e-09)
-_C33_HI, _C33_LO = _f(0.21406445), _f(-2.5408342e-10)
-#: |x| beyond it: sigmoid(v) rounds to 1 (x >= 11), x sigmoid(v) to -0.0 (x <= -11).
-_GELU_EDGE = _f(11.0)
-
-
-@register_jitable
-def _gelu_tanh_parts(x):
-    """xc = x clamped to +-11, xc**2 and v (a pair: sigmoid(v) ~ e**v on the left tail, where
-    a rounded v's error would be amplified by |v|, up to 113)."""
-    inline_here()
-    xc = _clamp(x, -_GELU_EDGE, _GELU_EDGE)
-    x2h, x2l = two_prod(xc, xc)
-    x3h, x3e = two_prod(x2h, xc)
-    x3l = fma(x2l, xc, x3e)
-    ah, ae = two_prod(_C1_HI, xc)
-    bh, be = two_prod(_C3_HI, x3h)
-    vh = ah + bh
-    bb = vh - ah
-    ve = (ah - (vh - bb)) + (bh - bb)
-    vl = ve + (fma(_C1_LO, xc, ae) + (be + fma(_C3_HI, x3l, _C3_LO * x3h)))
-    v = vh + vl
-    return xc, x2h, x2l, v, vl - (v - vh)
-
-
-@register_jitable
-def gelu_tanh(x):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) = x sigmoid(v), rounded once."""
-    inline_here()
-    xc, x2h, x2l, v, vl = _gelu_tanh_parts(x)
-    sh, sl, nh, nl, j = _sigmoid_pairs(v, vl)
-    g = fma(xc, sh, xc * sl)
-    y = _times_pow2(g, j) if bitcast(v) < 0 else g
-    y = x if bitcast(x) >= bitcast(_GELU_EDGE) else y  # +inf included
-    y = _f(-0.0) if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_EDGE)) else y
-    return y if (x == x) & (x != _f(0.0)) else x  # NaN, and -0.0's sign
-
-
-@register_jitable
-def gelu_tanh_backward(dout, x):
-    """dout sigmoid(v) (1 + x v' sigmoid(-v)), v' = C1 + 3 C3 x**2, every factor a pair."""
-    inline_here()
-    xc, x2h, x2l, v, vl = _gelu_tanh_parts(x)
-    sh, sl, nh, nl, j = _sigmoid_pairs(v, vl)
-    th, te = two_prod(_C33_HI, x2h)
-    wh = _C1_HI + th
-    bb = wh - _C1_HI
-    wl = ((_C1_HI - (wh - bb)) + (th - bb)) + (te + fma(_C33_HI, x2l, _C33_LO * x2h) + _C1_LO)
-    qh, qe = two_prod(xc, wh)
-    ql = fma(xc, wl, qe)
-    rh, re = two_prod(qh, nh)
-    rl = re + fma(qh, nl, ql * nh)
-    th = _f(1.0) + rh
-    bb = th - _f(1.0)
-    tl = ((_f(1.0) - (th - bb)) + (rh - bb)) + rl
-    y = _dout_times(dout, sh, sl, th, tl, j, bitcast(v) < 0)
-    y = dout if bitcast(x) >= bitcast(_GELU_EDGE) else y
-    zero = bitcast(np.int32(bitcast(dout) & _SIGN))
-    y = zero if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_GELU_EDGE)) else y
-    return y if x == x else x
-
-
 # --- elu, selu ----------------------------------------------------------------------------
 
 # SELU's constants (PyTorch's decimals) as float32 pairs: scale, and scale * alpha.
@@ -450,30 +273,10 @@ def selu_backward(dout, x):
     return _elu_backward(dout, x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO)
 
 
-# --- the backwards that are a sigmoid: log_sigmoid, softplus ------------------------------
+# --- log_sigmoid and softplus (their backwards are in ``widened``) ------------------------
 
-#: _sigmoid_pairs' reach: sigmoid(-131) * FLT_MAX is still 1e-19, so the clamp costs results
-#: only for |dout| beyond 2**39 and |x| beyond 131 (PyTorch's float32 gives 0 from |x| = 88.7).
+#: Beyond it log1p(exp(-|x|)) is below 2**-189: nothing against |x| or 0.
 _SIGMOID_FAR = _f(131.0)
-
-
-@register_jitable
-def _dout_sigmoid(dout, vh, vl):
-    """dout * sigmoid(vh + vl), rounded once (vh clamped to +-131 first, and vl dropped with
-    it: beside a large vh it can be large too, and would overflow the exp's polynomial)."""
-    inline_here()
-    v = _clamp(vh, -_SIGMOID_FAR, _SIGMOID_FAR)
-    vl = _f(0.0) if bitcast(v) != bitcast(vh) else vl
-    sh, sl, nh, nl, j = _sigmoid_pairs(v, vl)
-    return _dout_times(dout, sh, sl, _f(1.0), _f(0.0), j, bitcast(v) < 0)
-
-
-@register_jitable
-def log_sigmoid_backward(dout, x):
-    """dout * sigmoid(-x)."""
-    inline_here()
-    y = _dout_sigmoid(dout, -x, _f(0.0))
-    return y if x == x else x
 
 
 @register_jitable
@@ -483,18 +286,6 @@ def _order(x):
     inline_here()
     b = bitcast(x)
     return b ^ ((b >> np.int32(31)) & _ABS)
-
-
-@register_jitable
-def softplus_backward(dout, x, beta, threshold):
-    """``dout if x * beta > threshold else dout * sigmoid(beta * x)`` (PyTorch's), beta * x
-    as a pair inside the sigmoid and rounded (as PyTorch does) for the test."""
-    inline_here()
-    xc = _clamp(x, _f(-1e30), _f(1e30))  # beta * x stays finite for |beta| < 1e8
-    zh, zl = two_prod(beta, xc)
-    y = _dout_sigmoid(dout, zh, zl)
-    y = dout if _order(xc * beta) > _order(threshold) else y
-    return y if x == x else x
 
 
 # --- log1p of a pair: log_sigmoid and softplus forward ------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from numba import prange
 
-from fastact._core import formulas, libm32
+from fastact._core import libm32, widened
 from fastact._core.libm32 import exp_split
 from fastact._core.scalar import bitcast
 from fastact.activations import REGISTRY
@@ -163,34 +163,76 @@ def test_elu_backward_bound_holds_for_every_dout():
         assert REGISTRY[name].ulp32[1] >= 0.5 + 0.757151 + 2.0**-20
 
 
-@numba.njit(parallel=True, error_model="numpy")
-def _gelu_factor_worst(n):
-    """max over x = +-(every float32 from 0 below 15) of |g - (Phi(x) + x phi(x))| / (Phi(x) +
-    |x| phi(x)), g the float64 factor GELU's float32 backward multiplies dout by
-    (formulas._gelu32_derivative): its error relative to the size of the terms, which is the
-    result's size except near the root where they cancel."""
-    step = n // 1024 + 1
-    worst = np.zeros(1024)
-    for c in prange(1024):
-        w = 0.0
-        for i in range(c * step, min(n, (c + 1) * step)):
-            for sign in (np.float32(1.0), np.float32(-1.0)):
-                x = bitcast(np.int32(i)) * sign
-                xd = np.float64(x)
-                big_phi = 0.5 * math.erfc(-xd / math.sqrt(2.0))
-                x_phi = xd * math.exp(-0.5 * xd * xd) / math.sqrt(2.0 * math.pi)
-                g = formulas._gelu32_derivative(x)
-                w = max(w, abs(g - (big_phi + x_phi)) / (big_phi + abs(x_phi)))
-        worst[c] = w
-    return worst.max()
+def _gelu_factor(x):
+    xd = np.float64(x)
+    big_phi = 0.5 * math.erfc(-xd / math.sqrt(2.0))
+    x_phi = xd * math.exp(-0.5 * xd * xd) / math.sqrt(2.0 * math.pi)
+    return widened.gelu_derivative(x), big_phi + x_phi, big_phi + abs(x_phi)
+
+
+def _silu_factor(x):
+    xd = np.float64(x)
+    s = 1.0 / (1.0 + math.exp(-xd))
+    n = 1.0 / (1.0 + math.exp(xd))
+    return widened.silu_derivative(x), s * (1.0 + xd * n), s * (1.0 + abs(xd) * n)
+
+
+def _gelu_tanh_factor(x):
+    xd = np.float64(x)
+    c1 = math.sqrt(8.0 / math.pi)
+    v = c1 * (xd + 0.044715 * xd**3)
+    s = 1.0 / (1.0 + math.exp(-v))
+    n = 1.0 / (1.0 + math.exp(v))
+    w = xd * c1 * (1.0 + 3 * 0.044715 * xd * xd) * n
+    return widened.gelu_tanh_derivative(x), s * (1.0 + w), s * (1.0 + abs(w))
+
+
+def _sigmoid_factor(x):
+    t = 1.0 / (1.0 + math.exp(-np.float64(x)))
+    return widened._sigmoids(np.float64(x))[0], t, t
+
+
+#: The float64 factors the float32 backwards of ``widened`` multiply dout by, each with its
+#: truth (textbook float64 from libm, ~2**-50 relative) and the size of its terms, and where
+#: they are swept (beyond it each backward selects dout or a signed zero). Softplus's and
+#: LogSigmoid's factor is sigmoid(beta * x), swept at beta = 1.
+FACTORS = {
+    "gelu": (_gelu_factor, 15.0, ("gelu",)),
+    "gelu_tanh": (_gelu_tanh_factor, 11.0, ("gelu_tanh",)),
+    "silu": (_silu_factor, 200.0, ("silu",)),
+    "sigmoid": (_sigmoid_factor, 200.0, ("softplus", "log_sigmoid")),
+}
+
+
+@functools.cache
+def factor_sweeper(name):
+    factor = numba.njit(FACTORS[name][0])
+
+    def worst(n):
+        """max over x = +-(every float32 from 0 below the n-th) of |g - truth| / size."""
+        step = n // 1024 + 1
+        out = np.zeros(1024)
+        for c in prange(1024):
+            w = 0.0
+            for i in range(c * step, min(n, (c + 1) * step)):
+                for sign in (np.float32(1.0), np.float32(-1.0)):
+                    g, t, size = factor(bitcast(np.int32(i)) * sign)
+                    w = max(w, abs(g - t) / size)
+            out[c] = w
+        return out.max()
+
+    return numba.njit(parallel=True, error_model="numpy")(worst)
 
 
 @pytest.mark.slow
-def test_gelu_backward_bound_holds_for_every_dout():
-    """GELU's float32 backward rounds dout * g once, g in float64: within 0.5 ULP of the truth
-    and g's relative error times 2**24 (2**-28: a sixteenth of an ULP) for any dout. This
-    proves g's half for every float32 x below 15 in magnitude (beyond, the result is dout or
-    a signed zero, selected exactly)."""
-    worst = _gelu_factor_worst(int(np.float32(15.0).view(np.int32)))
+@pytest.mark.parametrize("name", sorted(FACTORS))
+def test_widened_backward_bounds_hold_for_every_dout(name):
+    """These backwards round dout * g once, g in float64: within 0.5 ULP of the truth and g's
+    relative error times 2**24 (2**-28: a sixteenth of an ULP) for any dout. This proves g's
+    half for every float32 x (relative to the size of the terms, which is the result's size
+    except near a root where they cancel)."""
+    _, far, users = FACTORS[name]
+    worst = factor_sweeper(name)(int(np.float32(far).view(np.int32)))
     assert worst <= 2.0**-28
-    assert REGISTRY["gelu"].ulp32[1] >= 0.5 + worst * 2.0**24
+    for user in users:
+        assert REGISTRY[user].ulp32[1] >= 0.5 + worst * 2.0**24

@@ -1,0 +1,255 @@
+"""float32 in and out, float64 inside: formulas whose float32 pairs cost more than float64's
+halved SIMD lanes.
+
+A float32 x converts to float64 exactly, and so do x * x and beta * x (24-bit factors, 48-bit
+products): the quantities that erfc and exp amplify arrive exact. From there a short exp
+(``EXP_FIT32``: 3e-12) and, for GELU, one rational (2**-31.7) carry each result to within
+~2**-30 relative before its one rounding to float32: within 0.51 ULP, where the float32 pairs
+they replace (``libm32``) gave 0.8-1.8 ULP. Measured on the Intel VM at 1M (2 threads, the
+kernels taking turns with their float32-pair versions): GELU forward 1.35x and backward 1.5x,
+SiLU backward 1.4x, SiLU forward the same speed (its pair-free float32 was 1.77 ULP).
+Functions with one division and no pairs (sigmoid, tanh) stay in float32: there the halved
+lanes cost 1.2-1.3x.
+
+Each backward multiplies dout by a float64 factor and rounds once, so its bound holds for any
+dout: 0.5 ULP plus the factor's relative error times 2**24 (the slow tests in
+tests/exactness/test_single.py sweep the factors over every float32). Branch-free, no ordered
+float compare a NaN could reach (clamps act on the bits); no flag but underflow where a result
+is subnormal, as in ``libm32``.
+"""
+
+import numpy as np
+from numba.extending import register_jitable
+
+from .libm32 import _clamp as _clamp32
+from .libm32 import _order
+from .libm64 import _EXP_P32, _clamp, _pow2, _reduce
+from .scalar import _polynomial, _split, bitcast, fma, inline_here
+
+_ABS = np.int32(0x7FFFFFFF)
+_SIGN = np.int32(-0x80000000)
+_RSQRT2PI = 0.3989422804014327  # 1 / sqrt(2 pi), within 2**-54
+
+
+@register_jitable
+def _exp(y):
+    """exp(y) for -746 < y <= 0 in float64, within ~2**-37 relative (``EXP_FIT32``)."""
+    inline_here()
+    r, rl, k = _reduce(y, 0.0)
+    return _pow2(k) * (1.0 + fma(r * r, _polynomial(r, _EXP_P32), r))
+
+
+@register_jitable
+def _float32_magnitude(x, far):
+    """|x| clamped to ``far`` on the bits (NaN lands on ``far``: callers select it back), in
+    float64."""
+    inline_here()
+    return np.float64(bitcast(np.int32(min(bitcast(x) & _ABS, bitcast(far)))))
+
+
+@register_jitable
+def _at_or_below_minus(x, far):
+    """x <= -far (-inf and negative NaNs included), on the bits: negative float32s order
+    backwards as int32."""
+    inline_here()
+    return (bitcast(x) < 0) & (bitcast(x) >= bitcast(-far))
+
+
+@register_jitable
+def _zero_against(dout):
+    """0.0 with the sign of -dout: dout times a vanishing negative factor, with no arithmetic
+    (dout may be inf)."""
+    inline_here()
+    return bitcast(np.int32((bitcast(dout) ^ _SIGN) & _SIGN))
+
+
+# --- gelu (erf form) ----------------------------------------------------------------------
+
+# Phi(-a) = exp(-a**2 / 2) R(a) for a = |x|, and R(a) (a + 4) is smooth in q = (a - 4) / (a + 4)
+# on a in [0, 15] (q in [-1, 0.58]): a polynomial of degree 11 in q, fitted to relative error
+# by least squares on Chebyshev nodes reweighted towards minimax (Lawson) against mpmath at
+# 40 digits: 2**-31.7 relative. One division, and no erf/erfc switch at a = 0.5 as the float32
+# pairs had.
+_R_GELU = _split(
+    (
+        1.5899501285871995e-05,
+        -1.3805728949792693e-05,
+        -0.00021833134785470147,
+        0.00014429830618771945,
+        0.0016276144455032897,
+        -0.0034832344044741738,
+        -0.007539849476757807,
+        0.06039705022671552,
+        -0.18652187393497918,
+        0.38713737818025035,
+        -0.6078966416202349,
+        0.7552851305851247,
+    )
+)
+#: From |x| = 15 on, float32 gelu(x) rounds to x or to -0.0 and its derivative to 1 or 0.
+_GELU_FAR = np.float32(15.0)
+
+
+@register_jitable
+def _gelu_parts(x):
+    """(a, E, F): a = |x| clamped to 15, E = exp(-a**2 / 2), F = Phi(-a) = E R(a) (~2**-31)."""
+    inline_here()
+    a = _float32_magnitude(x, _GELU_FAR)
+    e = _exp(-0.5 * a * a)
+    d = 1.0 / (a + 4.0)
+    return a, e, e * (_polynomial((a - 4.0) * d, _R_GELU) * d)
+
+
+@register_jitable
+def gelu(x):
+    """x Phi(x): x F for x < 0 and x (1 - F) above (F = Phi(-|x|) <= 1/2), rounded once."""
+    inline_here()
+    a, e, f = _gelu_parts(x)
+    y = np.float32(np.float64(x) * (f if bitcast(x) < 0 else 1.0 - f))
+    y = np.float32(-0.0) if _at_or_below_minus(x, _GELU_FAR) else y  # -inf's limit
+    return y if x == x else x
+
+
+@register_jitable
+def gelu_derivative(x):
+    """Phi(x) + x phi(x) in float64 for float32 x below 15 in magnitude: h = F - a phi(a) =
+    F - E a / sqrt(2 pi) for x < 0 and 1 - h above. Near the root (x = -0.7518) the terms
+    cancel; their ~2**-31 is then what counts, in ULPs of the terms."""
+    inline_here()
+    a, e, f = _gelu_parts(x)
+    h = f - e * (a * _RSQRT2PI)
+    return h if bitcast(x) < 0 else 1.0 - h
+
+
+@register_jitable
+def gelu_backward(dout, x):
+    inline_here()
+    y = np.float32(np.float64(dout) * gelu_derivative(x))
+    y = dout if bitcast(x) >= bitcast(_GELU_FAR) else y
+    y = _zero_against(dout) if _at_or_below_minus(x, _GELU_FAR) else y  # Phi + x phi < 0 there
+    return y if x == x else x
+
+
+# --- sigmoid's kin: silu, the backwards of log_sigmoid and softplus -------------------------
+
+#: sigmoid(-200) = 1.4e-87: times any float32 dout it rounds to zero, and 200 e**-200 too.
+_SIGMOID_FAR = 200.0
+_FAR32, _FAR32_LOW = np.float32(_SIGMOID_FAR), np.float32(-_SIGMOID_FAR)
+
+
+@register_jitable
+def _sigmoids(z):
+    """(sigmoid(z), sigmoid(-z)) for float64 |z| <= 200, each within ~2**-36 relative:
+    e = exp(-|z|), r = 1 / (1 + e); sigmoid(|z|) = r and sigmoid(-|z|) = e r."""
+    inline_here()
+    e = _exp(-abs(z))
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    negative = z < 0.0
+    return (er if negative else r), (r if negative else er)
+
+
+@register_jitable
+def silu(x):
+    """x sigmoid(x), rounded once; -0.0 from x <= -200 on (-inf's limit)."""
+    inline_here()
+    s, n = _sigmoids(np.float64(_clamp32(x, _FAR32_LOW, _FAR32)))
+    y = np.float32(np.float64(x) * s)  # x, not its clamp: silu(inf) = inf
+    y = np.float32(-0.0) if _at_or_below_minus(x, _FAR32) else y
+    return y if x == x else x
+
+
+@register_jitable
+def silu_derivative(x):
+    """sigmoid(x) (1 + x sigmoid(-x)) in float64 for |x| < 200. Near the root (x = -1.2785)
+    1 + x sigmoid(-x) cancels: there the error counts in ULPs of the terms."""
+    inline_here()
+    z = np.float64(_clamp32(x, _FAR32_LOW, _FAR32))
+    s, n = _sigmoids(z)
+    return s * fma(z, n, 1.0)
+
+
+@register_jitable
+def silu_backward(dout, x):
+    inline_here()
+    y = np.float32(np.float64(dout) * silu_derivative(x))
+    y = dout if bitcast(x) >= bitcast(_FAR32) else y
+    y = _zero_against(dout) if _at_or_below_minus(x, _FAR32) else y
+    return y if x == x else x
+
+
+@register_jitable
+def _dout_sigmoid(dout, z):
+    """dout sigmoid(z) for float64 z (any: clamped to +-200 on the bits), rounded once."""
+    inline_here()
+    s, n = _sigmoids(_clamp(z, -_SIGMOID_FAR, _SIGMOID_FAR))
+    return np.float32(np.float64(dout) * s)
+
+
+@register_jitable
+def log_sigmoid_backward(dout, x):
+    """dout sigmoid(-x)."""
+    inline_here()
+    y = _dout_sigmoid(dout, -np.float64(x))
+    return y if x == x else x
+
+
+@register_jitable
+def softplus_backward(dout, x, beta, threshold):
+    """``dout if x * beta > threshold else dout * sigmoid(beta * x)`` (PyTorch's): beta * x
+    exact in float64 inside the sigmoid, rounded to float32 (as PyTorch does) for the test."""
+    inline_here()
+    xc = _clamp32(x, np.float32(-1e30), np.float32(1e30))  # beta * x stays finite for |beta| < 1e8
+    y = _dout_sigmoid(dout, np.float64(beta) * np.float64(xc))
+    y = dout if _order(xc * beta) > _order(threshold) else y
+    return y if x == x else x
+
+
+# --- gelu_tanh (approximate="tanh") -------------------------------------------------------
+
+# v = 2 sqrt(2/pi) (x + 0.044715 x**3) = C1 x + C3 x**3 (PyTorch's 0.044715 as the exact
+# decimal: C3 = C1 * 0.044715 to 2**-53), v' = C1 + 3 C3 x**2.
+_C1 = 1.5957691216057308
+_C3 = 0.07135481627260025
+_C33 = 0.21406444881780073
+#: |x| beyond it: sigmoid(v) rounds to 1 (x >= 11), x sigmoid(v) to -0.0 (x <= -11).
+_GELU_TANH_FAR = np.float32(11.0)
+
+
+@register_jitable
+def _gelu_tanh_parts(x):
+    """(xc, xc**2, sigmoid(v), sigmoid(-v)) for xc = x clamped to +-11 in float64: xc**2 exact,
+    v within 2**-52 relative (|v| <= 113, so exp's argument within 2**-45 absolute)."""
+    inline_here()
+    xc = np.float64(_clamp32(x, -_GELU_TANH_FAR, _GELU_TANH_FAR))
+    x2 = xc * xc
+    s, n = _sigmoids(xc * fma(_C3, x2, _C1))
+    return xc, x2, s, n
+
+
+@register_jitable
+def gelu_tanh(x):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) = x sigmoid(v), rounded once."""
+    inline_here()
+    xc, x2, s, n = _gelu_tanh_parts(x)
+    y = np.float32(np.float64(x) * s)  # x, not its clamp: inf from inf
+    y = np.float32(-0.0) if _at_or_below_minus(x, _GELU_TANH_FAR) else y
+    return y if x == x else x
+
+
+@register_jitable
+def gelu_tanh_derivative(x):
+    """sigmoid(v) (1 + x v' sigmoid(-v)) in float64 for |x| < 11. Near the root (x = -0.7522)
+    the terms cancel: there the error counts in ULPs of the terms."""
+    inline_here()
+    xc, x2, s, n = _gelu_tanh_parts(x)
+    return s * fma(xc * fma(_C33, x2, _C1), n, 1.0)
+
+
+@register_jitable
+def gelu_tanh_backward(dout, x):
+    inline_here()
+    y = np.float32(np.float64(dout) * gelu_tanh_derivative(x))
+    y = dout if bitcast(x) >= bitcast(_GELU_TANH_FAR) else y
+    y = _zero_against(dout) if _at_or_below_minus(x, _GELU_TANH_FAR) else y
+    return y if x == x else x
