@@ -24,13 +24,12 @@ Exactness:
   rounds them keeps relative precision: there the error is within 1 ULP of the size of the
   terms (thousands of ULP of the vanishing result; PyTorch's are far larger).
 - float32: every transcendental one but mish rounds once from a float32-specific formula:
-  ``libm32`` (elu, selu, gelu_tanh, tanh, the forwards of softplus and log_sigmoid) in
-  float32 arithmetic with float32 pairs where the float64 code has double-doubles (twice the
-  SIMD lanes; at most 1.2 ULP, tanh 1.5, the ELU and SELU backwards 1.26), and ``widened``
-  (gelu, silu, the backwards of softplus and log_sigmoid) in float64 without pairs (0.51 ULP),
-  where the pairs cost more than the lanes. Their bounds, measured over every float32, are
-  the declarations' ``ulp32``. Mish runs its float64 code with short polynomials and rounds
-  once: within a hair of 0.5 ULP.
+  ``libm32`` (elu, selu, tanh) in float32 arithmetic with float32 pairs where the float64 code
+  has double-doubles (twice the SIMD lanes; within 1.11 ULP, tanh 1.5, the ELU and SELU
+  backwards 1.26), and ``widened`` (gelu in both forms, silu, softplus, log_sigmoid) in
+  float64 without pairs (0.51 ULP), where the pairs cost more than the lanes. Their bounds,
+  measured over every float32, are the declarations' ``ulp32``. Mish runs its float64 code
+  with short polynomials and rounds once: within a hair of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
   raise invalid on any use, as in NumPy); NaN in, NaN out; +-inf give the limits (gelu(-inf),
   silu(-inf), mish(-inf), hardswish(-inf) are -0.0 where PyTorch gives NaN); -0.0 is kept where
@@ -543,7 +542,7 @@ def _log_sigmoid_f64(x):
 
 log_sigmoid = _per_dtype(
     "log_sigmoid",
-    libm32.log_sigmoid,
+    widened.log_sigmoid,
     _log_sigmoid_f64,
     """min(x, 0) - log1p(exp(-|x|)).""",
 )
@@ -602,7 +601,7 @@ def _softplus_backward64(dout, x, beta, threshold, z_test, table):
 @register_jitable
 def _softplus_f32(x, beta, threshold):
     inline_here()
-    return libm32.softplus(x, like(beta, x), like(threshold, x))
+    return widened.softplus(x, like(beta, x), like(threshold, x))
 
 
 @register_jitable

@@ -7,7 +7,9 @@ quantity needs more than 24 bits on the way (exp(x) before 1 + exp(x), x e**x be
 division) it is a float32 pair hi + lo ("double-single", the
 float32 twin of the float64 code's double-doubles, from the same type-generic two_prod and
 FMAs), and the result is rounded once at the end. Where the pairs cost more than float64's
-halved lanes (GELU in both forms, SiLU, the sigmoid backwards) the float32 formula is ``widened``'s instead.
+halved lanes (GELU in both forms, SiLU, Softplus, LogSigmoid) the float32 formula is
+``widened``'s instead; what stays here is ELU, SELU, tanh, and the exps the float32 row
+kernels take (``exp_ds``).
 
 The price is accuracy: 0.78-1.5 ULP instead of 0.5, each bound measured over every float32
 (each declaration's ``ulp32`` in ``fastact.activations``; tests/exactness/test_single.py, ``-m slow``).
@@ -20,7 +22,7 @@ raise no floating-point flag but underflow where a result is subnormal.
 import numpy as np
 from numba.extending import register_jitable
 
-from .scalar import EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
+from .scalar import EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod
 
 _f = np.float32
 _ABS = np.int32(0x7FFFFFFF)
@@ -271,106 +273,3 @@ def selu(x):
 def selu_backward(dout, x):
     inline_here()
     return _elu_backward(dout, x, _SCALE_HI, _SCALE_LO, _SA_HI, _SA_LO)
-
-
-# --- log_sigmoid and softplus (their backwards are in ``widened``) ------------------------
-
-#: Beyond it log1p(exp(-|x|)) is below 2**-189: nothing against |x| or 0.
-_SIGMOID_FAR = _f(131.0)
-
-
-@register_jitable
-def _order(x):
-    """float32 bits as an integer that orders like the values (NaNs beyond +-inf): a compare
-    that no NaN turns into an invalid flag."""
-    inline_here()
-    b = bitcast(x)
-    return b ^ ((b >> np.int32(31)) & _ABS)
-
-
-# --- log1p of a pair: log_sigmoid and softplus forward ------------------------------------
-
-# ln 2 = _LN2_HI2 + _LN2_LO2 with _LN2_HI2's low 12 bits zero: k ln 2 for k in {0, 1} is exact.
-_LN2_HI2, _LN2_LO2 = _f(0.693145751953125), _f(1.4286068e-06)
-_SQRT2 = _f(1.4142135)
-# log1p(f) = 2 atanh(s) = 2s + 2 s**3 R(s**2), s = f / (2 + f), |s| <= 0.1716: R's Taylor
-# series to z**4 (the next term is 1.6e-9 of R, times s**2 against 2s).
-_LOG_R = _split(tuple(_f(1.0 / d) for d in (11, 9, 7, 5, 3)))
-
-
-@register_jitable
-def _log1p_pair(eh, el):
-    """log1p(eh + el) = hi + lo for 0 <= eh <= 1, |el| <= ulp(eh): 1 + e as an exact pair,
-    halved when above sqrt2 (k = 1), f = m - 1 exact (Sterbenz), and log(1 + f) = 2s +
-    2 s**3 R(s**2) with s = f / (2 + f) a pair (one division, its residual from an FMA)."""
-    inline_here()
-    uh = _f(1.0) + eh
-    ul = ((_f(1.0) - uh) + eh) + el
-    big = uh > _SQRT2
-    m = uh * _f(0.5) if big else uh
-    fl = ul * _f(0.5) if big else ul
-    f = m - _f(1.0)
-    dh = _f(2.0) + f
-    dl = (_f(2.0) - dh) + f
-    r = _f(1.0) / dh
-    sh = f * r
-    sl = (fma(-sh, dh, f) - sh * dl) * r
-    z = sh * sh
-    t = _f(2.0) * sh * z * _polynomial(z, _LOG_R)
-    # f + fl = m(1 + fl / m) - 1: the low part adds fl / m; 1 / m ~ 2 - m (within 9%) on
-    # [0.707, 1.414], and fl is an ULP or less.
-    lo = _f(2.0) * sl + t + fl * (_f(2.0) - m)
-    kh = _LN2_HI2 if big else _f(0.0)
-    kl = _LN2_LO2 if big else _f(0.0)
-    hi, he = two_sum(kh, _f(2.0) * sh)
-    # Below 2**-16 the result is about e itself, and the roundings of ul and fl above would
-    # each cost a third of its ULP: e - e**2 / 2 instead (e**3 / 3 is 2**-32 of it). e is held
-    # at 2**-60 or above in the square, which would only underflow.
-    e2 = bitcast(np.int32(max(bitcast(eh), bitcast(_f(2.0**-60)))))
-    half_square = e2 * _f(0.5) * e2 if eh > _f(2.0**-60) else _f(0.0)
-    tiny = eh < _f(2.0**-16)
-    return (eh if tiny else hi), (el - half_square if tiny else he + (lo + kl))
-
-
-@register_jitable
-def log_sigmoid(x):
-    """min(x, 0) - log1p(exp(-|x|)), exp(-|x|) a pair, rounded once."""
-    inline_here()
-    xc = _clamp(x, -_SIGMOID_FAR, _SIGMOID_FAR)
-    negative = bitcast(xc) < 0
-    a = -bitcast(np.int32(bitcast(xc) & _ABS))
-    hi, lo, j = exp_ds(a, _f(0.0))
-    # e at its full scale: where it is tiny, log1p(e) = e is the result (subnormal from x = 87.3)
-    lh, ll = _log1p_pair(_times_pow2(hi, j), _times_pow2(lo, j))
-    # x < 0: x - log1p(e) (TwoSum); x >= 0: -log1p(e)
-    yh, ye = two_sum(xc if negative else _f(0.0), -lh)
-    y = yh + (ye - ll)
-    y = x if (bitcast(x) < 0) & (bitcast(x) >= bitcast(-_SIGMOID_FAR)) else y  # log1p(e) < ulp(x)
-    y = _f(0.0) if bitcast(x) >= bitcast(_SIGMOID_FAR) else y  # -e**-x < 2**-189: 0 - 0, as float64's
-    return y if x == x else x
-
-
-@register_jitable
-def softplus(x, beta, threshold):
-    """``x if x * beta > threshold else log1p(exp(beta * x)) / beta`` (PyTorch's), with
-    log1p(exp(z)) = max(z, 0) + log1p(exp(-|z|)), z = beta * x a pair; the quotient by beta is
-    corrected by its residual, rounded once."""
-    inline_here()
-    xc = _clamp(x, _f(-1e30), _f(1e30))
-    zh, zl = two_prod(beta, xc)
-    zc = _clamp(zh, -_SIGMOID_FAR, _SIGMOID_FAR)
-    negative = bitcast(zc) < 0
-    # Where z is clamped its low part goes too: beside a large zh it is large itself (up to
-    # half an ULP of zh, 4e9 at zh = 1e17, where beta != 1), and inside the exp's reduction it
-    # would overflow the polynomial (the overflow flag NumPy turns into a warning).
-    zl = _f(0.0) if bitcast(zc) != bitcast(zh) else zl
-    hi, lo, j = exp_ds(-bitcast(np.int32(bitcast(zc) & _ABS)), zl if negative else -zl)
-    lh, ll = _log1p_pair(_times_pow2(hi, j), _times_pow2(lo, j))
-    sh, se = two_sum(_f(0.0) if negative else zh, lh)
-    sl = se + ll + (_f(0.0) if negative else zl)
-    q = sh / beta
-    q = q + (fma(-q, beta, sh) + sl) / beta
-    # z <= -131: e**z / beta with e**z < 2**-189 rounds to 0
-    q = _f(0.0) if (bitcast(zh) < 0) & (bitcast(zh) >= bitcast(-_SIGMOID_FAR)) else q
-    y = x if _order(xc * beta) > _order(threshold) else q
-    return y if x == x else x

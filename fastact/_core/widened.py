@@ -5,11 +5,12 @@ A float32 x converts to float64 exactly, and so do x * x and beta * x (24-bit fa
 products): the quantities that erfc and exp amplify arrive exact. From there a short exp
 (``EXP_FIT32``: 3e-12) and, for GELU, one rational (2**-31.7) carry each result to within
 ~2**-30 relative before its one rounding to float32: within 0.51 ULP, where the float32 pairs
-they replace (``libm32``) gave 0.8-1.8 ULP. Measured on the Intel VM at 1M (2 threads, the
-kernels taking turns with their float32-pair versions): GELU forward 1.35x and backward 1.5x,
-SiLU backward 1.4x, SiLU forward the same speed (its pair-free float32 was 1.77 ULP).
-Functions with one division and no pairs (sigmoid, tanh) stay in float32: there the halved
-lanes cost 1.2-1.3x.
+they replace (``libm32``) gave 0.78-1.77 ULP. Measured on the Intel VM at 1M (2 threads,
+layers, old and new in alternating processes): GELU forward 1.35x and backward 1.8x,
+GELU-tanh 2x both ways, Softplus forward 1.4x, LogSigmoid forward and SiLU backward 1.2x,
+SiLU forward and the sigmoid backwards the same speed (at 1.77 and 0.78 ULP before). Functions
+with one division and no pairs (sigmoid, tanh) stay in float32: there the halved lanes cost
+1.2-1.55x.
 
 Each backward multiplies dout by a float64 factor and rounds once, so its bound holds for any
 dout: 0.5 ULP plus the factor's relative error times 2**24 (the slow tests in
@@ -22,7 +23,6 @@ import numpy as np
 from numba.extending import register_jitable
 
 from .libm32 import _clamp as _clamp32
-from .libm32 import _order
 from .libm64 import _EXP_P32, _clamp, _pow2, _reduce
 from .scalar import _polynomial, _split, bitcast, fma, inline_here
 
@@ -53,6 +53,15 @@ def _at_or_below_minus(x, far):
     backwards as int32."""
     inline_here()
     return (bitcast(x) < 0) & (bitcast(x) >= bitcast(-far))
+
+
+@register_jitable
+def _order(x):
+    """float32 bits as an integer that orders like the values (NaNs beyond +-inf): a compare
+    that no NaN turns into an invalid flag."""
+    inline_here()
+    b = bitcast(x)
+    return b ^ ((b >> np.int32(31)) & _ABS)
 
 
 @register_jitable
@@ -130,7 +139,7 @@ def gelu_backward(dout, x):
     return y if x == x else x
 
 
-# --- sigmoid's kin: silu, the backwards of log_sigmoid and softplus -------------------------
+# --- sigmoid's kin: silu, log_sigmoid, softplus ---------------------------------------------
 
 #: sigmoid(-200) = 1.4e-87: times any float32 dout it rounds to zero, and 200 e**-200 too.
 _SIGMOID_FAR = 200.0
@@ -184,6 +193,58 @@ def _dout_sigmoid(dout, z):
     inline_here()
     s, n = _sigmoids(_clamp(z, -_SIGMOID_FAR, _SIGMOID_FAR))
     return np.float32(np.float64(dout) * s)
+
+
+# log1p(e) = 2 atanh(s) = 2s + 2 s z R(z), s = e / (2 + e), z = s**2 <= 1/9 for 0 <= e <= 1:
+# R a Chebyshev fit (mpmath.chebyfit, 40 digits) of degree 5 on [0, 1/9], 2**-36.5 of the
+# result; no reduction by sqrt2 needed.
+_LOG1P_R = _split(
+    (
+        0.10393808427873376,
+        0.08732351232720387,
+        0.11132355604500663,
+        0.1428515286094183,
+        0.2000000538497483,
+        0.33333333325011805,
+    )
+)
+
+
+@register_jitable
+def _log1p_exp(a):
+    """log1p(exp(-a)) for float64 0 <= a <= 200, within ~2**-36 relative."""
+    inline_here()
+    e = _exp(-a)
+    s = e / (2.0 + e)
+    z = s * s
+    return fma((s + s) * z, _polynomial(z, _LOG1P_R), s + s)
+
+
+@register_jitable
+def log_sigmoid(x):
+    """min(x, 0) - log1p(exp(-|x|)), rounded once; x itself from x <= -200, +0.0 from 200 (the
+    limit at +inf, as the float64 formula's)."""
+    inline_here()
+    xc = np.float64(_clamp32(x, _FAR32_LOW, _FAR32))
+    y = np.float32((xc if bitcast(x) < 0 else 0.0) - _log1p_exp(abs(xc)))
+    y = x if _at_or_below_minus(x, _FAR32) else y
+    y = np.float32(0.0) if bitcast(x) >= bitcast(_FAR32) else y
+    return y if x == x else x
+
+
+@register_jitable
+def softplus(x, beta, threshold):
+    """``x if x * beta > threshold else log1p(exp(beta * x)) / beta`` (PyTorch's), with
+    log1p(exp(z)) = max(z, 0) + log1p(exp(-|z|)), z = beta * x exact, rounded once; 0 where
+    z <= -200 (e**z / beta rounds to 0 for any beta above 1e-30)."""
+    inline_here()
+    xc = _clamp32(x, np.float32(-1e30), np.float32(1e30))  # beta * x stays finite for |beta| < 1e8
+    z = np.float64(beta) * np.float64(xc)
+    total = (z if bitcast(z) > 0 else 0.0) + _log1p_exp(_clamp(abs(z), -1.0, _SIGMOID_FAR))
+    q = np.float32(total * (1.0 / np.float64(beta)))  # the reciprocal leaves the loop
+    q = np.float32(0.0) if (bitcast(z) < 0) & (bitcast(z) >= bitcast(-_SIGMOID_FAR)) else q
+    y = x if _order(xc * beta) > _order(threshold) else q
+    return y if x == x else x
 
 
 @register_jitable
