@@ -65,11 +65,15 @@ def _order(x):
 
 
 @register_jitable
-def _zero_against(dout):
-    """0.0 with the sign of -dout: dout times a vanishing negative factor, with no arithmetic
-    (dout may be inf)."""
+def _dout_times(dout, x, g, far):
+    """dout g (g in float64) rounded once, for a derivative g that is 1 from x = far on and
+    vanishes negative from -far down: there dout itself and 0.0 with the sign of -dout (no
+    arithmetic: dout may be inf). NaN x gives x."""
     inline_here()
-    return bitcast(np.int32((bitcast(dout) ^ _SIGN) & _SIGN))
+    y = np.float32(np.float64(dout) * g)
+    y = dout if bitcast(x) >= bitcast(far) else y
+    y = bitcast(np.int32((bitcast(dout) ^ _SIGN) & _SIGN)) if _at_or_below_minus(x, far) else y
+    return y if x == x else x
 
 
 # --- gelu (erf form) ----------------------------------------------------------------------
@@ -133,10 +137,7 @@ def gelu_derivative(x):
 @register_jitable
 def gelu_backward(dout, x):
     inline_here()
-    y = np.float32(np.float64(dout) * gelu_derivative(x))
-    y = dout if bitcast(x) >= bitcast(_GELU_FAR) else y
-    y = _zero_against(dout) if _at_or_below_minus(x, _GELU_FAR) else y  # Phi + x phi < 0 there
-    return y if x == x else x
+    return _dout_times(dout, x, gelu_derivative(x), _GELU_FAR)
 
 
 # --- sigmoid's kin: silu, log_sigmoid, softplus ---------------------------------------------
@@ -181,10 +182,7 @@ def silu_derivative(x):
 @register_jitable
 def silu_backward(dout, x):
     inline_here()
-    y = np.float32(np.float64(dout) * silu_derivative(x))
-    y = dout if bitcast(x) >= bitcast(_FAR32) else y
-    y = _zero_against(dout) if _at_or_below_minus(x, _FAR32) else y
-    return y if x == x else x
+    return _dout_times(dout, x, silu_derivative(x), _FAR32)
 
 
 @register_jitable
@@ -310,7 +308,4 @@ def gelu_tanh_derivative(x):
 @register_jitable
 def gelu_tanh_backward(dout, x):
     inline_here()
-    y = np.float32(np.float64(dout) * gelu_tanh_derivative(x))
-    y = dout if bitcast(x) >= bitcast(_GELU_TANH_FAR) else y
-    y = _zero_against(dout) if _at_or_below_minus(x, _GELU_TANH_FAR) else y
-    return y if x == x else x
+    return _dout_times(dout, x, gelu_tanh_derivative(x), _GELU_TANH_FAR)
