@@ -3,20 +3,18 @@
 Through their float64 code (rounded once: within a hair of half an ULP) the family's float32
 results cost float64's lanes and long polynomials: 3-8x slower than PyTorch's float32
 kernels. The functions here keep float32 in float32 (2.6-4x faster than that route). Where a
-quantity needs more than 24 bits on the way (exp(x) before 1 + exp(x), x e**x before the
-division) it is a float32 pair hi + lo ("double-single", the
-float32 twin of the float64 code's double-doubles, from the same type-generic two_prod and
-FMAs), and the result is rounded once at the end. Where the pairs cost more than float64's
-halved lanes (GELU in both forms, SiLU, Softplus, LogSigmoid) the float32 formula is
-``widened``'s instead; what stays here is ELU, SELU, tanh, and the exps the float32 row
-kernels take (``exp_ds``).
+quantity needs more than 24 bits on the way (expm1(x) before alpha times it, the exp the
+float32 softmax sums) it is a float32 pair hi + lo ("double-single", the float32 twin of the
+float64 code's double-doubles, from the same type-generic two_prod and FMAs), and the result
+is rounded once at the end. Where the pairs cost more than float64's halved lanes (GELU in
+both forms, SiLU, Softplus, LogSigmoid) the float32 formula is ``widened``'s instead; what
+stays here is ELU, SELU, tanh, and the exps the float32 row kernels take (``exp_ds``).
 
-The price is accuracy: 0.78-1.5 ULP instead of 0.5, each bound measured over every float32
-(each declaration's ``ulp32`` in ``fastact.activations``; tests/exactness/test_single.py, ``-m slow``).
-Near a derivative's root the pairs' ~2**-28 shows against the vanishing result: there the
-error counts in ULPs of the terms, as float64's does. Branch-free, with no ordered float
-compare that a NaN could reach (see ``libm64``): the loops around them vectorize, and they
-raise no floating-point flag but underflow where a result is subnormal.
+The price is accuracy: 0.94-1.5 ULP instead of 0.5, each bound measured over every float32
+(each declaration's ``ulp32`` in ``fastact.activations``; tests/exactness/test_single.py,
+``-m slow``). Branch-free, with no ordered float compare that a NaN could reach (see
+``libm64``): the loops around them vectorize, and they raise no floating-point flag but
+underflow where a result is subnormal.
 """
 
 import numpy as np
