@@ -43,17 +43,9 @@ def _exp(y):
 
 
 @register_jitable
-def _float32_magnitude(x, far):
-    """|x| clamped to ``far`` on the bits (NaN lands on ``far``: callers select it back), in
-    float64."""
-    inline_here()
-    return np.float64(bitcast(np.int32(min(bitcast(x) & _ABS, bitcast(far)))))
-
-
-@register_jitable
 def _at_or_below_minus(x, far):
-    """x <= -far (-inf and negative NaNs included), on the bits: negative float32s order
-    backwards as int32."""
+    """x <= -far (-inf and negative NaNs included), on the bits: negative floats order
+    backwards as integers of their width."""
     inline_here()
     return (bitcast(x) < 0) & (bitcast(x) >= bitcast(-far))
 
@@ -110,7 +102,7 @@ _GELU_FAR = np.float32(15.0)
 def _gelu_parts(x):
     """(a, E, F): a = |x| clamped to 15, E = exp(-a**2 / 2), F = Phi(-a) = E R(a) (~2**-31)."""
     inline_here()
-    a = _float32_magnitude(x, _GELU_FAR)
+    a = abs(np.float64(_clamp32(x, -_GELU_FAR, _GELU_FAR)))  # NaN lands on a bound
     e = _exp(-0.5 * a * a)
     d = 1.0 / (a + 4.0)
     return a, e, e * (_polynomial((a - 4.0) * d, _R_GELU) * d)
@@ -243,7 +235,7 @@ def softplus(x, beta, threshold):
     z = np.float64(beta) * np.float64(xc)
     total = (z if bitcast(z) > 0 else 0.0) + _log1p_exp(_clamp(abs(z), -1.0, _SIGMOID_FAR))
     q = np.float32(total * (1.0 / np.float64(beta)))  # the reciprocal leaves the loop
-    q = np.float32(0.0) if (bitcast(z) < 0) & (bitcast(z) >= bitcast(-_SIGMOID_FAR)) else q
+    q = np.float32(0.0) if _at_or_below_minus(z, _SIGMOID_FAR) else q
     y = x if _order(xc * beta) > _order(threshold) else q
     return y if x == x else x
 
