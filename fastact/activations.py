@@ -18,9 +18,9 @@ from functools import cached_property
 from typing import Callable, Optional
 
 import numpy as np
-from numba.extending import register_jitable
 
 from ._core import formulas as F
+from ._core.jit import register_jitable
 from ._core.scalar import bitcast, less_equal_zero, like
 from ._core.scalar import sigmoid as _sigmoid
 

@@ -17,10 +17,10 @@ import warnings
 import numba
 import numpy as np
 from numba import types
-from numba.extending import overload
 
 from . import reference
 from ._core import dispatch
+from ._core.jit import overload
 from ._core.kernels import KERNELS
 from .activations import REGISTRY
 

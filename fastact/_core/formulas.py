@@ -38,9 +38,9 @@ Exactness:
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
 
 from . import libm32, widened
+from .jit import overload, register_jitable
 from .libm64 import (
     _F32_TABLES,
     _F64_TABLES,

@@ -17,6 +17,7 @@ from numba.extending import intrinsic
 
 from ..activations import REGISTRY
 from . import ufunc_loop
+from .jit import KERNEL
 from .libm64 import inline_here
 
 #: The dtypes the compiled kernels serve; everything else takes a NumPy path.
@@ -180,11 +181,9 @@ class Pair:
     def _jit(fn, qualname, parallel):
         # A distinct name per build: numba keys its cache file on the function's qualified
         # name but not on parallel=..., so two builds of one function would collide (#6845).
-        # error_model="numpy": Python's ZeroDivisionError check is an early loop exit that
-        # stops LLVM from vectorizing any loop with a division in it.
         fn.__name__ = qualname
         fn.__qualname__ = f"{qualname}_{_SOURCE_TAG}"
-        return _cached(njit, fn, parallel=parallel, nogil=True, error_model="numpy")
+        return _cached(njit, fn, parallel=parallel, **KERNEL)
 
 
 class Kernels:

@@ -18,8 +18,8 @@ underflow where a result is subnormal.
 """
 
 import numpy as np
-from numba.extending import register_jitable
 
+from .jit import register_jitable
 from .scalar import EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod
 
 _f = np.float32

@@ -27,9 +27,9 @@ flag, like NumPy's own ``np.exp(-740)``; NumPy ignores underflow by default.
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
 
 from . import libm32
+from .jit import overload, register_jitable
 from .scalar import _F64, ERF_FIT32, EXP_FIT32, _polynomial, _split, bitcast, fma, inline_here, two_prod, two_sum
 
 # --- shared pieces ------------------------------------------------------------------------

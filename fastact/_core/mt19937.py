@@ -25,6 +25,7 @@ import ctypes
 import numpy as np
 from numba import njit
 
+from .jit import KERNEL
 from .kernels import _cached
 
 _N, _M = 624, 397
@@ -91,7 +92,7 @@ def _fill(key, position, r):
     position[0] = pos
 
 
-_fill = _cached(njit, _fill, nogil=True, error_model="numpy")
+_fill = _cached(njit, _fill, **KERNEL)
 
 # The generator last checked, with its key and position as arrays over NumPy's own memory. The
 # generator is held, so the memory stays valid while the views exist.

@@ -18,6 +18,7 @@ from numba import njit
 # --- the one import block from the rest of fastact -------------------------------------------
 from ..ufuncs import get as _get_ufunc
 from .formulas import tanh
+from .jit import KERNEL
 from .kernels import _SOURCE_TAG, _cached
 from .scalar import like, sigmoid
 from .softmax import softmax as row_softmax
@@ -32,8 +33,7 @@ def sigmoid_ufunc(x, out=None):
 
 def _jit(fn):
     fn.__qualname__ = f"nlp_{fn.__name__}_{_SOURCE_TAG}"  # see kernels._source_tag
-    # error_model="numpy": no ZeroDivisionError branch in the loops; no fastmath (bits matter).
-    return _cached(njit, fn, nogil=True, error_model="numpy")
+    return _cached(njit, fn, **KERNEL)  # (no fastmath: bits matter)
 
 
 # --- NumPy's summation orders -----------------------------------------------------------------

@@ -42,9 +42,9 @@ import math
 
 import numpy as np
 from numba import njit, prange, types
-from numba.extending import overload, register_jitable
 
 from . import libm32, libm64
+from .jit import KERNEL, overload, register_jitable
 from .kernels import Pair, _cached, wide_vectors
 from .scalar import _F32, _F64, _polynomial, bitcast, exp_nonpositive, fma
 
@@ -766,7 +766,7 @@ def _sum(d):
     return s
 
 
-_REASSOC = dict(fastmath={"reassoc"}, error_model="numpy", nogil=True)
+_REASSOC = {**KERNEL, "fastmath": {"reassoc"}}
 _sum_products = _cached(njit, _sum_products, **_REASSOC)
 _sum = _cached(njit, _sum, **_REASSOC)
 _sum_pairs = _cached(njit, _sum_pairs, **_REASSOC)

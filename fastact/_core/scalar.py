@@ -9,7 +9,9 @@ bits), so LLVM turns the loops that call it into vector code. Each function is a
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic
+
+from .jit import overload, register_jitable
 
 
 def like(value, x):

@@ -23,8 +23,8 @@ is subnormal, as in ``libm32``.
 """
 
 import numpy as np
-from numba.extending import register_jitable
 
+from .jit import register_jitable
 from .libm32 import _clamp as _clamp32
 from .libm64 import _EXP_P32, _clamp, _pow2, _reduce
 from .scalar import _polynomial, _split, bitcast, fma, inline_here

@@ -19,8 +19,8 @@ sum, so the serial and the parallel build give the same bits.
 
 import numpy as np
 from numba import prange
-from numba.extending import register_jitable
 
+from .jit import register_jitable
 from .kernels import Pair
 
 
