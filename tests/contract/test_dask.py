@@ -33,8 +33,11 @@ def test_on_a_local_cluster_of_processes(rng):
     distributed = pytest.importorskip("distributed")
     x = data(np.float64, rng)
     lazy = da.from_array(x, chunks=(100, 300))
+    # ":0": the scheduler's HTTP server on a free port. None still binds 8787 when it can and
+    # warns when it can't (another cluster, or the other cluster test on the other xdist worker),
+    # and the warning fails the test here (filterwarnings = error).
     with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None) as cluster,
+        distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster,
         distributed.Client(cluster) as client,
     ):
         for name in REGISTRY:
