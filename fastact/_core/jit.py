@@ -14,7 +14,8 @@ inherits those flags); ``no_cfunc_wrapper`` is not inherited, so it is set on ea
 from numba.extending import overload as _overload
 from numba.extending import register_jitable as _register_jitable
 
-_HELPER = {"no_cfunc_wrapper": True}
+#: Every helper (compiled code calls it; Python never does).
+HELPER = {"no_cfunc_wrapper": True}
 
 #: Every kernel called from Python: the GIL released (threads may call kernels at once);
 #: error_model="numpy": Python's ZeroDivisionError check is an early loop exit that stops LLVM
@@ -25,13 +26,13 @@ KERNEL = {"nogil": True, "error_model": "numpy", "no_cfunc_wrapper": True}
 def register_jitable(*args, **options):
     """``numba.extending.register_jitable`` (bare or with options), without a cfunc wrapper."""
     if len(args) == 1 and callable(args[0]) and not options:
-        return _register_jitable(**_HELPER)(args[0])
-    return _register_jitable(*args, **{**_HELPER, **options})
+        return _register_jitable(**HELPER)(args[0])
+    return _register_jitable(*args, **{**HELPER, **options})
 
 
 def overload(fn, jit_options=None, **options):
     """``numba.extending.overload``, its implementations without a cfunc wrapper."""
-    return _overload(fn, jit_options={**_HELPER, **(jit_options or {})}, **options)
+    return _overload(fn, jit_options={**HELPER, **(jit_options or {})}, **options)
 
 
-__all__ = ["KERNEL", "overload", "register_jitable"]
+__all__ = ["HELPER", "KERNEL", "overload", "register_jitable"]

@@ -18,7 +18,7 @@ from numba import njit
 # --- the one import block from the rest of fastact -------------------------------------------
 from ..ufuncs import get as _get_ufunc
 from .formulas import tanh
-from .jit import KERNEL
+from .jit import HELPER, KERNEL
 from .kernels import _SOURCE_TAG, _cached
 from .scalar import like, sigmoid
 from .softmax import softmax as row_softmax
@@ -79,7 +79,7 @@ def _half(n):
     return half - half % 8
 
 
-@njit
+@njit(**HELPER)
 def _pairwise_deep(a, start, n):
     # Above 128 NumPy halves the range (the first half a multiple of 8) and recurses; here the
     # recursion is a loop over an explicit stack (numba's cache mishandles a recursive
@@ -144,7 +144,7 @@ pairwise_sum = _jit(_pairwise_sum)
 # --- LSTM, RNN, GRU cells ---------------------------------------------------------------------
 
 
-@njit(inline="never")
+@njit(inline="never", **HELPER)
 def _lstm_gates(ax, ah, b, gates):
     n, four_h = ax.shape
     hh = four_h // 4
@@ -161,7 +161,7 @@ def _lstm_gates(ax, ah, b, gates):
             gs[j] = sigmoid((xs[j] + hs[j]) + bs[j])
 
 
-@njit(inline="never")
+@njit(inline="never", **HELPER)
 def _lstm_cell(gates, c_prev, c_next, tanh_c, h_next):
     n, four_h = gates.shape
     hh = four_h // 4
