@@ -3,9 +3,9 @@
 No C-callable (``cfunc``) wrapper: numba builds one for each compiled function and signature,
 for the case where it is passed around as a first-class function value, which fastact never
 does (kernels are called from Python, helpers only from other compiled code). Leaving it out
-is less to lower and to hand to LLVM per build: on a cold cache (Intel VM, 2 cores) the first
-SoftmaxWithLoss at (100, 10) compiled in 1.94-1.99 s instead of 2.28-2.37, and the first
-SimpleConvNet training step in 8.3-8.4 s instead of 9.0.
+is less to lower and to hand to LLVM per build: on a cold cache (Intel VM, 2 cores, with and
+without in turns) the first SoftmaxWithLoss at (100, 10) compiled in 1.94-1.99 s instead of
+2.28-2.37, and the first SimpleConvNet training step took 8.18-8.23 s instead of 8.76-8.94.
 
 The helpers take ``error_model`` and ``fastmath`` from the kernel that compiles them (numba
 inherits those flags); ``no_cfunc_wrapper`` is not inherited, so it is set on each.
