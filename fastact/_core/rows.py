@@ -492,49 +492,62 @@ def _exp_block_f32(xf, mm, of, w):
 
 
 @register_jitable
-def _block_maxes(x, r0, r1):
-    n = x.shape[1]
-    mm = np.empty((r1 - r0) * n, x.dtype)
-    bad = np.zeros(r1 - r0, np.bool_)
-    for i in range(r1 - r0):
-        m, bad[i] = _row_max(x[r0 + i])
-        mm[i * n : (i + 1) * n] = m
+def _block_maxes(xf, n):
+    """Each row's max, repeated over its n places (the flat exp loop's second operand), and
+    whether the row is bad (``_row_max``), for the rows of the flat block xf."""
+    rows = xf.shape[0] // n
+    mm = np.empty(xf.shape[0], xf.dtype)
+    bad = np.zeros(rows, np.bool_)
+    for i in range(rows):
+        m, bad[i] = _row_max(xf[i * n : (i + 1) * n])
+        for j in range(n):
+            mm[i * n + j] = m
     return mm, bad
 
 
 @register_jitable
 def _softmax_block_f64(x, out, r0, r1):
+    # The rows' sums, then their quotients, each indexed in the flat block, j in range(n):
+    # a view per row, or range(i * n, i * n + n), made the block 1.5x as long at the book's
+    # (100, 10) (5.1 -> 3.3 us, and 51 -> 30 us at (1000, 10), Intel VM, the same bits).
+    # A NaN row is computed as the others, then filled.
     n = x.shape[1]
+    rows = r1 - r0
     of = out.reshape(out.shape[0] * n)[r0 * n : r1 * n]
-    mm, bad = _block_maxes(x, r0, r1)
-    w = np.empty((r1 - r0) * n)
-    _exp_block_f64(x.reshape(x.shape[0] * n)[r0 * n : r1 * n], mm, of, w)
+    xf = x.reshape(x.shape[0] * n)[r0 * n : r1 * n]
+    mm, bad = _block_maxes(xf, n)
+    w = np.empty(rows * n)
+    _exp_block_f64(xf, mm, of, w)
     c1, c2, q, q2 = _grid(n)
-    for i in range(r1 - r0):
-        o = of[i * n : (i + 1) * n]
-        v = w[i * n : (i + 1) * n]
-        if bad[i]:
-            o[:] = np.nan
-            continue
+    s_his = np.empty(rows)
+    s_los = np.empty(rows)
+    for i in range(rows):
         s1 = 0
         s2 = 0
         for j in range(n):
-            i1, i2 = _accumulate(o[j], c1, c2, v[j])
+            i1, i2 = _accumulate(of[i * n + j], c1, c2, w[i * n + j])
             s1 += i1
             s2 += i2
-        s_hi, s_lo = _total(s1, s2, q, q2)
+        s_his[i], s_los[i] = _total(s1, s2, q, q2)
+    for i in range(rows):
+        s_hi = s_his[i]
+        s_lo = s_los[i]
         inv = 1.0 / s_hi
         for j in range(n):
-            o[j] = _quotient(o[j], v[j], s_hi, s_lo, inv)
+            k = i * n + j
+            of[k] = _quotient(of[k], w[k], s_hi, s_lo, inv)
+        if bad[i]:
+            of[i * n : (i + 1) * n] = np.nan
 
 
 @register_jitable
 def _softmax_block_f32(x, out, r0, r1):
     n = x.shape[1]
     of = out.reshape(out.shape[0] * n)[r0 * n : r1 * n]
-    mm, bad = _block_maxes(x, r0, r1)
+    xf = x.reshape(x.shape[0] * n)[r0 * n : r1 * n]
+    mm, bad = _block_maxes(xf, n)
     w = np.empty((r1 - r0) * n, np.float32)
-    _exp_block_f32(x.reshape(x.shape[0] * n)[r0 * n : r1 * n], mm, of, w)
+    _exp_block_f32(xf, mm, of, w)
     for i in range(r1 - r0):
         o = of[i * n : (i + 1) * n]
         v = w[i * n : (i + 1) * n]
