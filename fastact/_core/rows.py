@@ -866,22 +866,29 @@ def _make_xent_backward_labels():
     # int, divides as NumPy's int scalar does: converted to y's dtype).
     # Returns how many labels lay outside [-n, n): the caller's t may have changed since
     # forward checked it, and such a label is never used as an index (the caller raises).
+    # The quotients in one flat loop per block of rows: a loop per row never reached its
+    # vector body at the book's rows of 10 (float64: 1.4 -> 1.05 us at (100, 10), 11.4 -> 7.0 us at (1000, 10), Intel VM).
     def kernel(y, t, batch, dx):
         b = y.dtype.type(batch)
+        rows, n = y.shape
+        per, blocks = _blocks(rows, n)
         bad = 0
-        for i in prange(y.shape[0]):
-            yr = y[i]
-            g = dx[i]
-            for j in range(yr.shape[0]):
+        for block in prange(blocks):
+            r0 = block * per
+            r1 = min(rows, r0 + per)
+            yb = y.reshape(rows * n)[r0 * n : r1 * n]
+            gb = dx.reshape(rows * n)[r0 * n : r1 * n]
+            for j in range(yb.shape[0]):
                 wide_vectors()
-                g[j] = yr[j] / b
-            k = t[i]
-            if k < 0:
-                k += yr.shape[0]
-            if k < 0 or k >= yr.shape[0]:
-                bad += 1
-            else:
-                g[k] = (yr[k] - yr.dtype.type(1)) / b
+                gb[j] = yb[j] / b
+            for i in range(r0, r1):
+                k = t[i]
+                if k < 0:
+                    k += n
+                if k < 0 or k >= n:
+                    bad += 1
+                else:
+                    dx[i, k] = (y[i, k] - y.dtype.type(1)) / b
         return bad
 
     return kernel
