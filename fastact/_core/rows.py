@@ -867,7 +867,8 @@ def _make_xent_backward_labels():
     # Returns how many labels lay outside [-n, n): the caller's t may have changed since
     # forward checked it, and such a label is never used as an index (the caller raises).
     # The quotients in one flat loop per block of rows: a loop per row never reached its
-    # vector body at the book's rows of 10 (float64: 1.4 -> 1.05 us at (100, 10), 11.4 -> 7.0 us at (1000, 10), Intel VM).
+    # vector body at the book's rows of 10 (float64: 1.4 -> 1.05 us at (100, 10), 11.4 ->
+    # 7.0 us at (1000, 10), Intel VM).
     def kernel(y, t, batch, dx):
         b = y.dtype.type(batch)
         rows, n = y.shape

@@ -86,7 +86,8 @@ class ActivationLayer:
             # The common cases first, in as few Python steps as possible; the ufunc takes
             # unaligned arrays too (and gives a NumPy scalar for 0-d input, as NumPy's do).
             values = self._values(dt)
-            if not x.ndim or x.nbytes <= dispatch.limits(kernels)[1]:
+            lim = dispatch.limits(kernels)
+            if not x.ndim or (nb := x.nbytes) <= lim[1] or (nb <= lim[3] and x.flags.c_contiguous):
                 out = kernels.ufunc(x, *values)
                 self._keep(x, out)
                 return out
@@ -144,7 +145,8 @@ class ActivationLayer:
             # each costs a few percent of the call); the ufunc takes unaligned arrays too.
             kernels = KERNELS[spec.name]
             values = self._values(dt)
-            if dout.nbytes <= dispatch.limits(kernels)[2]:
+            lim = dispatch.limits(kernels)
+            if (nb := dout.nbytes) <= lim[2] or (nb <= lim[4] and dout.flags.c_contiguous and saved.flags.c_contiguous):
                 return kernels.backward_ufunc(dout, saved, *values)
             if dout.flags.aligned and saved.flags.aligned:
                 dx = np.empty_like(dout)

@@ -11,6 +11,7 @@ import fastact._core.threads as threads
 from fastact._core.kernels import KERNELS
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
+from fastact.testing.bits import assert_same_bits
 from fastact.testing.values import sample
 
 # Vectors of the element type, or of integers of its width: formulas that work on the bits
@@ -109,10 +110,43 @@ def test_serial_below_the_threshold_parallel_from_it(name, monkeypatch, rng):
     monkeypatch.setattr(pair, "parallel", lambda *a: (calls.append(a[0].size), original(*a))[1])
     for dtype in (np.float32, np.float64):  # the threshold is in bytes: twice the float32s
         n = threads.thresholds(f"{name}_forward", spec.cost)[1] // np.dtype(dtype).itemsize
-        layer_of(name).forward(sample(dtype, (n - 1,), rng))
+        with np.errstate(invalid="ignore"):  # the ufunc's signalling NaNs, as NumPy's own
+            layer_of(name).forward(sample(dtype, (n - 1,), rng))
         assert calls == []
         layer_of(name).forward(sample(dtype, (n,), rng))
         assert calls == [n]
+        calls.clear()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_below_the_parallel_threshold_contiguous_arrays_take_the_ufunc(name, monkeypatch, rng):
+    """The ufunc's contiguous loop is the serial kernel's, without its dispatch: a contiguous
+    array takes it up to the parallel threshold; a strided one only up to the ufunc limit
+    (numba's strided loop is scalar), then the serial kernel, staged (copied into the output,
+    then computed there in place)."""
+    spec = REGISTRY[name]
+    if spec.params:
+        pytest.skip("a ufunc with parameters never vectorizes: it keeps the small limit")
+    if spec.saves == "mask":
+        pytest.skip("the fused kernel writes output and mask in one pass, the ufuncs in two")
+    calls = []
+    for pair in (KERNELS[name].forward, KERNELS[name].forward_in_place):
+        original = pair.serial
+        monkeypatch.setattr(pair, "serial", lambda *a, f=original: (calls.append(a[0].size), f(*a))[1])
+    monkeypatch.setattr(threads, "_forced_parallel", True)  # ignore other processes' load
+    ufunc_max, parallel_min = threads.thresholds(f"{name}_forward", spec.cost)
+    for dtype in (np.float32, np.float64):
+        size = np.dtype(dtype).itemsize
+        n = (parallel_min - 1) // size
+        x = sample(dtype, (n,), rng)
+        with np.errstate(invalid="ignore"):  # the ufunc's signalling NaNs, as NumPy's own
+            out = layer_of(name).forward(x)
+        assert calls == []
+        m = ufunc_max // size + 1
+        strided = np.zeros(2 * m, dtype)[::2]
+        strided[...] = x[:m]
+        assert_same_bits(layer_of(name).forward(strided), out[:m], f"{name} {np.dtype(dtype)} strided")
+        assert calls == [m]
         calls.clear()
 
 

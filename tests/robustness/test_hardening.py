@@ -131,7 +131,7 @@ class Boom(Exception):
 def test_a_failed_forward_keeps_the_previous_state(name, failure, monkeypatch, rng):
     spec = REGISTRY[name]
     layer = layer_for(name)
-    x = sample(np.float64, (300, 400), rng)  # the kernel path, not the ufunc's
+    x = sample(np.float64, (600, 500), rng)  # 2.4 MB, above every parallel threshold: the kernels
     layer.forward(x)
     kept = getattr(layer, spec.attribute)
     expected = layer.backward(np.ones_like(x))
@@ -142,7 +142,7 @@ def test_a_failed_forward_keeps_the_previous_state(name, failure, monkeypatch, r
     monkeypatch.setattr(apply_module, "forward", fail)
     monkeypatch.setattr(apply_module, "forward_ufunc", fail)
     monkeypatch.setattr(KERNELS[name], "ufunc", fail)  # the tiny paths call it directly
-    for size in ((300, 400), (3, 4)):
+    for size in ((600, 500), (3, 4)):
         with pytest.raises(failure):
             layer.forward(sample(np.float64, size, rng))
         assert getattr(layer, spec.attribute) is kept
