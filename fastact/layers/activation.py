@@ -26,6 +26,7 @@ from ..activations import REGISTRY
 from ._base import JIT_OFF, not_called, require_array, require_numeric
 
 _BOOL = np.dtype(np.bool_)
+_NDARRAY = np.ndarray  # a module global: one lookup, not two, in the per-call checks
 _U8 = np.dtype(np.uint8)
 _F32, _F64 = KERNEL_DTYPES
 
@@ -275,32 +276,37 @@ class Relu(_layer_class(REGISTRY["relu"])):
 
     def backward(self, dout):
         mask = self.mask
-        # The common cases first, in as few Python steps as possible: the book's backward at
-        # 100 elements takes 0.6 us, the ufunc call alone 0.3, each check here 0.03-0.09.
+        # The common cases first, in as few Python steps as possible: the seed's backward at
+        # 100 elements takes 0.44 us, the ufunc call alone 0.23, each check here 0.02-0.06.
         if (
-            type(dout) is np.ndarray
-            and type(mask) is np.ndarray
+            type(dout) is _NDARRAY
+            and type(mask) is _NDARRAY
             and ((dt := dout.dtype) is _F64 or dt is _F32)
             and mask.dtype is _BOOL
             and dout.shape == mask.shape
             and not JIT_OFF
         ):
-            flags = dout.flags
-            if flags.c_contiguous and (dout.size <= _TINY or dout.nbytes <= dispatch.limits(_RELU)[2]):
-                # the tiny case in one ufunc call writing into dout (out by position: parsing
-                # out= costs more than the work on 100 elements); the ufunc takes any alignment
-                # and mask layout, and refuses a read-only dout before writing anything
-                # (the slow path below then says why)
-                if flags.writeable:
+            small = dout.size <= _TINY or dout.nbytes <= dispatch.limits(_RELU)[2]
+            if small and dout.flags.c_contiguous:
+                # one ufunc call writing into dout (out by position: parsing out= costs more
+                # than the work on 100 elements); the ufunc takes any alignment and mask
+                # layout, and refuses a read-only dout before writing anything (the slow path
+                # below then says why)
+                try:
                     _RELU.backward_ufunc(dout, mask, dout)
                     return dout
-            elif flags.c_contiguous and flags.writeable and flags.aligned and mask.flags.c_contiguous:
-                # the book's layouts: the flat in-place kernel without the general dispatch's steps
-                run(_RELU.backward, dout.size, dout.ravel(), mask.view(_U8).ravel(), ())
-                return dout
-            elif flags.writeable and flags.aligned and (flags.c_contiguous or not may_self_overlap(dout)):
-                dispatch.backward(_RELU, dout, mask, dout, ())
-                return dout
+                except ValueError:
+                    if dout.flags.writeable:
+                        raise
+            else:
+                flags = dout.flags
+                if not small and flags.c_contiguous and flags.writeable and flags.aligned and mask.flags.c_contiguous:
+                    # the book's layouts: the flat in-place kernel without the general dispatch's steps
+                    run(_RELU.backward, dout.size, dout.ravel(), mask.view(_U8).ravel(), ())
+                    return dout
+                if flags.writeable and flags.aligned and (flags.c_contiguous or not may_self_overlap(dout)):
+                    dispatch.backward(_RELU, dout, mask, dout, ())
+                    return dout
         if mask is None:
             raise not_called("Relu", "mask")
         require_array(dout, "Relu.backward", "dout (it is written in place, as in the book)")
