@@ -228,17 +228,17 @@ class Relu(_layer_class(REGISTRY["relu"])):
         self.inplace = inplace
 
     def forward(self, x):
-        kernels = KERNELS["relu"]
-        # The common cases first, in as few Python steps as possible: at the book's sizes each
-        # step costs a few percent of the call.
+        kernels = _RELU
+        # The common cases first, in as few Python steps as possible (the checks inlined: at
+        # the book's sizes each step costs a few percent of the call).
         if (
-            type(x) is np.ndarray
+            type(x) is _NDARRAY
             and ((dt := x.dtype) is _F64 or dt is _F32)
             and not self.inplace
-            and not _subnormals_are_zero()
-            and not _twins_only()
+            and not JIT_OFF
+            and not _SUBNORMAL <= _ZERO  # (_subnormals_are_zero)
         ):
-            if x.ndim and dispatch.small(kernels, "forward", x):
+            if x.ndim and x.nbytes <= dispatch.limits(kernels)[1]:
                 # NumPy's own comparison is the seed's mask itself, and the cheapest call
                 mask = x <= 0
                 out = kernels.ufunc(x)
