@@ -64,6 +64,24 @@ def default_thresholds(op, cost):
     return max(4096, 65536 // cost), (1 << 20) // min(cost, 4)
 
 
+#: The tables' parallel thresholds hold while the pool is awake: called back to back, a
+#: parallel region costs ~3 us more than the loop. Its workers sleep ``POOL_AWAKE_SECONDS``
+#: after a region (``OPENMP_SPIN_COUNT``); then a region pays their wake-up, ~55 us on the
+#: Intel VM (65-125 us on the AMD VM), and shares the cores with whatever spins there, as
+#: OpenBLAS's workers do right after a matmul, where every activation of a network runs. So
+#: from asleep, kernels run in parallel only from ``ASLEEP_PARALLEL_MIN_BYTES``. Measured on
+#: the 2-core Intel VM, serial time over parallel time of the kernel, medians, each call right
+#: after a threaded matmul / after 0.5 ms idle / back to back: softmax (100, 1000) float32 (390
+#: KiB) 0.53x / 0.77x / 1.87x, float64 (781 KiB) 0.72x / 0.83x / 1.90x, (256, 1000) float32
+#: (1000 KiB) 0.76x / 1.23x / 2.08x; SiLU float64 at 512 KiB 0.67x / 0.96x, at 1 MiB 1.29x /
+#: 1.30x; Sigmoid float32 at 512 KiB 0.50x / 0.62x; softmax (100, 1000) float32 after a busy
+#: gap of 20 us 1.80x, of 50 us 0.78x. Inside the bench's silu_mlp step (float64, (100, 512)
+#: activations, 400 KiB) the SiLU forward took 0.21 ms in parallel against 0.12 serial.
+ASLEEP_PARALLEL_MIN_BYTES = 1 << 20
+POOL_AWAKE_SECONDS = 20e-6
+_awake_until = 0.0  # time.perf_counter() until which a call counts as back to back (pool awake)
+
+
 def thresholds(op, cost):
     """(ufunc max bytes, parallel min bytes) for ``op``: tuned values, else the defaults."""
     default = default_thresholds(op, cost)
@@ -451,11 +469,20 @@ def run(pair, size, *args, per_iteration=1):
     elements of ``args[0]``'s dtype, and return what it returns; the kernel's parallel loop
     handles ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
     thresholds."""
+    global _awake_until
     limits = pair.limits  # (generation, parallel min bytes): reading the tables costs ~0.4 us
     if limits[0] != generation:
         limits = pair.limits = (generation, thresholds(pair.op, pair.cost)[1])
-    if size * args[0].itemsize < limits[1] or _forked or _num_threads == 1 or _parallel_broken is not None:
+    nbytes = size * args[0].itemsize
+    if nbytes < limits[1] or _forked or _num_threads == 1 or _parallel_broken is not None:
         return pair.serial(*args)
+    if nbytes < ASLEEP_PARALLEL_MIN_BYTES and not _forced_parallel and time.perf_counter() > _awake_until:
+        # Not right after another kernel: the pool's wake-up would cost more than it saves.
+        # Right after this one, the next call takes the pool (a loop wakes it once).
+        try:
+            return pair.serial(*args)
+        finally:
+            _awake_until = time.perf_counter() + POOL_AWAKE_SECONDS
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
     other = 0.0 if _forced_parallel else _other_load()
     wanted = min(wanted, int(_CPUS - other + 0.5))  # leave the cores others keep busy to them
@@ -480,6 +507,7 @@ def run(pair, size, *args, per_iteration=1):
         try:
             return pair.parallel(*args)
         finally:
+            _awake_until = time.perf_counter() + POOL_AWAKE_SECONDS
             if previous != chunk:
                 set_chunksize(previous)
             if users != wanted:

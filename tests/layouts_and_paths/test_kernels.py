@@ -150,6 +150,35 @@ def test_below_the_parallel_threshold_contiguous_arrays_take_the_ufunc(name, mon
         calls.clear()
 
 
+def test_from_asleep_only_large_calls_go_parallel_and_a_loop_wakes_the_pool(monkeypatch, rng):
+    """Between the tables' parallel threshold and ASLEEP_PARALLEL_MIN_BYTES a call runs serial
+    unless it comes right after another kernel (the pool's wake-up would cost more than the
+    second core saves); larger calls go parallel either way. Same bits on both builds."""
+    pair = KERNELS["sigmoid"].forward
+    hot = threads.thresholds("sigmoid_forward", REGISTRY["sigmoid"].cost)[1]
+    assert hot < threads.ASLEEP_PARALLEL_MIN_BYTES
+    cases = []
+    for nbytes, expected in ((hot, ["serial", "parallel"]), (threads.ASLEEP_PARALLEL_MIN_BYTES, ["parallel"] * 2)):
+        x = rng.standard_normal(nbytes // 8)
+        want = np.empty_like(x)
+        pair.serial(x, want, ())
+        cases.append((x, want, expected))
+    calls = []
+    for build in ("serial", "parallel"):
+        original = getattr(pair, build)
+        monkeypatch.setattr(pair, build, lambda *a, f=original, b=build: (calls.append(b), f(*a))[1])
+    monkeypatch.setattr(threads, "_other_load", lambda: 0.0)  # other processes' load aside
+    monkeypatch.setattr(threads, "POOL_AWAKE_SECONDS", 60.0)  # "right after", however slow CI is
+    for x, want, expected in cases:
+        monkeypatch.setattr(threads, "_awake_until", 0.0)  # asleep
+        for _ in expected:
+            out = np.empty_like(x)
+            threads.run(pair, x.size, x, out, ())
+            assert_same_bits(out, want, f"{x.nbytes} bytes, {calls}")
+        assert calls == expected, (x.nbytes, calls)
+        calls.clear()
+
+
 def test_default_thresholds_fall_as_the_declared_cost_rises():
     """A new kernel needs no table entry: its defaults come from its declared cost. A
     memory-bound op (cost 1) takes the ufunc up to 64 KiB and the parallel build from 1 MiB;
