@@ -62,6 +62,11 @@ class Declaration:
     backward_cost: Optional[int] = None
     #: the book's layer writes dx into dout and returns it (Relu) instead of a new array
     backward_in_place: bool = False
+    #: whether LLVM vectorizes backward in the strided 4-D walk (with gathers), as it does
+    #: the plain arithmetic of Sigmoid's; False where it does so only in a contiguous loop
+    #: (Hardswish's and Hardsigmoid's bit tricks), so that a saved array in another layout
+    #: is better transposed first (``_core.dispatch.backward``)
+    walks_strided: bool = True
     #: the promise: max error in ULP against the true value (forward and backward); 0:
     #: bit-identical to the NumPy twin. The bounds below are what is measured, within it.
     ulp: float = 0
@@ -276,6 +281,7 @@ FAMILY = (
         F.hardswish,
         F.hardswish_backward,
         "input",
+        walks_strided=False,
         torch=("F.hardswish(x)", "A.hardswish_backward(d, x)"),
     ),
     Declaration(
@@ -284,6 +290,7 @@ FAMILY = (
         F.hardsigmoid,
         F.hardsigmoid_backward,
         "input",
+        walks_strided=False,
         torch=("F.hardsigmoid(x)", "A.hardsigmoid_backward(d, x)"),
     ),
     Declaration(

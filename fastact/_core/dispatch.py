@@ -3,7 +3,9 @@
 Per call, by size (``threads``): the ufuncs for small arrays (``small``), else the flat
 kernels, serial or parallel. Dense arrays whose elements line up go
 straight to the flat kernels. Forward stages any other input into its (dense) output with one
-strided copy and then runs in place. Backward stages the saved array in dout's layout for the
+strided copy and then runs in place. Backward walks a saved array laid out as dout with its
+last two axes swapped (the book's conv case) slab by slab (``SWAPPED_MAX_SLAB_BYTES``), stages
+other saved arrays in dout's layout for the
 costly formulas (``STAGE_MIN_COST``), walks other mismatched layouts with the 4-D strided
 kernels, and whatever has more than 4 uneven axes with the backward ufunc, which NumPy's
 iterator drives through any view.
@@ -18,7 +20,7 @@ import numpy as np
 
 from . import threads
 from .kernels import COPY_4D, KERNEL_DTYPES
-from .layouts import as_4d, flat, same_order
+from .layouts import as_4d, flat, same_order, swapped
 from .threads import run
 
 _U8 = np.dtype(np.uint8)
@@ -32,6 +34,20 @@ _U8 = np.dtype(np.uint8)
 #: 11-62 (ELU, SiLU, GELU); for the cheap formulas (Sigmoid's and Tanh's backward, Hardswish)
 #: the walk was as fast or faster (1.7-4.0 against 2.8-5.0 ms).
 STAGE_MIN_COST = 10
+
+#: Up to this size of one (R, S) slab of dx, a backward whose saved array is dout's layout with
+#: its last two axes swapped (``layouts.swapped``) transposes saved slab by slab into a scratch
+#: slab and runs the flat loop over it (``kernels._backward_swapped``), where staging would
+#: (``STAGE_MIN_COST``) or where the formula does not vectorize walked (``walks_strided``):
+#: dout's, dx's and the scratch slab stay in the L2 cache together (1 MiB a core on Zen 4, 2
+#: on the Intel kind). The book's conv slab, 30 x 576, is 68-135 KiB. On the book's conv
+#: activation, (100, 30, 24, 24) as its transposed view against a C-ordered dout (Intel VM, 2
+#: threads, medians, in turns), slab by slab against staging: SiLU 1.50 / 2.20 ms (float32)
+#: and 3.56 / 7.79 (float64), ELU 1.01 / 1.21 and 2.06 / 2.83, GELU 1.91 / 2.38 and 7.56 /
+#: 8.22, Softplus 1.47 / 2.03 and 2.99 / 3.49; against the walk: Hardswish 0.80 / 1.46 and
+#: 1.18 / 2.08, Hardsigmoid 0.77 / 0.90 and 1.12 / 1.15, but Sigmoid 0.78 / 0.65 and 1.16 /
+#: 0.97 (the walk's gathers cost less than the transposition). Larger slabs take the paths below.
+SWAPPED_MAX_SLAB_BYTES = 256 << 10
 
 
 def served(a):
@@ -153,6 +169,11 @@ def backward(kernels, dout, saved, dx, params):
             run(pair, dout.size, d, s, o, params)
         return
     costly = kernels.act.cost_of("backward") >= STAGE_MIN_COST  # (no in-place backward is)
+    views = swapped(dx, dout, saved) if (costly or not kernels.act.walks_strided) and not in_place else None
+    if views is not None and views[0][0].nbytes <= SWAPPED_MAX_SLAB_BYTES:
+        dx3, dout3, saved3 = views
+        run(kernels.backward_swapped, dout.size, dout3, saved3, dx3, params, per_iteration=dx3[0].size)
+        return
     if costly and not in_place and d is not None and o is not None and same_order(dout, dx):
         # saved copied into dout's layout (one strided copy), then the flat vectorized kernel.
         staged = np.empty_like(dout)

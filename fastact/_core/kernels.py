@@ -126,6 +126,29 @@ def _backward(g):
     return kernel
 
 
+def _backward_swapped(g):
+    # dout and dx (P, R, S), saved (P, S, R), all C-contiguous: the book's conv backward, a
+    # C-ordered dout against the saved activation's transposed view, is (N, C, H*W) against
+    # (N, H*W, C). Each (R, S) slab of saved is transposed into a scratch slab first, then one
+    # flat vectorized loop runs over the slab, all in the L2 cache: up to 2.2x faster than
+    # staging the whole of saved first, and than the walk for formulas it leaves scalar
+    # (figures at dispatch.SWAPPED_MAX_SLAB_BYTES).
+    def kernel(dout, saved, dx, params):
+        p, r, s = dx.shape
+        for i in prange(p):
+            slab = np.empty((r, s), saved.dtype)
+            si = saved[i]
+            for m in range(s):
+                for k in range(r):
+                    slab[k, m] = si[m, k]
+            o, d, b = dx[i].reshape(-1), dout[i].reshape(-1), slab.reshape(-1)
+            for j in range(r * s):
+                wide_vectors()
+                o[j] = g(d[j], b[j], *params)
+
+    return kernel
+
+
 def _backward_4d(g):
     # Strided 4-D arrays (see layouts.as_4d); the last axis is dx's fastest. dx may be dout:
     # strided loops don't vectorize anyway, so there is no overlap check to lose.
@@ -213,6 +236,11 @@ class Kernels:
         """``(dout, saved, dx, params)``, or ``(dout, saved, params)`` writing into dout."""
         make = _backward_in_place if self.act.backward_in_place else _backward
         return self._pair("backward", lambda: make(self.act.backward))
+
+    @cached_property
+    def backward_swapped(self):
+        """The backward kernel for dout and dx (P, R, S) against saved (P, S, R), C-contiguous."""
+        return self._pair("backward", lambda: _backward_swapped(self.act.backward), "_swapped")
 
     @cached_property
     def backward_4d(self):

@@ -4,7 +4,9 @@ The flat kernels walk 1-D buffers. Any array that is one dense block (C order, F
 or a transposed view such as the book's conv activations) is a 1-D buffer in memory order;
 two arrays can share a flat kernel when their elements line up in that order.
 
-Arrays that don't line up (the book's conv backward: a padded buffer's slice against a
+Arrays that differ only by a transposition of their last two merged axes (the book's conv
+backward: a C-ordered dout against the saved activation's transposed view) are walked slab by
+slab (``swapped``). Other arrays that don't line up (a padded buffer's slice against a
 transposed mask) are walked by 4-D strided kernels: their axes are put in the first array's
 memory order, axes that both step over evenly are merged, and what is left is padded to 4-D.
 """
@@ -49,6 +51,23 @@ def as_4d(*arrays):
         as_strided(a, shape=(1,) * pad + tuple(shape), strides=(0,) * pad + tuple(s), writeable=a.flags.writeable)
         for a, s in zip(arrays, strides)
     ]
+
+
+def swapped(*arrays):
+    """3-D views (P, R, S) of the first arrays and (P, S, R) of the last, all C-contiguous and
+    holding the same elements at the same (p, r, s), when the arrays are dense, the first ones
+    in one order and the last in that order with its last two (merged) axes swapped: the
+    book's conv backward, a C-ordered (N, C, H, W) dout against the saved activation's
+    (N, H, W, C) memory. None otherwise."""
+    views = as_4d(*arrays)
+    if views is None or not all(v.flags.c_contiguous for v in views[:-1]):
+        return None
+    last = views[-1].transpose(0, 1, 3, 2)
+    if not last.flags.c_contiguous or min(last.shape[2:]) < 2:
+        return None
+    p, _, r, s = views[0].shape
+    p *= views[0].shape[1]
+    return [v.reshape(p, r, s) for v in views[:-1]] + [last.reshape(p, s, r)]
 
 
 def may_self_overlap(a):

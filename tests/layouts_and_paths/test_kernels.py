@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 import fastact._core.threads as threads
+from fastact._core import dispatch
 from fastact._core.kernels import KERNELS
+from fastact._core.layouts import swapped
 from fastact.activations import REGISTRY
 from fastact.layers import layer_for
 from fastact.testing.bits import assert_same_bits
+from fastact.testing.canary import Canary
 from fastact.testing.values import sample
 
 # Vectors of the element type, or of integers of its width: formulas that work on the bits
@@ -203,3 +206,68 @@ def test_default_thresholds_fall_as_the_declared_cost_rises():
     cheapest = min(ops.values())[1]
     costliest = max(ops.values())[1]
     assert costliest[0] < cheapest[0] and costliest[1] < cheapest[1]
+
+
+def test_swapped_finds_the_books_conv_backward_and_nothing_else():
+    a = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
+    conv = np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # (N, H, W, C) memory
+    views = swapped(np.empty_like(a), a, conv)
+    assert [v.shape for v in views] == [(2, 3, 20), (2, 3, 20), (2, 20, 3)]
+    assert all(v.flags.c_contiguous for v in views)
+    np.testing.assert_array_equal(views[1], views[2].transpose(0, 2, 1))  # the same elements
+    assert np.shares_memory(views[2], conv) and np.shares_memory(views[1], a)
+    assert swapped(a, a, a) is None  # one order: the flat kernels' case
+    assert swapped(a, a, np.asfortranarray(a)) is None  # more than the last two axes differ
+    assert swapped(a, a, conv[:, :, ::2]) is None  # not dense
+    a1 = np.ascontiguousarray(a[:, :1])
+    one = np.ascontiguousarray(a1.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    assert swapped(a1, a1, one) is None  # a single channel: nothing to swap
+
+
+SLABS = sorted(
+    n
+    for n, s in REGISTRY.items()
+    if not s.backward_in_place and (s.cost_of("backward") >= dispatch.STAGE_MIN_COST or not s.walks_strided)
+)
+
+
+def _slab_cases():
+    # the parallel build of one of them in every run, of the others with -m slow (compile time)
+    for name in sorted(n for n, s in REGISTRY.items() if not s.backward_in_place):
+        for dtype in (np.float32, np.float64):
+            yield name, dtype, "serial"
+            slow = name != SLABS[0] or dtype != np.float64
+            yield pytest.param(name, dtype, "parallel", marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("name,dtype,build", list(_slab_cases()))
+def test_a_backward_against_the_saved_arrays_transposed_view_goes_slab_by_slab(name, dtype, build, monkeypatch, rng):
+    """The book's conv backward: a C-ordered dout against the saved activation's (N, H, W, C)
+    memory. The formulas staging would serve, or which don't vectorize walked, take the slab
+    kernel up to its slab size (larger slabs, and the others, the other paths): the ufunc's
+    bits, nothing written outside dx, dout and saved untouched."""
+    shape = (3, 6, 5, 7)
+    kernels = KERNELS[name]
+    params = tuple(np.dtype(dtype).type(p.default) for p in REGISTRY[name].params)
+    calls = []
+    original = getattr(kernels.backward_swapped, build)
+    monkeypatch.setattr(kernels.backward_swapped, build, lambda *a: (calls.append(a[0].shape), original(*a))[1])
+    x = sample(dtype, shape, rng)
+    with np.errstate(invalid="ignore"):  # signalling NaNs, as in NumPy
+        saved_c = x if REGISTRY[name].saves == "input" else kernels.ufunc(x, *params)
+    saved = np.ascontiguousarray(saved_c.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    dout = sample(dtype, shape, rng)
+    before = dout.copy(), saved.copy()
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0, as in NumPy
+        expected = kernels.backward_ufunc(dout, saved, *params)
+    for slab_max, taken in ((dispatch.SWAPPED_MAX_SLAB_BYTES, name in SLABS), (6 * 35 * x.itemsize - 1, False)):
+        monkeypatch.setattr(dispatch, "SWAPPED_MAX_SLAB_BYTES", slab_max)
+        dx = Canary("C", shape, dtype)
+        with threads.forced(build), np.errstate(invalid="ignore", over="ignore"):
+            dispatch.backward(kernels, dout, saved, dx.view, params)
+        assert calls == ([(3, 6, 35)] if taken else []), (name, slab_max, calls)
+        calls.clear()
+        assert_same_bits(dx.view, expected, f"{name} {np.dtype(dtype)} slab max {slab_max}", nan_payloads=False)
+        assert dx.outside_changed().size == 0, name
+        assert_same_bits(dout, before[0], "dout was modified")
+        assert_same_bits(saved, before[1], "saved was modified")
