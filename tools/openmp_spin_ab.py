@@ -4,11 +4,11 @@
     python tools/openmp_spin_ab.py 4 10
 
 libgomp reads its policy once, when numba loads it, so each setting needs its own process:
-each round runs one process with fastact's default (``_threads.OPENMP_SPIN_COUNT``) and one
+each round runs one process with fastact's default (``_threads.openmp_spin_count()``) and one
 with ``OMP_WAIT_POLICY=PASSIVE`` set by hand (workers sleep at once: fastact then leaves it),
 each timing the all-fastact steps of the ConvNets and the GELU MLP for ``seconds``; prints the
 medians (ms) and, per network, passive / default (above 1: the short spin is faster). How
-``OPENMP_SPIN_COUNT`` was checked against the passive policy (Linux, numba's OpenMP layer).
+the spin was checked against the passive policy (Linux, numba's OpenMP layer).
 """
 
 import json

@@ -14,8 +14,8 @@ Inside a network, a parallel region sits between BLAS calls. GNU OpenMP's idle w
 for a while after each region, waiting for more work, and OpenBLAS's do the same after each
 matmul: on two cores each pool steals the core the other needs (a ConvNet's conv backward ran
 1.3x slower next to spinning OpenMP workers). So, unless the user chose a policy, numba's
-OpenMP pool is started with a short spin (``OPENMP_SPIN_COUNT``: tens of microseconds, then the
-workers sleep; see ``_start_pool``), and OpenBLAS's workers spin 2**20 cycles instead of 2**28
+OpenMP pool is started with a short spin (``OPENMP_SPIN_SECONDS``: tens of microseconds, then
+the workers sleep; see ``_start_pool``), and OpenBLAS's workers spin 2**20 cycles instead of 2**28
 after each call (see ``openblas``).
 """
 
@@ -33,7 +33,9 @@ import threading
 import time
 import warnings
 
+import llvmlite.ir
 import numba
+import numba.extending
 
 from . import openblas
 
@@ -66,10 +68,11 @@ def default_thresholds(op, cost):
 
 #: The tables' parallel thresholds hold while the pool is awake: called back to back, a
 #: parallel region costs ~3 us more than the loop. Its workers sleep ``POOL_AWAKE_SECONDS``
-#: after a region (``OPENMP_SPIN_COUNT``); then a region pays their wake-up, ~55 us on the
-#: Intel VM (65-125 us on the AMD VM), and shares the cores with whatever spins there, as
-#: OpenBLAS's workers do right after a matmul, where every activation of a network runs. So
-#: from asleep, kernels run in parallel only from ``ASLEEP_PARALLEL_MIN_BYTES``. Measured on
+#: after a region (measured with 17 us of spin, before ``OPENMP_SPIN_SECONDS``); then a
+#: region pays their wake-up, ~55 us on the Intel VM (65-125 us on the AMD VM), and shares
+#: the cores with whatever spins there, as OpenBLAS's workers do right after a matmul, where
+#: every activation of a network runs. So from asleep, kernels run in parallel only from
+#: ``ASLEEP_PARALLEL_MIN_BYTES``. Measured on
 #: the 2-core Intel VM, serial time over parallel time of the kernel, medians, each call right
 #: after a threaded matmul / after 0.5 ms idle / back to back: softmax (100, 1000) float32 (390
 #: KiB) 0.53x / 0.77x / 1.87x, float64 (781 KiB) 0.72x / 0.83x / 1.90x, (256, 1000) float32
@@ -147,16 +150,80 @@ def _pool_started():
     return getattr(parallel, "_is_initialized", True)
 
 
-#: How long numba's idle OpenMP workers spin before they sleep, in GNU OpenMP's spin-loop
-#: iterations (~30 ns each measured on the AMD VM: ~60 us; longer where the CPU's pause
-#: instruction is slower, as on recent Intel cores). Sleeping at once
+#: How long numba's idle OpenMP workers spin before they sleep. Sleeping at once
 #: (``OMP_WAIT_POLICY=PASSIVE`` alone) made every parallel region pay the sleeping worker's
 #: wake-up: 65-125 us on the AMD VM, a ReLU forward at 1M float32 230-330 us instead of
-#: 140-180 in a loop; GNU's default (300000, ~10 ms) takes the core OpenBLAS needs after
-#: each region. With 2000, the ConvNets' and the GELU MLP's steps were the same or 1-3%
-#: faster than passive (ten pairs of processes, taking turns), and a kernel called again
-#: within the spin finds its worker awake (3 us a region).
+#: 140-180 in a loop; GNU's default (300000 iterations, ~10 ms) takes the core OpenBLAS needs
+#: after each region. With ~60 us (2000 iterations there), the ConvNets' and the GELU MLP's
+#: steps were the same or 1-3% faster than passive (ten pairs of processes, taking turns), and
+#: a kernel called again within the spin finds its worker awake (3 us a region).
+OPENMP_SPIN_SECONDS = 60e-6
+
+#: GNU OpenMP counts its spin in iterations of a loop around one x86 ``pause``, whose latency
+#: is the CPU's: ~30 ns on the AMD VM (Zen 4), 8.6 ns on the Intel VM, where 2000 iterations
+#: were 17 us and a parallel region called again 5-20 us after the last one paid a wake-up (a
+#: LeakyReLU forward at 1M float32 through ``run`` in a loop: 196-222 us a call at 2000, 173-180
+#: at 20000). So the count is ``OPENMP_SPIN_SECONDS`` over the pause's time, measured once per
+#: process (``openmp_spin_count``), two significant digits, within these bounds; this count
+#: where it cannot be measured (not x86). On the Intel VM (7000 iterations against 2000): the
+#: bench's 1M and conv cases 1.05-1.3x faster (Sigmoid forward float32 365 -> 268 us, SELU
+#: backward 342 -> 263), the networks' steps the same within the noise (two runs of
+#: ``bench --section networks --quick`` each, taking turns: step ratios to the book's within
+#: +-5% either way, no network slower in both).
 OPENMP_SPIN_COUNT = 2000
+OPENMP_SPIN_COUNT_BOUNDS = (1000, 30000)
+_spin_count = None
+
+
+def openmp_spin_count():
+    """GNU OpenMP's spin count (``GOMP_SPINCOUNT``) for ``OPENMP_SPIN_SECONDS`` on this CPU."""
+    global _spin_count
+    if _spin_count is None:
+        pause = _pause_seconds()
+        if pause is None:
+            _spin_count = OPENMP_SPIN_COUNT
+        else:
+            count = OPENMP_SPIN_SECONDS / pause
+            count = round(count, 2 - len(str(int(count))))  # two significant digits
+            lo, hi = OPENMP_SPIN_COUNT_BOUNDS
+            _spin_count = int(min(max(count, lo), hi))
+    return _spin_count
+
+
+def _pause_seconds():
+    """The time of one x86 ``pause`` (the best of a few timed loops), None elsewhere."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return None
+    from numba.core.errors import NumbaError
+
+    from .kernels import _cached
+
+    try:
+        loop = _cached(numba.njit, _pauses)
+        loop(1)
+    except (NumbaError, RuntimeError, OSError):  # no x86 intrinsic in this LLVM, no compiler
+        return None
+    n, best = 4096, float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        loop(n)
+        best = min(best, time.perf_counter() - start)
+    return best / n
+
+
+def _pauses(n):
+    for _ in range(n):
+        _pause()
+
+
+@numba.extending.intrinsic
+def _pause(typingctx):
+    def codegen(context, builder, signature, args):
+        fnty = llvmlite.ir.FunctionType(llvmlite.ir.VoidType(), [])
+        builder.call(builder.module.declare_intrinsic("llvm.x86.sse2.pause", fnty=fnty), [])
+        return context.get_dummy_value()
+
+    return numba.types.none(), codegen
 
 
 def _start_pool():
@@ -187,8 +254,10 @@ def _start_pool():
         return
     from numba.np.ufunc import parallel
 
-    ours = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(OPENMP_SPIN_COUNT)}
+    ours = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": None}
     chosen = any(name in os.environ for name in ours)
+    if not chosen:
+        ours["GOMP_SPINCOUNT"] = str(openmp_spin_count())  # (compiles: not inside the window)
     try:
         if private_openmp() and _omp_layer_next(parallel):
             _load_pool_privately({} if chosen else ours)

@@ -17,15 +17,19 @@ SCRIPT = textwrap.dedent(
     from fastact._core import threads as _threads
 
     _threads._start_pool()
-    print(json.dumps({k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}))
+    report = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    print(json.dumps(report | {"spin": _threads.openmp_spin_count()}))
     """
 )
 
 
 def _run(env_extra, script=SCRIPT):
+    """The script's report, without the spin count the child derived (``_spin``), and stderr."""
     env = {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))} | env_extra
     result = run_python(script, env=env, unset=NAMES, timeout=120)
-    return json.loads(result.stdout.splitlines()[-1]), result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    _run.spin = report.pop("spin", None)
+    return report, result.stderr
 
 
 def _displayed(stderr):
@@ -40,8 +44,34 @@ def _displayed(stderr):
 
 def test_libgomp_loads_with_the_short_spin_and_the_environment_never_holds_it():
     after, stderr = _run({"OMP_DISPLAY_ENV": "VERBOSE"})
-    assert _displayed(stderr) == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(_threads.OPENMP_SPIN_COUNT)}
+    assert _displayed(stderr) == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(_run.spin)}
+    lo, hi = _threads.OPENMP_SPIN_COUNT_BOUNDS
+    assert lo <= _run.spin <= hi
     assert after == {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}
+
+
+def test_the_spin_count_is_the_spin_time_over_the_pause(monkeypatch):
+    """libgomp counts its spin in iterations of one x86 pause, whose latency is the CPU's: the
+    count holds OPENMP_SPIN_SECONDS on each, two significant digits, within bounds, and the
+    fixed count where the pause can't be timed."""
+    lo, hi = _threads.OPENMP_SPIN_COUNT_BOUNDS
+    seconds = _threads.OPENMP_SPIN_SECONDS
+    cases = [(seconds / 2000, 2000), (seconds / 6977.3, 7000), (seconds / 12345, 12000), (1e-6, lo), (1e-12, hi)]
+    for pause, expected in [*cases, (None, _threads.OPENMP_SPIN_COUNT)]:
+        monkeypatch.setattr(_threads, "_spin_count", None)
+        monkeypatch.setattr(_threads, "_pause_seconds", lambda pause=pause: pause)
+        assert _threads.openmp_spin_count() == expected, pause
+        assert _threads.openmp_spin_count() == expected  # once per process
+
+
+def test_the_pause_is_timed_on_x86():
+    import platform
+
+    pause = _threads._pause_seconds()
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert 1e-10 < pause < 1e-6, pause  # one instruction: 5-200 cycles on the CPUs known
+    else:
+        assert pause is None
 
 
 def test_a_users_choice_is_kept_as_it_is():
