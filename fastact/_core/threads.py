@@ -72,9 +72,9 @@ def default_thresholds(op, cost):
 #: region pays their wake-up, ~55 us on the Intel VM (65-125 us on the AMD VM), and shares
 #: the cores with whatever spins there, as OpenBLAS's workers do right after a matmul, where
 #: every activation of a network runs. So from asleep, kernels run in parallel only from
-#: ``ASLEEP_PARALLEL_MIN_BYTES``. Measured on
-#: the 2-core Intel VM, serial time over parallel time of the kernel, medians, each call right
-#: after a threaded matmul / after 0.5 ms idle / back to back: softmax (100, 1000) float32 (390
+#: ``ASLEEP_PARALLEL_MIN_BYTES``. Measured on the 2-core Intel VM, serial time over parallel
+#: time of the kernel, medians, each call right after a threaded matmul / after 0.5 ms idle /
+#: back to back: softmax (100, 1000) float32 (390
 #: KiB) 0.53x / 0.77x / 1.87x, float64 (781 KiB) 0.72x / 0.83x / 1.90x, (256, 1000) float32
 #: (1000 KiB) 0.76x / 1.23x / 2.08x; SiLU float64 at 512 KiB 0.67x / 0.96x, at 1 MiB 1.29x /
 #: 1.30x; Sigmoid float32 at 512 KiB 0.50x / 0.62x; softmax (100, 1000) float32 after a busy
@@ -254,13 +254,12 @@ def _start_pool():
         return
     from numba.np.ufunc import parallel
 
-    ours = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": None}
-    chosen = any(name in os.environ for name in ours)
-    if not chosen:
-        ours["GOMP_SPINCOUNT"] = str(openmp_spin_count())  # (compiles: not inside the window)
+    chosen = any(name in os.environ for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+    # (the count compiles its timing loop: here, not inside the dlopen window)
+    ours = {} if chosen else {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(openmp_spin_count())}
     try:
         if private_openmp() and _omp_layer_next(parallel):
-            _load_pool_privately({} if chosen else ours)
+            _load_pool_privately(ours)
         elif not chosen and numba.config.THREADING_LAYER in ("default", "omp"):
             _dlopen_with(ours, LIBGOMP, os.RTLD_NOW | os.RTLD_GLOBAL)
     except (OSError, AttributeError, ImportError) as error:  # no libc dlopen/setenv, no libgomp
