@@ -46,6 +46,8 @@ class Report:
         self.cases += 1
         if not ok:
             self.failures.append(f"{what}: {detail}")
+            # printed at once: a stray write may corrupt the heap and end the process before the summary
+            print("FAIL", self.failures[-1], flush=True)
 
     def output(self, what, canary, expected):
         """``canary.view`` was written as an output: compare values and the bytes around it."""
@@ -282,8 +284,6 @@ def main(argv):
         print(f"checking {group} {dtype}", flush=True)
         with np.errstate(all="ignore"):  # the special values' own NaNs and overflows
             GROUPS[group](report, np.dtype(dtype))
-    for line in report.failures:
-        print("FAIL", line)
     print(f"{report.cases} cases, {len(report.failures)} failures", flush=True)
     return 1 if report.failures or not report.cases else 0
 
