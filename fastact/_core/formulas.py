@@ -501,7 +501,7 @@ def _silu_backward_f64(dout, x):
 
 silu = _per_dtype(
     "silu",
-    widened.silu,
+    libm32.silu,
     _silu_f64,
     """x * sigmoid(x).""",
 )

@@ -9,7 +9,8 @@ its one rounding to float32: within 0.51 ULP, where the float32 pairs
 they replace (``libm32``) gave 0.78-1.77 ULP. Measured on the Intel VM at 1M (2 threads,
 layers, old and new in alternating processes): GELU forward 1.35x and backward 1.8x,
 GELU-tanh 2x both ways, Softplus forward 1.4x, LogSigmoid forward and SiLU backward 1.2x,
-SiLU forward and the sigmoid backwards the same speed (at 1.77 and 0.78 ULP before). Functions
+SiLU forward and the sigmoid backwards the same speed (at 1.77 and 0.78 ULP before; SiLU's
+forward has since gone back to float32, ``libm32.silu``, with no pairs at all). Functions
 with one division and no pairs (sigmoid, tanh) stay in float32: there the halved lanes cost
 1.2-1.55x. The float64 divisions here stay too: float32's division and a Newton step instead
 made every one of these loops 1.05-1.2x slower (alone, 1M quotients on one core: 534 against
@@ -152,16 +153,6 @@ def _sigmoids(z):
     er = e * r
     negative = z < 0.0
     return (er if negative else r), (r if negative else er)
-
-
-@register_jitable
-def silu(x):
-    """x sigmoid(x), rounded once; -0.0 from x <= -200 on (-inf's limit)."""
-    inline_here()
-    s, n = _sigmoids(np.float64(_clamp32(x, _FAR32_LOW, _FAR32)))
-    y = np.float32(np.float64(x) * s)  # x, not its clamp: silu(inf) = inf
-    y = np.float32(-0.0) if _at_or_below_minus(x, _FAR32) else y
-    return y if x == x else x
 
 
 @register_jitable
