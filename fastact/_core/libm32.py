@@ -285,17 +285,20 @@ _SILU_FAR = _f(110.0)
 def silu(x):
     """x / (1 + exp(-x)), float32 in float32, within 1.82 ULP (every float32 swept).
 
-    exp(-x) = (hi + lo) 2**k (``exp_split``, no rounding of 1 + p) enters the denominator
-    without overflow: for k <= 0 it is 1 + (hi + lo) 2**k; for k > 0 (x < 0) the numerator and
-    denominator are divided by 2**k, 2**-k + hi + lo, and the quotient scaled back at the end
-    (exact while the result is normal, rounded once below). The larger of the first two terms
-    has the larger exponent, so Fast2Sum gives their sum and its error, and only the final
-    addition, the division and exp's 2**-25 round: 1.82 ULP at worst (at x = -91.2), where
-    x / (1 + exp(-x)) with exp's rounded 1 + p reached 2.8. Against the float64 route it
-    replaced (``widened``'s sigmoid, 0.51 ULP) it runs at twice the lanes with a float32
-    division: 1.3-1.4x faster at 1M (Intel VM, 2 threads). The backward stays widened: the
-    same construction there reached 1.68 ULP at dout = 1, but it rounds its factor before
-    dout multiplies it, which adds half an ULP for other douts."""
+    exp(-x) = (hi + lo) 2**k (``exp_split``: 1 + p not rounded) enters the denominator
+    without overflow: 1 + (hi + lo) 2**k for k <= 0; for k > 0 (x < 0) numerator and
+    denominator are divided by 2**k, the denominator being 2**-k + hi + lo, and the quotient
+    is scaled back at the end (exactly while the result is normal, rounded once below). The
+    larger of the first two terms has the larger exponent, so Fast2Sum gives their sum and its
+    error; what rounds is the last addition, the division and exp's reduction: 1.82 ULP at
+    worst (x = -91.2). With exp's 1 + p rounded the same quotient reached 2.8, without the
+    Fast2Sum 2.2.
+
+    Against the float64 route it replaced (``widened``, 0.51 ULP) it runs at twice the lanes
+    with a float32 division: 1.26-1.39x faster at 1M (Intel VM, 2 threads). The backward
+    stays widened: float32 versions either rounded their factor before dout multiplies it
+    (half an ULP more for other douts) or, exact for every dout, took 1.5x the time
+    (CHANGELOG, 0.3.0)."""
     inline_here()
     xc = _clamp(x, -_SILU_FAR, _SILU_FAR)
     hi, lo, j = exp_split(-xc)
