@@ -314,6 +314,6 @@ def silu(x):
     dh = a + b
     dl = (a - dh) + b
     q = xc / (dh + (dl + lo_part))
-    y = (q * (p2 if k_positive else _pow2_of(_SHIFT))) * _UNSCALE
+    y = (q * p2) * _UNSCALE if k_positive else q
     y = x if bitcast(x) >= bitcast(_SILU_FAR) else y  # +inf included
     return y if x == x else x
