@@ -11,6 +11,8 @@ The helpers take ``error_model`` and ``fastmath`` from the kernel that compiles 
 inherits those flags); ``no_cfunc_wrapper`` is not inherited, so it is set on each.
 """
 
+from numba import types
+from numba.core.typing.typeof import Purpose, typeof
 from numba.extending import overload as _overload
 from numba.extending import register_jitable as _register_jitable
 
@@ -35,4 +37,36 @@ def overload(fn, jit_options=None, **options):
     return _overload(fn, jit_options={**HELPER, **(jit_options or {})}, **options)
 
 
-__all__ = ["HELPER", "KERNEL", "overload", "register_jitable"]
+def fold_layouts(dispatcher):
+    """Make ``dispatcher`` compile a Fortran-ordered array argument as any-layout (``'A'``).
+
+    numba compiles one specialization per argument type, and an array's layout is part of
+    it: a kernel with three array arguments can have up to 27 builds of C, F and A. An F
+    build gains nothing here: the kernels walk the last axis fastest, where an F array's
+    stride is not one element either. So an F argument takes the A build (it reads any
+    strides); C keeps its own, the one LLVM vectorizes. In the test suite, cold, the F builds
+    were 70 of 1123 compilations, 26 of 278 s of compiling (Intel VM, 2 workers).
+
+    Only the compile-or-not fallback changes, on this dispatcher alone: numba's ``typeof``,
+    and the per-process table of array types behind it, are left as they are. The F types are
+    then entered in the dispatcher's own table for the A build, so that the next such call
+    dispatches without Python (0.26 us a call; through the fallback, 66 us).
+    """
+    fallback = getattr(dispatcher, "_compile_for_args", None)
+    if fallback is None:  # NUMBA_DISABLE_JIT=1: the plain Python function
+        return dispatcher
+
+    def compile_for_args(*args, **kws):
+        exact = [None if kws else typeof(a, Purpose.argument) for a in args]
+        if kws or not any(isinstance(t, types.Array) and t.layout == "F" and t.ndim > 1 for t in exact):
+            return fallback(*args, **kws)
+        folded = tuple(t.copy(layout="A") if isinstance(t, types.Array) and t.layout == "F" else t for t in exact)
+        entry = dispatcher.compile(folded)
+        dispatcher._insert([t._code for t in exact], entry)
+        return entry
+
+    dispatcher._compile_for_args = compile_for_args
+    return dispatcher
+
+
+__all__ = ["HELPER", "KERNEL", "fold_layouts", "overload", "register_jitable"]

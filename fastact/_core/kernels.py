@@ -17,7 +17,7 @@ from numba.extending import intrinsic
 
 from ..activations import REGISTRY
 from . import ufunc_loop
-from .jit import KERNEL
+from .jit import KERNEL, fold_layouts
 from .libm64 import inline_here
 
 #: The dtypes the compiled kernels serve; everything else takes a NumPy path.
@@ -323,10 +323,11 @@ def _cached(decorator, fn, *args, **options):
 
     numba caches beside the source, else in the user's cache directory (a read-only install
     still caches); with neither writable it refuses to decorate. Then fastact compiles in
-    memory, once per process, rather than fail.
+    memory, once per process, rather than fail. ``njit`` kernels compile F-ordered arrays as
+    any-layout ones (``jit.fold_layouts``).
     """
     try:
-        return decorator(*args, cache=True, **options)(fn)
+        built = decorator(*args, cache=True, **options)(fn)
     except RuntimeError as error:
         if "cannot cache" not in str(error):
             raise
@@ -336,7 +337,8 @@ def _cached(decorator, fn, *args, **options):
             RuntimeWarning,
             stacklevel=2,
         )
-        return decorator(*args, **options)(fn)
+        built = decorator(*args, **options)(fn)
+    return fold_layouts(built) if decorator is njit else built
 
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}

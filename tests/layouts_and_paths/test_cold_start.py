@@ -78,3 +78,23 @@ assert {r[0] for r in rows} == {"relu.forward", "relu.backward", "sigmoid.forwar
 print("ok")
 """
     assert run_python(code).stdout.strip().endswith("ok")
+
+
+def test_a_fortran_ordered_argument_takes_the_any_layout_build():
+    """An F-ordered array compiles no build of its own: it runs the A build (any strides),
+    which then serves F and A arrays alike, with the same values; C keeps its own build."""
+    code = """
+import numpy as np
+from fastact._core.kernels import COPY_4D
+
+kernel = COPY_4D.serial
+src = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5)
+layouts = lambda: sorted(tuple(a.layout for a in s) for s in kernel.signatures)
+for dst_order, src_view in [("F", src), ("C", np.asfortranarray(src)), ("F", src[:, :, ::-1]), ("C", src)]:
+    dst = np.zeros(src.shape, order=dst_order)
+    kernel(dst, src_view)
+    np.testing.assert_array_equal(dst, src_view)
+assert layouts() == [("A", "A"), ("A", "C"), ("C", "A"), ("C", "C")], layouts()
+print("ok")
+"""
+    assert run_python(code).stdout.strip().endswith("ok")
