@@ -86,15 +86,17 @@ class ActivationLayer:
         if type(x) is np.ndarray and ((dt := x.dtype) is _F64 or dt is _F32):
             # The common cases first, in as few Python steps as possible; the ufunc takes
             # unaligned arrays too (and gives a NumPy scalar for 0-d input, as NumPy's do).
-            values = self._values(dt)
+            # At 100 elements a call is about a microsecond, a third of it the ufunc: each
+            # step here costs 5-10% (the parameter tuple and its splat, ~0.2 us, are skipped
+            # for the activations without parameters).
             lim = dispatch.limits(kernels)
             if not x.ndim or (nb := x.nbytes) <= lim[1] or (nb <= lim[3] and x.flags.c_contiguous):
-                out = kernels.ufunc(x, *values)
-                self._keep(x, out)
+                out = kernels.ufunc(x, *self._values(dt)) if spec.params else kernels.ufunc(x)
+                self.__dict__[spec.attribute] = out if spec.saves == "output" else x
                 return out
             if x.flags.aligned:
                 out = np.empty_like(x)
-                dispatch.forward(kernels, x, out, None, values)
+                dispatch.forward(kernels, x, out, None, self._values(dt))
                 self._keep(x, out)
                 return out
         where = f"{type(self).__name__}.forward"
@@ -145,13 +147,14 @@ class ActivationLayer:
             # The common cases first, in as few Python steps as possible (at the book's sizes
             # each costs a few percent of the call); the ufunc takes unaligned arrays too.
             kernels = KERNELS[spec.name]
-            values = self._values(dt)
             lim = dispatch.limits(kernels)
             if (nb := dout.nbytes) <= lim[2] or (nb <= lim[4] and dout.flags.c_contiguous and saved.flags.c_contiguous):
-                return kernels.backward_ufunc(dout, saved, *values)
+                if spec.params:
+                    return kernels.backward_ufunc(dout, saved, *self._values(dt))
+                return kernels.backward_ufunc(dout, saved)
             if dout.flags.aligned and saved.flags.aligned:
                 dx = np.empty_like(dout)
-                dispatch.backward(kernels, dout, saved, dx, values)
+                dispatch.backward(kernels, dout, saved, dx, self._values(dt))
                 return dx
         # Broadcasting, mixed dtypes, scalars: the twin's expression is the definition.
         twin = getattr(reference, f"{spec.name}_backward")
@@ -207,9 +210,9 @@ def _layer_class(spec, base=ActivationLayer, doc=None):
 
 
 _RELU = KERNELS["relu"]
-#: Elements up to which Relu's backward takes the ufunc without reading the tuned limit (0.12
-#: us of a 0.9 us call at 100 elements): a kernel's dispatch alone costs ~2 us, the ufunc on
-#: 256 elements ~0.4 (AMD EPYC), so no machine's tuned limit is below it.
+#: Elements up to which Relu's forward and backward take the ufunc without reading the tuned
+#: limit (0.06-0.12 us of a 0.6-1.3 us call at 100 elements): a kernel's dispatch alone costs
+#: ~2 us, the ufunc on 256 elements ~0.4 (AMD EPYC), so no machine's tuned limit is below it.
 _TINY = 256
 
 
@@ -238,7 +241,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
             and not JIT_OFF
             and not _SUBNORMAL <= _ZERO  # (_subnormals_are_zero)
         ):
-            if x.ndim and x.nbytes <= dispatch.limits(kernels)[1]:
+            if x.ndim and (x.size <= _TINY or x.nbytes <= dispatch.limits(kernels)[1]):
                 # NumPy's own comparison is the seed's mask itself, and the cheapest call
                 mask = x <= 0
                 out = kernels.ufunc(x)
