@@ -12,6 +12,7 @@ inherits those flags); ``no_cfunc_wrapper`` is not inherited, so it is set on ea
 """
 
 from numba import types
+from numba.core import errors
 from numba.core.typing.typeof import Purpose, typeof
 from numba.extending import overload as _overload
 from numba.extending import register_jitable as _register_jitable
@@ -56,11 +57,17 @@ def fold_layouts(dispatcher):
     if fallback is None:  # NUMBA_DISABLE_JIT=1: the plain Python function
         return dispatcher
 
+    def fortran(t):
+        return isinstance(t, types.Array) and t.layout == "F" and t.ndim > 1
+
     def compile_for_args(*args, **kws):
-        exact = [None if kws else typeof(a, Purpose.argument) for a in args]
-        if kws or not any(isinstance(t, types.Array) and t.layout == "F" and t.ndim > 1 for t in exact):
+        try:
+            exact = [typeof(a, Purpose.argument) for a in args]
+        except (errors.NumbaValueError, ValueError):  # numba's fallback says what it cannot type
+            exact = []
+        if kws or not any(fortran(t) for t in exact):
             return fallback(*args, **kws)
-        folded = tuple(t.copy(layout="A") if isinstance(t, types.Array) and t.layout == "F" else t for t in exact)
+        folded = tuple(t.copy(layout="A") if fortran(t) else t for t in exact)
         entry = dispatcher.compile(folded)
         dispatcher._insert([t._code for t in exact], entry)
         return entry

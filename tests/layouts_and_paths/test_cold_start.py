@@ -95,6 +95,13 @@ for dst_order, src_view in [("F", src), ("C", np.asfortranarray(src)), ("F", src
     kernel(dst, src_view)
     np.testing.assert_array_equal(dst, src_view)
 assert layouts() == [("A", "A"), ("A", "C"), ("C", "A"), ("C", "C")], layouts()
+from numba.core.errors import TypingError
+try:  # what numba cannot type still gets numba's own error, naming the argument
+    kernel(np.asfortranarray(src), object())
+except TypingError as error:
+    assert "argument 1" in str(error), error
+else:
+    raise AssertionError("no error")
 print("ok")
 """
     assert run_python(code).stdout.strip().endswith("ok")
