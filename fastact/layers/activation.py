@@ -92,7 +92,7 @@ class ActivationLayer:
             lim = dispatch.limits(kernels)
             if not x.ndim or (nb := x.nbytes) <= lim[1] or (nb <= lim[3] and x.flags.c_contiguous):
                 out = kernels.ufunc(x, *self._values(dt)) if spec.params else kernels.ufunc(x)
-                self.__dict__[spec.attribute] = out if spec.saves == "output" else x
+                self._keep(x, out)
                 return out
             if x.flags.aligned:
                 out = np.empty_like(x)
