@@ -206,7 +206,7 @@ class Pair:
         # name but not on parallel=..., so two builds of one function would collide (#6845).
         fn.__name__ = qualname
         fn.__qualname__ = f"{qualname}_{_SOURCE_TAG}"
-        return _cached(njit, fn, parallel=parallel, **KERNEL)
+        return _cached(njit, fn, parallel=parallel, background=parallel, **KERNEL)
 
 
 class Kernels:
@@ -318,13 +318,14 @@ def _ufunc(element, name, signatures):
         return _cached(vectorize, element, signatures).ufunc
 
 
-def _cached(decorator, fn, *args, **options):
+def _cached(decorator, fn, *args, background=False, **options):
     """``decorator(*args, cache=True, **options)(fn)``, or uncached where nothing can be written.
 
     numba caches beside the source, else in the user's cache directory (a read-only install
     still caches); with neither writable it refuses to decorate. Then fastact compiles in
     memory, once per process, rather than fail. ``njit`` kernels compile F-ordered arrays as
-    any-layout ones (``jit.fold_layouts``).
+    any-layout ones (``jit.fold_layouts``); with ``background`` (the parallel builds), a
+    call that may be deferred has its build compiled in the background (``jit.Background``).
     """
     try:
         built = decorator(*args, cache=True, **options)(fn)
@@ -338,7 +339,7 @@ def _cached(decorator, fn, *args, **options):
             stacklevel=2,
         )
         built = decorator(*args, **options)(fn)
-    return fold_layouts(built) if decorator is njit else built
+    return fold_layouts(built, background) if decorator is njit else built
 
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}

@@ -18,6 +18,7 @@ from .. import layers, reference
 from .._core.kernels import _cached
 from ..activations import REGISTRY
 from ..testing.torch_ops import torch_op
+from . import warm_up
 
 OPS = tuple(f"{name}.{d}" for name in REGISTRY for d in ("forward", "backward"))
 DTYPES = ("float32", "float64")
@@ -134,8 +135,7 @@ def engines(case, names=ENGINES):
         made["torch"] = torch_call
     if "copy" in names:
         made["copy"] = _copy_engine(x)
-    for call in made.values():
-        call()
+    warm_up(made.values())
     return made
 
 

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..nlp import reference as R
+from . import warm_up
 
 __all__ = ["engine", "MODELS", "build", "measure", "report", "TARGETS"]
 
@@ -379,8 +380,7 @@ def measure(name, engines=("book", "fastact"), steps=5, small=False, breakdown=T
     """Median step seconds per engine, the engines taking turns step by step, and (with
     ``breakdown``) the median seconds per layer and direction from instrumented copies."""
     runs = {e: build(name, e, small=small) for e in engines}
-    for e in engines:  # the first step compiles (or loads) the kernels
-        train_step(*runs[e])
+    warm_up([lambda run=runs[e]: train_step(*run) for e in engines])  # compiles (or loads) the kernels
     samples = {e: [] for e in engines}
     for _ in range(steps):
         for e in engines:

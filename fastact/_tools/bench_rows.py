@@ -14,6 +14,7 @@ import numpy as np
 from .. import reference
 from .._core.softmax import log_softmax, softmax
 from ..layers import LogSoftmax, Softmax, SoftmaxWithLoss
+from . import warm_up
 from .bench import interleaved, torch_module
 
 #: name -> the shapes it is measured at (rows, n). (4096, 50257) float32 is a GPT-2 vocabulary
@@ -118,8 +119,7 @@ def engines(case, quick=False, with_torch=True, max_rows=None):
     d = rng.standard_normal(shape).astype(case.dtype)
     t = rng.integers(0, shape[1], shape[0])
     made = OPS[case.op][0](x, d, t, torch_module() if with_torch else None)
-    for call in made.values():
-        call()
+    warm_up(made.values())
     return made
 
 

@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from . import warm_up
+
 CONFIGS = ("none", "torch-first", "torch-after", "torch-ops")
 OPS = (
     "relu f32 1M",
@@ -177,10 +179,8 @@ def run_config(config, seconds=8.0, rounds=5):
     if ops:
         torch_ops()
     cases = _cases()
-    for pair in cases.values():  # warm-up: compile, load caches, fault pages in
-        for call in pair.values():
-            call()
-            call()
+    # warm-up: compile, load caches, fault pages in
+    warm_up([call for pair in cases.values() for call in pair.values()], times=2)
     samples = {op: {"fastact": [], "seed": []} for op in cases}
     per_case = seconds / rounds / len(cases) / 2
     for _ in range(rounds):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import warm_up
+
 
 @dataclass
 class Network:
@@ -232,9 +234,8 @@ def measure(name, dtype, engines=("seed", "fastact-act", "fastact"), rounds=10, 
     x, t = batch(name, dtype, seed=seed)
     nets = {e: build(name, sets[e], dtype, seed) for e in engines}
     times = {e: {} for e in engines}
-    for net in nets.values():  # warm-up: compile, load caches, fault in every buffer
-        net.step(x, t)
-        net.step(x, t)
+    # warm-up: compile, load caches, fault in every buffer
+    warm_up([lambda net=net: net.step(x, t) for net in nets.values()], times=2)
     for _ in range(rounds):
         for e, net in nets.items():
             for _ in range(steps):

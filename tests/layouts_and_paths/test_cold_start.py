@@ -105,3 +105,144 @@ else:
 print("ok")
 """
     assert run_python(code).stdout.strip().endswith("ok")
+
+
+#: A process where fastact's parallel builds are chosen whatever else the machine is doing, with
+#: a large Sigmoid input (8 MiB: parallel by size, past every default threshold).
+_PARALLEL_BY_SIZE = """
+import os, time
+import numpy as np
+import fastact
+from fastact._core import jit, threads
+from fastact._core.kernels import KERNELS
+threads._other_load = lambda: 0.0   # however busy the machine is right now
+fastact.set_num_threads(2)
+pair = KERNELS["sigmoid"].forward
+x = np.linspace(-30, 30, 1 << 20)
+"""
+
+
+def test_a_parallel_build_not_compiled_yet_is_compiled_in_the_background():
+    """A call that picks the parallel build before it exists runs the serial build (the same
+    bits) and queues the parallel one, once however often it is asked for; once it is
+    compiled, calls run it."""
+    code = (
+        _PARALLEL_BY_SIZE
+        + """
+jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the build back while the calls are checked
+layer = fastact.Sigmoid()
+first = layer.forward(x)
+again = layer.forward(x)
+assert pair.parallel.signatures == [], pair.parallel.signatures
+assert len(pair.serial.signatures) == 1, pair.serial.signatures
+assert len(jit.BACKGROUND._pending) == 1 and len(jit.BACKGROUND._queue) == 1, jit.BACKGROUND._queue
+assert jit.BACKGROUND._thread.name == "fastact-compile"
+jit.BACKGROUND.QUIET_SECONDS = 0.0
+with jit.BACKGROUND._cv:
+    jit.BACKGROUND._cv.notify_all()
+assert jit.BACKGROUND.wait(240), "the build was not compiled"
+assert len(pair.parallel.signatures) == 1, pair.parallel.signatures
+calls = []
+real = pair.parallel
+pair.parallel = lambda *a: (calls.append(1), real(*a))[1]
+last = layer.forward(x)
+assert calls == [1], calls
+for y in (again, last):
+    np.testing.assert_array_equal(y.view(np.int64), first.view(np.int64))
+print("ok")
+"""
+    )
+    assert run_python(code, env={"NUMBA_NUM_THREADS": "2"}).stdout.strip().endswith("ok")
+
+
+def test_with_background_compiling_off_the_call_compiles_its_parallel_build():
+    code = (
+        _PARALLEL_BY_SIZE
+        + """
+fastact.Sigmoid().forward(x)
+assert len(pair.parallel.signatures) == 1 and pair.serial.signatures == []
+assert jit.BACKGROUND._thread is None
+print("ok")
+"""
+    )
+    env = {"NUMBA_NUM_THREADS": "2", "FASTACT_BACKGROUND_COMPILE": "0"}
+    assert run_python(code, env=env).stdout.strip().endswith("ok")
+
+
+def test_a_fork_while_a_build_compiles_in_the_background_leaves_the_child_able_to_compile(tmp_path):
+    """numba compiles under one lock; a child forked while the background thread holds it
+    would inherit it held by a thread it does not have, and hang at its first compile. The
+    fork waits for that build instead (``threads._before_fork``), and the child, without the
+    thread, compiles its own builds. On an empty cache, so that the build takes a while."""
+    code = (
+        _PARALLEL_BY_SIZE
+        + """
+from numba.core.compiler_lock import global_compiler_lock
+jit.BACKGROUND.QUIET_SECONDS = 0.0
+fastact.Sigmoid().forward(x)   # queues the parallel build
+deadline = time.monotonic() + 120
+held = False
+while jit.BACKGROUND._pending and time.monotonic() < deadline:
+    if global_compiler_lock._lock.acquire(blocking=False):
+        global_compiler_lock._lock.release()
+        time.sleep(0.0005)
+    else:
+        held = True   # the background thread is compiling: fork now
+        break
+pid = os.fork()
+if pid == 0:
+    t = np.linspace(-3, 3, 1000)
+    ok = np.array_equal(fastact.Relu().forward(t), np.where(t <= 0, 0.0, t))  # compiles Relu's ufunc
+    os._exit(0 if ok and jit.BACKGROUND._thread is None and not jit.BACKGROUND.enabled else 1)
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+assert code == 0, code
+print("forked while compiling:", held)
+assert jit.BACKGROUND.wait(240)
+print("ok")
+"""
+    )
+    env = {"NUMBA_NUM_THREADS": "2", "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = run_python(code, env=env, timeout=240).stdout
+    assert out.strip().endswith("ok")
+    assert "forked while compiling: True" in out, out  # (what the test is about happened)
+
+
+def test_exit_while_a_build_compiles_in_the_background_is_clean(tmp_path):
+    """At exit the build being compiled is finished and the rest dropped: no crash, no
+    message, and what was finished is cached for the next process."""
+    code = (
+        _PARALLEL_BY_SIZE
+        + """
+jit.BACKGROUND.QUIET_SECONDS = 0.0
+fastact.Sigmoid().forward(x)
+fastact.Tanh().forward(x)   # a second build, queued behind the first
+print("exiting")
+"""
+    )
+    env = {"NUMBA_NUM_THREADS": "2", "NUMBA_CACHE_DIR": str(tmp_path)}
+    result = run_python(code, env=env, timeout=240)
+    assert result.stdout.strip() == "exiting" and result.stderr == "", result.stderr
+
+
+def test_a_build_that_fails_in_the_background_is_compiled_by_its_callers_from_then_on():
+    """Its error then reaches the caller as numba raises it, instead of being lost on the
+    background thread."""
+    code = """
+from numba import types
+from fastact._core import jit
+
+class Failing:
+    def compile(self, signature):
+        raise RuntimeError("no build")
+
+background = jit.Background(True)
+background.QUIET_SECONDS = 0.0
+failing, exact = Failing(), (types.float64,)
+assert background.submit(failing, exact)
+assert background.wait(60)
+assert not background.submit(failing, exact)
+assert background.submit(Failing(), exact)  # (another dispatcher is queued as before)
+background._stop()
+print("ok")
+"""
+    assert run_python(code).stdout.strip().endswith("ok")
