@@ -18,7 +18,10 @@ import os
 import subprocess
 import sys
 
+from fastact._core import jit
 from fastact._tools import bench, bench_nlp, bench_rows, cli, networks, report
+
+jit.BACKGROUND.enabled = False  # each setup compiles what it times (as `python -m fastact bench`)
 
 FULL = os.environ.get("FASTACT_ASV_FULL") == "1"
 

@@ -1,10 +1,20 @@
 """Fixtures: the kernel paths and builds every call is sent through, and a seeded generator.
 The helpers tests share live in fastact.testing."""
 
+import os
+
 import numpy as np
 import pytest
 
 import fastact._core.threads as threads
+from fastact._core import jit
+
+# Each test sends its calls down the build it means (by size, or ``threads.forced``), so a
+# parallel build is compiled by the call that needs it, as numba does: not in the background
+# with the serial build standing in (``jit.Background``, which test_cold_start checks in
+# processes of its own). The processes tests start inherit the setting.
+os.environ["FASTACT_BACKGROUND_COMPILE"] = "0"
+jit.BACKGROUND.enabled = False
 
 
 @pytest.fixture(params=["ufunc", "serial", "parallel"])

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from .. import __version__
+from .._core import jit
 from .._core.threads import cpu_name, get_num_threads
 from . import bench, selfcheck
 
@@ -96,6 +97,10 @@ def main(argv=None):
                 '(or, in a checkout, python -m pip install -e ".[plot]")'
             )
 
+    # The tools compile what they check or time in the call that needs it: a serial build
+    # standing in for a parallel one (jit.Background) would only be compiled besides it here
+    # (1.3-2.4 s more of a cold `python -m fastact`, Intel VM).
+    jit.BACKGROUND.enabled = False
     print(f"fastact {__version__}")
     start = time.perf_counter()
     if args.command == "bench":

@@ -121,6 +121,9 @@ pair = KERNELS["sigmoid"].forward
 x = np.linspace(-30, 30, 1 << 20)
 """
 
+#: Its environment: two threads, background compiling on (the suite turns it off: conftest).
+_ON = {"NUMBA_NUM_THREADS": "2", "FASTACT_BACKGROUND_COMPILE": "1"}
+
 
 def test_a_parallel_build_not_compiled_yet_is_compiled_in_the_background():
     """A call that picks the parallel build before it exists runs the serial build (the same
@@ -152,7 +155,7 @@ for y in (again, last):
 print("ok")
 """
     )
-    assert run_python(code, env={"NUMBA_NUM_THREADS": "2"}).stdout.strip().endswith("ok")
+    assert run_python(code, env=_ON).stdout.strip().endswith("ok")
 
 
 def test_with_background_compiling_off_the_call_compiles_its_parallel_build():
@@ -201,7 +204,7 @@ assert jit.BACKGROUND.wait(240)
 print("ok")
 """
     )
-    env = {"NUMBA_NUM_THREADS": "2", "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {**_ON, "NUMBA_CACHE_DIR": str(tmp_path)}
     out = run_python(code, env=env, timeout=240).stdout
     assert out.strip().endswith("ok")
     assert "forked while compiling: True" in out, out  # (what the test is about happened)
@@ -219,7 +222,7 @@ fastact.Tanh().forward(x)   # a second build, queued behind the first
 print("exiting")
 """
     )
-    env = {"NUMBA_NUM_THREADS": "2", "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {**_ON, "NUMBA_CACHE_DIR": str(tmp_path)}
     result = run_python(code, env=env, timeout=240)
     assert result.stdout.strip() == "exiting" and result.stderr == "", result.stderr
 
