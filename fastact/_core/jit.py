@@ -155,6 +155,9 @@ class Background:
     #: call (Intel VM, 2 cores; OpenBLAS's threads and the step's own want both).
     NICE = 19
 
+    #: Seconds with nothing queued after which the thread ends (the next deferral starts one).
+    IDLE_SECONDS = 5.0
+
     def __init__(self, enabled):
         self.enabled = enabled
         self._cv = threading.Condition()
@@ -219,9 +222,12 @@ class Background:
             pass
         while True:
             with self._cv:
-                while not self._queue and not self._stopping:
-                    self._cv.wait()
+                if not self._queue and not self._stopping:
+                    self._cv.wait(self.IDLE_SECONDS)
                 if self._stopping:
+                    return
+                if not self._queue:  # idle: no thread left behind (a later fork finds none)
+                    self._thread = None
                     return
                 wait = self._quiet_for()
                 if wait > 0:

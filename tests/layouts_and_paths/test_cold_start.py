@@ -128,11 +128,12 @@ _ON = {"NUMBA_NUM_THREADS": "2", "FASTACT_BACKGROUND_COMPILE": "1"}
 def test_a_parallel_build_not_compiled_yet_is_compiled_in_the_background():
     """A call that picks the parallel build before it exists runs the serial build (the same
     bits) and queues the parallel one, once however often it is asked for; once it is
-    compiled, calls run it."""
+    compiled, calls run it, and the thread, idle, ends."""
     code = (
         _PARALLEL_BY_SIZE
         + """
 jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the build back while the calls are checked
+jit.BACKGROUND.IDLE_SECONDS = 0.2
 layer = fastact.Sigmoid()
 first = layer.forward(x)
 again = layer.forward(x)
@@ -152,6 +153,12 @@ last = layer.forward(x)
 assert calls == [1], calls
 for y in (again, last):
     np.testing.assert_array_equal(y.view(np.int64), first.view(np.int64))
+import threading  # with nothing left to compile, the thread ends
+deadline = time.monotonic() + 60
+while any(t.name == "fastact-compile" for t in threading.enumerate()) and time.monotonic() < deadline:
+    time.sleep(0.05)
+assert jit.BACKGROUND._thread is None, threading.enumerate()
+assert not any(t.name == "fastact-compile" for t in threading.enumerate())
 print("ok")
 """
     )
