@@ -667,17 +667,9 @@ def _blocks(rows, n):
 
 
 @register_jitable
-def _softmax_rows_short(x, out, b, per):
-    """softmax of block b (``per`` rows) of x into out, rows shorter than _STORE_MIN."""
-    r0 = b * per
-    _softmax_block(x, out, r0, min(x.shape[0], r0 + per))
-
-
-@register_jitable
-def _softmax_rows(x, out, b, per):
-    """softmax of block b (``per`` rows) of x into out, row by row."""
-    r0 = b * per
-    r1 = min(x.shape[0], r0 + per)
+def _softmax_rows(x, out, r0, r1):
+    """softmax of rows r0 to r1 of x into out, row by row (rows shorter than _STORE_MIN take
+    ``_softmax_block``)."""
     w = np.empty(x.shape[1], x.dtype)
     for i in range(r0, r1):
         softmax_row(x[i], out[i], w)
@@ -736,7 +728,8 @@ def _make_softmax(take_block):
         per, blocks = _blocks(x.shape[0], x.shape[1])
         for b in prange(blocks):
             wide_vectors()
-            take_block(x, out, b, per)
+            r0 = b * per
+            take_block(x, out, r0, min(x.shape[0], r0 + per))
 
     return kernel
 
@@ -832,9 +825,9 @@ def _make_softmax_xent(take_block):
         bad = np.zeros(blocks, np.bool_)
         for b in prange(blocks):
             wide_vectors()
-            take_block(x, y, b, per)
             r0 = b * per
             r1 = min(rows, r0 + per)
+            take_block(x, y, r0, r1)
             for i in range(r0, r1):
                 k = t[i]
                 if k < 0:
@@ -916,12 +909,12 @@ def _make_xent_backward_onehot():
 # of SimpleConvNet (float64, cold cache, AMD EPYC).
 _MAKERS = {
     "softmax": lambda: _make_softmax(_softmax_rows),
-    "softmax_short": lambda: _make_softmax(_softmax_rows_short),
+    "softmax_short": lambda: _make_softmax(_softmax_block),
     "log_softmax": _make_log_softmax,
     "softmax_backward": _make_softmax_backward,
     "log_softmax_backward": _make_log_softmax_backward,
     "softmax_xent": lambda: _make_softmax_xent(_softmax_rows),
-    "softmax_xent_short": lambda: _make_softmax_xent(_softmax_rows_short),
+    "softmax_xent_short": lambda: _make_softmax_xent(_softmax_block),
     "xent_backward_labels": _make_xent_backward_labels,
     "xent_backward_onehot": _make_xent_backward_onehot,
 }
