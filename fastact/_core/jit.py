@@ -9,6 +9,10 @@ without in turns) the first SoftmaxWithLoss at (100, 10) compiled in 1.94-1.99 s
 
 The helpers take ``error_model`` and ``fastmath`` from the kernel that compiles them (numba
 inherits those flags); ``no_cfunc_wrapper`` is not inherited, so it is set on each.
+
+What fastact changes in its kernels' dispatchers, on the path numba takes when a call finds no
+build: F-ordered arrays take the any-layout build (``fold_layouts``), and a parallel build can
+be compiled in the background while the caller runs the serial one (``Background``).
 """
 
 import atexit
