@@ -19,6 +19,7 @@ import tempfile
 _CHILD = r"""
 import sys, time
 import numpy as np
+import fastact
 from fastact._core import jit
 from fastact._tools import networks
 
@@ -36,6 +37,7 @@ while time.perf_counter() < start + float(sys.argv[1]) or len(times) < 3:
 done = np.cumsum(times)
 at = lambda n: f"{done[n - 1]:5.1f}" if n <= len(done) else "    -"
 last = "-" if background is None else ("not yet" if ready is None else f"{ready:.1f} s")
+assert fastact.__file__.startswith(sys.argv[2]), fastact.__file__
 print(f"first step {times[0]:5.2f} s; 100 / 300 / 600 steps at {at(100)} / {at(300)} / {at(600)} s; "
       f"last deferred build ready {last}")
 """
@@ -44,7 +46,7 @@ print(f"first step {times[0]:5.2f} s; 100 / 300 / 600 steps at {at(100)} / {at(3
 def _source(version, root):
     """A directory with ``version``'s ``fastact`` package (``version`` itself if it is one)."""
     if os.path.isdir(os.path.join(version, "fastact")):
-        return version
+        return os.path.abspath(version)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = os.path.join(root, version.replace("/", "_"))
     os.makedirs(out)
@@ -60,8 +62,13 @@ def main(versions="HEAD", seconds="35", pairs="3"):
             for version, source in sources.items():
                 with tempfile.TemporaryDirectory() as cache:
                     env = {**os.environ, "PYTHONPATH": source, "NUMBA_CACHE_DIR": cache, "XDG_CACHE_HOME": cache}
-                    out = subprocess.run(
-                        [sys.executable, "-c", _CHILD, seconds], env=env, capture_output=True, text=True, check=True
+                    out = subprocess.run(  # (cwd: not this checkout, which `-c` would put first on sys.path)
+                        [sys.executable, "-c", _CHILD, seconds, source],
+                        env=env,
+                        cwd=cache,
+                        capture_output=True,
+                        text=True,
+                        check=True,
                     )
                     print(f"{version:<12}{out.stdout.strip()}", flush=True)
 
