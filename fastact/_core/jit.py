@@ -143,24 +143,31 @@ class Background:
     compiler lock for a while (numba reports every acquisition as an event).
 
     Off with ``FASTACT_BACKGROUND_COMPILE=0``: every build is then compiled by the call that
-    needs it, as numba does. At exit the build being compiled is finished (abandoning it would
-    leave the thread inside LLVM while Python shuts down) and the rest dropped. A fork waits
-    for it (``threads._before_fork``, as for any thread's compile), and the child, which
-    does not have this thread, compiles its builds itself.
+    needs it, as numba does. At exit the build being compiled is finished (rather than leave
+    the thread inside LLVM while Python shuts down; ``EXIT_WAIT_SECONDS``) and the rest
+    dropped. A fork waits for it (``threads._before_fork``, as for any thread's compile), and
+    the child, which does not have this thread, compiles its builds itself.
     """
 
     #: Seconds without compiling elsewhere before a deferred build starts. The first ConvNet
     #: step's builds come one after another, milliseconds of work apart (Intel VM).
     QUIET_SECONDS = 0.3
 
-    #: The thread's nice value (Linux). The training steps it shares the cores with keep their
-    #: pace: the first 25 s of the SimpleConvNet from a cold cache gave 566 steps (this
-    #: thread at 19) and 455 (at the default 0) against 574 with everything compiled in the
-    #: call (Intel VM, 2 cores; OpenBLAS's threads and the step's own want both).
+    #: The thread's nice value (Linux): it compiles on what the process's own work leaves.
+    #: The first 35 s of the SimpleConvNet from a cold cache ran 880-918 steps with this
+    #: thread at 19, 831-863 at 10, 729-818 at 0 (two runs each, Intel VM, 2 cores: the steps
+    #: and OpenBLAS's threads want both). Where other processes keep every core busy, its
+    #: builds come late; calls run the serial builds meanwhile.
     NICE = 19
 
     #: Seconds with nothing queued after which the thread ends (the next deferral starts one).
     IDLE_SECONDS = 5.0
+
+    #: At exit, the longest wait for the build being compiled. One takes 0.1-3 s with a core to
+    #: itself, which an exiting process leaves it; where other processes keep every core busy
+    #: the niced thread could take minutes, and is left (as a daemon thread; in 16 exits
+    #: during a compile, left on purpose, every process exited cleanly).
+    EXIT_WAIT_SECONDS = 10.0
 
     def __init__(self, enabled):
         self.enabled = enabled
@@ -219,6 +226,19 @@ class Background:
         return max(0.0, self._last_other + self.QUIET_SECONDS - time.monotonic())
 
     def _work(self):
+        try:
+            self._compile_queued()
+        finally:  # (an error of this loop itself: the callers compile what is left)
+            with self._cv:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                for _, _, key in self._queue:
+                    self._failed.add(key)
+                    self._pending.discard(key)
+                self._queue.clear()
+                self._cv.notify_all()
+
+    def _compile_queued(self):
         try:  # Linux: this thread's own priority (POSIX elsewhere would lower the whole process)
             if sys.platform.startswith("linux"):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.NICE)
@@ -228,10 +248,7 @@ class Background:
             with self._cv:
                 if not self._queue and not self._stopping:
                     self._cv.wait(self.IDLE_SECONDS)
-                if self._stopping:
-                    return
-                if not self._queue:  # idle: no thread left behind (a later fork finds none)
-                    self._thread = None
+                if self._stopping or not self._queue:  # idle: no thread left for a later fork
                     return
                 wait = self._quiet_for()
                 if wait > 0:
@@ -256,7 +273,7 @@ class Background:
             self._cv.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(self.EXIT_WAIT_SECONDS)
 
     def _in_child(self):
         # The thread is not in the child (nor is numba's lock held: ``threads`` makes a fork
