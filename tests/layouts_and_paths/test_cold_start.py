@@ -5,6 +5,8 @@ session's numba cache: what is counted is what numba is asked to compile or load
 ``numba:compile`` events, a dispatcher's ``signatures``), the same on a warm cache as a cold one.
 """
 
+import time
+
 from fastact.testing.processes import run_python
 
 #: Prints the py_func names numba compiled (or loaded) for a block of code.
@@ -256,3 +258,28 @@ background._stop()
 print("ok")
 """
     assert run_python(code).stdout.strip().endswith("ok")
+
+
+def test_exit_waits_a_bounded_time_for_the_build_being_compiled():
+    """A build that does not finish (here: a compile that sleeps) holds the exit up for
+    ``EXIT_WAIT_SECONDS`` at most."""
+    code = """
+import time
+from numba import types
+from fastact._core import jit
+
+class Slow:
+    def compile(self, signature):
+        time.sleep(120)
+
+jit.BACKGROUND.QUIET_SECONDS = 0.0
+jit.BACKGROUND.EXIT_WAIT_SECONDS = 0.5
+assert jit.BACKGROUND.submit(Slow(), (types.float64,))
+while jit.BACKGROUND._queue:  # until the thread took it
+    time.sleep(0.01)
+print("exiting", flush=True)
+"""
+    start = time.monotonic()
+    result = run_python(code, env={"FASTACT_BACKGROUND_COMPILE": "1"}, timeout=100)
+    assert result.stdout.strip() == "exiting"
+    assert time.monotonic() - start < 60
