@@ -228,15 +228,15 @@ class Background:
     def _work(self):
         try:
             self._compile_queued()
-        finally:  # (an error of this loop itself: the callers compile what is left)
+        except BaseException:  # this loop's own error: its callers compile what is queued
             with self._cv:
-                if self._thread is threading.current_thread():
-                    self._thread = None
+                self._thread = None
                 for _, _, key in self._queue:
                     self._failed.add(key)
                     self._pending.discard(key)
                 self._queue.clear()
                 self._cv.notify_all()
+            raise
 
     def _compile_queued(self):
         try:  # Linux: this thread's own priority (POSIX elsewhere would lower the whole process)
@@ -249,6 +249,7 @@ class Background:
                 if not self._queue and not self._stopping:
                     self._cv.wait(self.IDLE_SECONDS)
                 if self._stopping or not self._queue:  # idle: no thread left for a later fork
+                    self._thread = None  # (decided under the lock: the next submit starts one)
                     return
                 wait = self._quiet_for()
                 if wait > 0:
