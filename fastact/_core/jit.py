@@ -81,8 +81,8 @@ def fold_layouts(dispatcher, background=False):
             background
             and exact
             and not kws
-            and getattr(_asked, "defer", False)
-            and BACKGROUND.submit(dispatcher, exact)
+            and getattr(_asked, "defer", None)
+            and BACKGROUND.submit(dispatcher, exact, first=_asked.defer == "first")
         ):
             raise Compiling(dispatcher)
         if kws or not any(_fortran(t) for t in exact):
@@ -121,15 +121,19 @@ class deferring:
     """``with deferring(): kernel(*args)`` raises ``Compiling`` where ``kernel`` (a dispatcher
     made with ``fold_layouts(..., background=True)``) has no build yet for ``args``' types and
     ``BACKGROUND`` compiles it: the caller runs something else meanwhile (``threads.run``: the
-    serial build, the same bits)."""
+    serial build or a stand-in, the same bits). With ``first=True`` the build goes ahead of the
+    queue: its callers run a stand-in, slower than a serial build."""
 
-    __slots__ = ()
+    __slots__ = ("mode",)
+
+    def __init__(self, first=False):
+        self.mode = "first" if first else "last"
 
     def __enter__(self):
-        _asked.defer = True
+        _asked.defer = self.mode
 
     def __exit__(self, *exc):
-        _asked.defer = False
+        _asked.defer = None
 
 
 class Background:
@@ -172,7 +176,8 @@ class Background:
     def __init__(self, enabled):
         self.enabled = enabled
         self._cv = threading.Condition()
-        self._queue = []  # (dispatcher, exact types), oldest first
+        self._queue = []  # (dispatcher, exact types, key), oldest first, those asked first ahead
+        self._urgent = 0  # how many of the queue's first entries were asked first
         self._pending = set()  # (id(dispatcher), exact types) queued or compiling
         self._failed = set()  # the same for builds that raised: their calls compile themselves
         self._thread = None
@@ -182,16 +187,18 @@ class Background:
         self._last_other = 0.0  # time.monotonic() of the last of them
         self._hooked = False
 
-    def submit(self, dispatcher, exact):
-        """Queue ``dispatcher``'s build for ``exact``; False where this process compiles it
-        in the caller instead (off, stopping, a forked child, or it failed here before)."""
+    def submit(self, dispatcher, exact, first=False):
+        """Queue ``dispatcher``'s build for ``exact`` (``first``: ahead of the others); False
+        where this process compiles it in the caller instead (off, stopping, a forked child,
+        or it failed here before)."""
         key = (id(dispatcher), tuple(exact))
         with self._cv:
             if not self.enabled or self._stopping or key in self._failed:
                 return False
             if key not in self._pending:
                 self._pending.add(key)
-                self._queue.append((dispatcher, tuple(exact), key))
+                self._queue.insert(self._urgent if first else len(self._queue), (dispatcher, tuple(exact), key))
+                self._urgent += first
                 self._start()
                 self._cv.notify_all()
         return True
@@ -235,6 +242,7 @@ class Background:
                     self._failed.add(key)
                     self._pending.discard(key)
                 self._queue.clear()
+                self._urgent = 0
                 self._cv.notify_all()
             raise
 
@@ -256,6 +264,7 @@ class Background:
                     self._cv.wait(wait)
                     continue
                 dispatcher, exact, key = self._queue.pop(0)
+                self._urgent = max(0, self._urgent - 1)
             try:
                 compile_folded(dispatcher, exact)
             except BaseException:  # noqa: BLE001 - the caller's own compile will raise it
@@ -270,6 +279,7 @@ class Background:
         with self._cv:
             self._stopping = True
             self._queue.clear()
+            self._urgent = 0
             self._pending.clear()
             self._cv.notify_all()
             thread = self._thread

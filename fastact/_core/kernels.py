@@ -192,21 +192,26 @@ class Pair:
     """The serial and the parallel build of one kernel, and what decides between them: the op
     whose thresholds apply (``relu_forward``...) and its cost (see ``threads``)."""
 
-    def __init__(self, name, make, op=None, cost=1):
+    def __init__(self, name, make, op=None, cost=1, stand_in=None):
         self.name = name
         self.op = op or name
         self.cost = cost
         self.limits = (-1, 0)  # threads.run's copy of its threshold, tagged with the tables' generation
-        self.serial = self._jit(make(), f"{name}_serial", parallel=False)
-        self.parallel = self._jit(make(), f"{name}_parallel", parallel=True)
+        #: None, or a NumPy function of the kernel's arguments that gives its results bit for
+        #: bit (tests/exactness/test_stand_ins.py): ``threads.run`` calls it while the serial
+        #: build is compiled in the background (``jit.Background``).
+        self.stand_in = stand_in
+        self.serial_ran = stand_in is None  # (threads.run: whether to look for the serial build)
+        self.serial = self._jit(make(), f"{name}_serial", parallel=False, background=stand_in is not None)
+        self.parallel = self._jit(make(), f"{name}_parallel", parallel=True, background=True)
 
     @staticmethod
-    def _jit(fn, qualname, parallel):
+    def _jit(fn, qualname, parallel, background):
         # A distinct name per build: numba keys its cache file on the function's qualified
         # name but not on parallel=..., so two builds of one function would collide (#6845).
         fn.__name__ = qualname
         fn.__qualname__ = f"{qualname}_{_SOURCE_TAG}"
-        return _cached(njit, fn, parallel=parallel, background=parallel, **KERNEL)
+        return _cached(njit, fn, parallel=parallel, background=background, **KERNEL)
 
 
 class Kernels:

@@ -36,6 +36,7 @@ import warnings
 import llvmlite.ir
 import numba
 import numba.extending
+import numpy as np
 
 from . import jit, openblas
 
@@ -139,6 +140,7 @@ _forked = False
 _parallel_broken = None  # why parallel kernels cannot run here (set once, warned once)
 _num_threads = None  # None: numba's own default, NUMBA_NUM_THREADS
 _forced_parallel = False
+_forced_serial = False
 
 
 def _pool_started():
@@ -533,6 +535,7 @@ def _parallel_unusable(error):
 
 
 _deferring = jit.deferring()
+_deferring_first = jit.deferring(first=True)
 
 
 def run(pair, size, *args, per_iteration=1):
@@ -546,12 +549,14 @@ def run(pair, size, *args, per_iteration=1):
         limits = pair.limits = (generation, thresholds(pair.op, pair.cost)[1])
     nbytes = size * args[0].itemsize
     if nbytes < limits[1] or _forked or _num_threads == 1 or _parallel_broken is not None:
-        return pair.serial(*args)
+        if pair.serial_ran:  # (the book's sizes: not one call more than they need)
+            return pair.serial(*args)
+        return _serial(pair, args)
     if nbytes < ASLEEP_PARALLEL_MIN_BYTES and not _forced_parallel and time.perf_counter() > _awake_until:
         # Not right after another kernel: the pool's wake-up would cost more than it saves.
         # Right after this one, the next call takes the pool (a loop wakes it once).
         try:
-            return pair.serial(*args)
+            return _serial(pair, args)
         finally:
             _awake_until = time.perf_counter() + POOL_AWAKE_SECONDS
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
@@ -560,7 +565,7 @@ def run(pair, size, *args, per_iteration=1):
     me = threading.get_ident()
     try:
         if wanted < 2 or _slot.setdefault(0, me) != me:
-            return pair.serial(*args)
+            return _serial(pair, args)
         try:
             if not _pool_ready:
                 _start_pool()
@@ -568,7 +573,7 @@ def run(pair, size, *args, per_iteration=1):
             users = get_threads()  # numba's setting is per Python thread: ours
         except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
             _parallel_unusable(error)  # without TBB installed
-            return pair.serial(*args)
+            return _serial(pair, args)
         # Under load, small chunks handed out on demand, not one share per thread: when
         # another process takes a core, the thread that has one does most of the work.
         chunk = max(1, CHUNK_ELEMENTS // per_iteration) if other >= BUSY_CORES else 0
@@ -578,7 +583,7 @@ def run(pair, size, *args, per_iteration=1):
         try:
             if _forced_parallel:
                 return pair.parallel(*args)
-            with _deferring:  # not compiled yet: the serial build now, the same bits (below)
+            with _deferring:  # not compiled yet: the serial build now (or its stand-in), the same bits (below)
                 return pair.parallel(*args)
         except jit.Compiling:
             pass
@@ -594,7 +599,30 @@ def run(pair, size, *args, per_iteration=1):
     # The parallel build is being compiled on another thread (``jit.Background``): a cold
     # first SimpleConvNet step compiled each window kernel's parallel build, 2-3x its serial
     # build's time (pooling's forward 2.6 s against 1.1, Intel VM), before it could run.
-    return pair.serial(*args)
+    return _serial(pair, args)
+
+
+def _serial(pair, args):
+    """``pair.serial(*args)``; where the pair has a stand-in (``kernels.Pair``) and its serial
+    build is not compiled yet, the stand-in, the same bits, while the background compiles it
+    ahead of the parallel builds (the stand-ins are 2-3x slower than a serial build: a step of
+    the ConvNet below 70 ms against 27).
+    A cold first SimpleConvNet step compiled the serial builds of its window kernels and
+    SoftmaxWithLoss's backward, 3.7 s of its 6 s, before its training could go on (float64,
+    Intel VM)."""
+    if pair.serial_ran or _forced_serial:  # a test that forces a build means that build
+        return pair.serial(*args)
+    try:
+        with _deferring_first:
+            result = pair.serial(*args)
+    except jit.Compiling:
+        with np.errstate(all="ignore"):  # a kernel never warns (a NaN compared, a signalling NaN)
+            return pair.stand_in(*args)
+    # From now on the serial build is called straight: the deferral cost 0.2-0.6 us of
+    # SoftmaxWithLoss's 8-9 us at the book's (100, 10) (Intel VM). Another dtype's first call
+    # then compiles its serial build in the call, as without a stand-in.
+    pair.serial_ran = True
+    return result
 
 
 _controls = None
@@ -625,16 +653,17 @@ def forced(path):
 
     For checks and tests, which must cover each path whatever the array size.
     """
-    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, generation
-    saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel
+    global UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_serial, generation
+    saved = UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_serial
     generation += 1
     UFUNC_MAX_BYTES = _Everything(10**18 if path == "ufunc" else -1)
     PARALLEL_MIN_BYTES = _Everything(1 if path == "parallel" else 10**18)
     _forced_parallel = path == "parallel"
+    _forced_serial = path == "serial"
     try:
         yield
     finally:
-        UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel = saved
+        UFUNC_MAX_BYTES, PARALLEL_MIN_BYTES, _forced_parallel, _forced_serial = saved
         generation += 1
 
 

@@ -185,6 +185,20 @@ def _col2im_runs():
     return kernel
 
 
+def _col2im_numpy(col, img, fh, fw, stride, pad, oh, ow, *rows):
+    # Both col2im kernels' stand-in (kernels.Pair), in NumPy: the twin's loop of
+    # "img[window] += col[fy, fx]" over a padded image of +0.0, in (fy, fx) order, a NaN sum
+    # kept as it is (the kernels' "v + r if v == v else v"); the padding is then dropped.
+    n, c, h, w = img.shape
+    entries = col.reshape(n, oh, ow, c, fh, fw).transpose(0, 3, 4, 5, 1, 2)
+    padded = np.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), img.dtype)
+    for fy in range(fh):
+        for fx in range(fw):
+            v = padded[:, :, fy : fy + stride * oh : stride, fx : fx + stride * ow : stride]
+            np.add(v, entries[:, :, fy, fx], out=v, where=v == v)
+    img[...] = padded[:, :, pad : pad + h, pad : pad + w]
+
+
 #: Elements of col2im_runs's per-thread scratch (128 KiB of float64): whole images at the
 #: ConvNets' first layers; a larger image is taken ``rows`` output rows at a time.
 COL2IM_SCRATCH = 16384
@@ -205,6 +219,20 @@ def col2im_plan(cols, oh, ow):
 def runs_rows(cols, oh, ow):
     """The output rows col2im_runs transposes at a time: as many as fit its scratch."""
     return max(1, min(oh, COL2IM_SCRATCH // max(1, cols * ow)))
+
+
+def _im2col_numpy(x, col, n, c, h, w, sn, sc, sy, sx, fh, fw, stride, pad, oh, ow):
+    # The im2col kernel's stand-in (kernels.Pair), in NumPy: the twin's copies from a padded
+    # image, +0.0 in the padding.
+    image = np.lib.stride_tricks.as_strided(x, (n, c, h, w), tuple(s * x.itemsize for s in (sn, sc, sy, sx)))
+    padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), col.dtype)
+    padded[:, :, pad : pad + h, pad : pad + w] = image
+    rows = np.empty((n, oh, ow, c, fh, fw), col.dtype)
+    for fy in range(fh):
+        for fx in range(fw):
+            window = padded[:, :, fy : fy + stride * oh : stride, fx : fx + stride * ow : stride]
+            rows[..., fy, fx] = window.transpose(0, 2, 3, 1)
+    col[...] = rows.reshape(col.shape)
 
 
 @register_jitable
@@ -315,6 +343,31 @@ def _pool_forward():
     return kernel
 
 
+def _pool_forward_numpy(x, out, arg_max, ph, pw, stride, pad, oh, ow):
+    # The forward kernel's stand-in (kernels.Pair), in NumPy: _pool_window_exact's rules for
+    # every window at once, over the window positions in order (selections only, no arithmetic).
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2 * pad, w + 2 * pad, c))
+    padded[:, pad : pad + h, pad : pad + w] = x
+    for fy in range(ph):
+        for fx in range(pw):
+            v = np.ascontiguousarray(padded[:, fy : fy + stride * oh : stride, fx : fx + stride * ow : stride])
+            k = fy * pw + fx
+            if k == 0:
+                arg = np.zeros(v.shape, np.intp)
+                best = v
+                value = v if ph * pw == 1 else np.where(v == v, v, np.nan)
+                continue
+            open_ = best == best  # a NaN decided both already
+            moves = open_ & ((v != v) | (v > best))
+            takes = moves | (open_ & (v == best))
+            arg = np.where(moves, k, arg)
+            best = np.where(moves, v, best)
+            value = np.where(takes, v, value)
+    out[...] = value
+    arg_max[...] = arg.reshape(-1)
+
+
 def _pool_backward():
     # The twin scatters dout into a zero matrix at the argmax entries and runs col2im over it:
     # each pixel is 0.0 plus its windows' dout values where it was the maximum, in (fy, fx)
@@ -412,6 +465,17 @@ def _pool_backward_tiled():
                                 row[ch] = (0.0 + d[ch]) if arg_max[base + ch] == k else 0.0
 
     return kernel
+
+
+def _pool_backward_tiled_numpy(dout, arg_max, img, ph, pw, oh, ow):
+    # The tiled kernel's stand-in (kernels.Pair), in NumPy: each window's pixels get 0.0 plus
+    # its dout (in float64, as the kernel's block holds it) where the pixel was the maximum,
+    # +0.0 elsewhere.
+    d = 0.0 + dout.transpose(0, 2, 3, 1).astype(np.float64)
+    k = arg_max.reshape(d.shape)
+    for fy in range(ph):
+        for fx in range(pw):
+            img[:, fy : oh * ph : ph, fx : ow * pw : pw, :] = np.where(k == fy * pw + fx, d, 0.0)
 
 
 def _dropout_forward():
@@ -547,13 +611,13 @@ def _fill_rows():
     return kernel
 
 
-IM2COL = Pair("window_im2col", _im2col)
-COL2IM = Pair("window_col2im", _col2im)
-COL2IM_RUNS = Pair("window_col2im_runs", _col2im_runs)
-POOL_FORWARD = Pair("window_pool_forward", _pool_forward)
+IM2COL = Pair("window_im2col", _im2col, stand_in=_im2col_numpy)
+COL2IM = Pair("window_col2im", _col2im, stand_in=_col2im_numpy)
+COL2IM_RUNS = Pair("window_col2im_runs", _col2im_runs, stand_in=_col2im_numpy)
+POOL_FORWARD = Pair("window_pool_forward", _pool_forward, stand_in=_pool_forward_numpy)
 POOL_BACKWARD = Pair("window_pool_backward", _pool_backward)
 POOL_BACKWARD_DISJOINT = Pair("window_pool_backward_disjoint", _pool_backward_disjoint)
-POOL_BACKWARD_TILED = Pair("window_pool_backward_tiled", _pool_backward_tiled)
+POOL_BACKWARD_TILED = Pair("window_pool_backward_tiled", _pool_backward_tiled, stand_in=_pool_backward_tiled_numpy)
 DROPOUT_FORWARD = Pair("window_dropout_forward", _dropout_forward)
 BN_FORWARD = Pair("window_bn_forward", _bn_forward)
 BN_INFERENCE = Pair("window_bn_inference", _bn_inference)

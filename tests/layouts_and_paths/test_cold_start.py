@@ -167,6 +167,48 @@ print("ok")
     assert run_python(code, env=_ON).stdout.strip().endswith("ok")
 
 
+def test_a_serial_build_with_a_stand_in_is_compiled_in_the_background_ahead_of_parallel_ones():
+    """Kernels with a NumPy stand-in (Pooling's) whose serial builds are not compiled run the
+    stand-ins (the same bits) and queue the builds ahead of the parallel builds queued before
+    them; once compiled, calls run them. A call forced down the serial build compiles it."""
+    code = (
+        _PARALLEL_BY_SIZE
+        + """
+from fastact._core import windows
+from fastact._core.rows import PAIRS
+jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the builds back while the calls are checked
+fastact.Sigmoid().forward(x)  # queues its parallel build
+layer = fastact.layers.Pooling(2, 2, 2)
+image = np.random.default_rng(1).standard_normal((2, 3, 8, 8))
+dout = np.random.default_rng(2).standard_normal((2, 3, 4, 4))
+ahead = layer.forward(image)
+first = layer.backward(dout)
+forward, backward = windows.POOL_FORWARD, windows.POOL_BACKWARD_TILED
+assert forward.serial.signatures == [] and backward.serial.signatures == [], backward.serial.signatures
+queued = [entry[0] for entry in jit.BACKGROUND._queue]
+assert queued == [forward.serial, backward.serial, pair.parallel], queued
+jit.BACKGROUND.QUIET_SECONDS = 0.0
+with jit.BACKGROUND._cv:
+    jit.BACKGROUND._cv.notify_all()
+assert jit.BACKGROUND.wait(240), "the builds were not compiled"
+assert len(forward.serial.signatures) == len(backward.serial.signatures) == 1
+calls = []
+real = backward.serial
+backward.serial = lambda *a: (calls.append(1), real(*a))[1]
+np.testing.assert_array_equal(layer.forward(image).view(np.int64), ahead.view(np.int64))
+last = layer.backward(dout)
+assert calls == [1], calls
+np.testing.assert_array_equal(last.view(np.int64), first.view(np.int64))
+y = np.full((4, 3), 1 / 3)
+with threads.forced("serial"):
+    threads.run(PAIRS.xent_backward_labels, y.size, y, np.arange(4) % 3, 4, np.empty_like(y))
+assert len(PAIRS.xent_backward_labels.serial.signatures) == 1 and not jit.BACKGROUND._pending
+print("ok")
+"""
+    )
+    assert run_python(code, env=_ON).stdout.strip().endswith("ok")
+
+
 def test_with_background_compiling_off_the_call_compiles_its_parallel_build():
     code = (
         _PARALLEL_BY_SIZE
