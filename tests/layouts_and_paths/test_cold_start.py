@@ -209,6 +209,34 @@ print("ok")
     assert run_python(code, env=_ON).stdout.strip().endswith("ok")
 
 
+def test_the_first_deferred_build_waits_for_the_callers_compiling_to_pause():
+    """The caller that defers a build counts as compiling: the thread that its first deferral
+    starts waits QUIET_SECONDS before it takes numba's lock (it had found the lock quiet, its
+    lock watcher not yet registered, and took it from the caller's next compile)."""
+    code = (
+        _PARALLEL_BY_SIZE
+        + """
+from numba.core import event
+started = []
+class _Listener(event.Listener):
+    def on_start(self, ev):
+        import threading
+        if threading.current_thread().name == "fastact-compile":
+            started.append(time.monotonic())
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", _Listener())
+jit.BACKGROUND.QUIET_SECONDS = 1.5
+fastact.Sigmoid().forward(x)  # its serial build compiles in the call, the parallel one is queued
+asked = time.monotonic()
+assert jit.BACKGROUND.wait(240)
+assert started and started[0] - asked >= 1.0, (started[:1], asked)
+print("ok")
+"""
+    )
+    assert run_python(code, env=_ON).stdout.strip().endswith("ok")
+
+
 def test_with_background_compiling_off_the_call_compiles_its_parallel_build():
     code = (
         _PARALLEL_BY_SIZE
