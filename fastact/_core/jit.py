@@ -195,12 +195,14 @@ class Background:
         with self._cv:
             if not self.enabled or self._stopping or key in self._failed:
                 return False
-            # The caller counts as compiling now: it found a build missing, and the next it
-            # needs may be missing too. (The first submit starts the thread, which would
-            # otherwise find the lock quiet, its watcher not yet registered, and take it from
-            # the caller's next compile: 0.75 s of a cold first ConvNet step, Intel VM.)
-            self._last_other = time.monotonic()
             if key not in self._pending:
+                # The caller counts as compiling now: it found a build missing, and the next
+                # it needs may be missing too. (The first submit starts the thread, which would
+                # otherwise find the lock quiet, its watcher not yet registered, and take it
+                # from the caller's next compile: 0.75 s of a cold first ConvNet step, Intel
+                # VM.) Not for a build already queued: every call asks again until it is
+                # compiled, and would keep the thread waiting for good.
+                self._last_other = time.monotonic()
                 self._pending.add(key)
                 self._queue.insert(self._urgent if first else len(self._queue), (dispatcher, tuple(exact), key))
                 self._urgent += first
