@@ -605,11 +605,10 @@ def run(pair, size, *args, per_iteration=1):
 def _serial(pair, args):
     """``pair.serial(*args)``; where the pair has a stand-in (``kernels.Pair``) and its serial
     build is not compiled yet, the stand-in, the same bits, while the background compiles it
-    ahead of the parallel builds (the stand-ins are 2-3x slower than a serial build: a step of
-    the ConvNet below 70 ms against 27).
-    A cold first SimpleConvNet step compiled the serial builds of its window kernels and
-    SoftmaxWithLoss's backward, 3.7 s of its 6 s, before its training could go on (float64,
-    Intel VM)."""
+    ahead of the parallel builds (the stand-ins are slower than a serial build: a step of the
+    ConvNet 69-84 ms against 27). A cold first SimpleConvNet step compiled the serial builds
+    of its window kernels and SoftmaxWithLoss's backward, 3.7 s of its 6 s, before its
+    training could go on (float64, Intel VM)."""
     if pair.serial_ran or _forced_serial:  # a test that forces a build means that build
         return pair.serial(*args)
     try:
