@@ -1,8 +1,9 @@
 """Cold start: what a first call compiles, checked by its mechanisms, never by a clock.
 
 Each check runs in a fresh interpreter (a process's compiled kernels outlive any test), on this
-session's numba cache: what is counted is what numba is asked to compile or load (its
-``numba:compile`` events, a dispatcher's ``signatures``), the same on a warm cache as a cold one.
+session's numba cache: what is counted is what numba is asked to compile or load (a
+dispatcher's ``signatures``, calls of ``jit.compile_folded``), the same on a warm cache as a cold
+one. (numba's ``numba:compile`` event fires for a compile only, not for a load from its cache.)
 """
 
 import time
