@@ -84,6 +84,10 @@ class Declaration:
     #: PyTorch's defaults, which are fastact's
     torch: tuple = ()
     layer_kwargs: tuple = ()
+    #: NumPy stand-ins for flat kernels (``_core.kernels.Pair.stand_in``), by ``Kernels``
+    #: attribute ("forward", "backward"): functions of the kernel's arguments with its bits,
+    #: run while its serial build compiles in the background
+    stand_ins: tuple = ()
 
     @cached_property  # read on every layer call
     def attribute(self):
@@ -133,6 +137,19 @@ def _relu_backward(dout, mask):
     return bitcast(like(bits & (like(mask, bits) - 1), bits))
 
 
+def _relu_forward_numpy(x, out, mask, params):
+    # The flat forward kernel's stand-in: the mask x <= 0 (False for NaN), out x or +0.0.
+    m = mask.view(np.bool_)
+    np.less_equal(x, 0, out=m)
+    np.copyto(out, x)
+    np.copyto(out, 0, where=m)
+
+
+def _relu_backward_numpy(dout, mask, params):
+    # The in-place backward kernel's stand-in: the seed's dout[mask] = 0.
+    np.copyto(dout, 0, where=mask.view(np.bool_))
+
+
 RELU = Declaration(
     "relu",
     "Relu",
@@ -142,6 +159,7 @@ RELU = Declaration(
     mask=_relu_mask,
     backward_in_place=True,
     torch=("F.relu(x)", "A.threshold_backward(d, y, 0)"),
+    stand_ins=(("forward", _relu_forward_numpy), ("backward", _relu_backward_numpy)),
 )
 
 

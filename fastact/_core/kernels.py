@@ -224,9 +224,10 @@ class Kernels:
     def forward(self):
         """``(x, out, params)``, or ``(x, out, mask, params)`` when backward needs a mask."""
         act = self.act
+        stand_in = dict(act.stand_ins).get("forward")
         if act.saves == "mask":
-            return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask))
-        return self._pair("forward", lambda: _forward(act.forward))
+            return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask), stand_in=stand_in)
+        return self._pair("forward", lambda: _forward(act.forward), stand_in=stand_in)
 
     @cached_property
     def forward_in_place(self):
@@ -240,7 +241,9 @@ class Kernels:
     def backward(self):
         """``(dout, saved, dx, params)``, or ``(dout, saved, params)`` writing into dout."""
         make = _backward_in_place if self.act.backward_in_place else _backward
-        return self._pair("backward", lambda: make(self.act.backward))
+        return self._pair(
+            "backward", lambda: make(self.act.backward), stand_in=dict(self.act.stand_ins).get("backward")
+        )
 
     @cached_property
     def backward_swapped(self):
@@ -252,9 +255,9 @@ class Kernels:
         """The backward kernel over strided 4-D views, for dout and saved laid out differently."""
         return self._pair("backward", lambda: _backward_4d(self.act.backward), "_4d")
 
-    def _pair(self, direction, make, suffix=""):
+    def _pair(self, direction, make, suffix="", stand_in=None):
         op = f"{self.act.name}_{direction}"
-        return Pair(op + suffix, make, op=op, cost=self.act.cost_of(direction))
+        return Pair(op + suffix, make, op=op, cost=self.act.cost_of(direction), stand_in=stand_in)
 
     @cached_property
     def ufunc(self):

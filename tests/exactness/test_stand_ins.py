@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastact._core import rows, windows
-from fastact._core.kernels import Pair
+from fastact._core.kernels import KERNELS, Pair
 from fastact.testing.bits import assert_same_bits
 from fastact.testing.values import FLOATS, special_values
 
@@ -14,6 +14,8 @@ from fastact.testing.values import FLOATS, special_values
 def _pairs_with_stand_ins():
     found = {p.name: p for p in vars(windows).values() if isinstance(p, Pair) and p.stand_in is not None}
     found.update({f"rows_{name}": getattr(rows.PAIRS, name) for name in rows._STAND_INS})
+    for kernels in KERNELS.values():
+        found.update({p.name: p for p in (getattr(kernels, a) for a, _ in kernels.act.stand_ins)})
     return found
 
 
@@ -96,6 +98,19 @@ def _xent_backward_labels_calls(pair, rng):
                 yield (y, labels, batch, np.empty_like(y)), (3,)
 
 
+def _relu_forward_calls(pair, rng):
+    for size in (1, 7, 1000, 4099):
+        for dtype in FLOATS:
+            x = _sprinkled((size,), dtype, rng)
+            yield (x, np.empty_like(x), np.empty(size, np.uint8), ()), (1, 2)
+
+
+def _relu_backward_calls(pair, rng):
+    for size in (1, 7, 1000, 4099):
+        for dtype in FLOATS:
+            yield (_sprinkled((size,), dtype, rng), rng.integers(0, 2, size).astype(np.uint8), ()), (0,)
+
+
 #: For each pair with a stand-in: its calls, as (arguments, the positions of its outputs)
 _CALLS = {
     "window_im2col": _im2col_calls,
@@ -104,6 +119,8 @@ _CALLS = {
     "window_col2im_runs": _col2im_calls,
     "window_pool_backward_tiled": _pool_backward_tiled_calls,
     "rows_xent_backward_labels": _xent_backward_labels_calls,
+    "relu_forward": _relu_forward_calls,
+    "relu_backward": _relu_backward_calls,
 }
 
 
