@@ -119,6 +119,7 @@ import fastact
 from fastact._core import jit, threads
 from fastact._core.kernels import KERNELS
 threads._other_load = lambda: 0.0   # however busy the machine is right now
+jit.BACKGROUND.NICE = 0  # the checks wait for its builds: at 19 beside busy test workers, minutes
 fastact.set_num_threads(2)
 pair = KERNELS["sigmoid"].forward
 x = np.linspace(-30, 30, 1 << 20)
@@ -227,14 +228,14 @@ fastact.layers.Pooling(2, 2, 2).forward(np.ones((2, 3, 8, 8)))  # queues its ser
 asked = time.monotonic()
 assert jit.BACKGROUND.wait(240)
 assert started and started[0] - asked >= 1.0, (started[:1], asked)
-jit.BACKGROUND.QUIET_SECONDS = 0.3
+jit.BACKGROUND.QUIET_SECONDS = 3600  # (what is checked is the clock the thread waits on)
 layer = fastact.Tanh()
-layer.forward(x)  # queues Tanh's parallel build
+layer.forward(x)  # queues Tanh's parallel build; its serial build compiles in the call
 assert jit.BACKGROUND._pending
-deadline = time.monotonic() + 30
-while jit.BACKGROUND._pending:
-    layer.forward(x)  # asks for it again, call after call
-    assert time.monotonic() < deadline, "the calls kept the build from being compiled"
+last = jit.BACKGROUND._last_other
+for _ in range(20):
+    layer.forward(x)  # asks for the queued build again, call after call
+assert jit.BACKGROUND._last_other == last, "asking again counted as compiling"
 print("ok")
 """
     )
