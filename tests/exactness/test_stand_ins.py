@@ -1,6 +1,7 @@
 """Stand-ins (``kernels.Pair.stand_in``): the NumPy functions that run in a kernel's place while
 its serial build compiles in the background. Each must give the kernel's results bit for bit,
-NaN payloads, signed zeros and the return value included: which one ran depends on timing."""
+NaN payloads, signed zeros and the return value included: which one ran depends on timing;
+and write nothing outside its outputs (each inside a canary buffer)."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from fastact._core import rows, windows
 from fastact._core.kernels import KERNELS, Pair
 from fastact.testing.bits import assert_same_bits
+from fastact.testing.canary import Canary
 from fastact.testing.values import FLOATS, special_values
 
 
@@ -135,12 +137,16 @@ def test_a_stand_in_gives_its_kernels_bits(name, rng):
     for args, outputs in _CALLS[name](pair, rng):
         mine = list(args)
         theirs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        canaries = {i: Canary("C", args[i].shape, args[i].dtype, fill=args[i]) for i in outputs}
+        for i, canary in canaries.items():  # each output inside a buffer of sentinel bytes
+            mine[i] = canary.view
         with np.errstate(all="ignore"):
             got = pair.stand_in(*mine)
         expected = pair.serial(*theirs)
         assert got == expected, f"{name}: returned {got!r}, the kernel {expected!r}"
         for i in outputs:
             assert_same_bits(mine[i], theirs[i], f"{name} output {i}, {args[0].dtype}, shape {args[0].shape}")
+            assert not canaries[i].outside_changed().size, f"{name} wrote outside output {i}"
         for i, a in enumerate(args):  # and the inputs untouched alike
             if i not in outputs and isinstance(a, np.ndarray):
                 assert_same_bits(mine[i], theirs[i], f"{name} input {i}")
