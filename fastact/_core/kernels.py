@@ -224,10 +224,9 @@ class Kernels:
     def forward(self):
         """``(x, out, params)``, or ``(x, out, mask, params)`` when backward needs a mask."""
         act = self.act
-        stand_in = dict(act.stand_ins).get("forward")
         if act.saves == "mask":
-            return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask), stand_in=stand_in)
-        return self._pair("forward", lambda: _forward(act.forward), stand_in=stand_in)
+            return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask))
+        return self._pair("forward", lambda: _forward(act.forward))
 
     @cached_property
     def forward_in_place(self):
@@ -241,9 +240,7 @@ class Kernels:
     def backward(self):
         """``(dout, saved, dx, params)``, or ``(dout, saved, params)`` writing into dout."""
         make = _backward_in_place if self.act.backward_in_place else _backward
-        return self._pair(
-            "backward", lambda: make(self.act.backward), stand_in=dict(self.act.stand_ins).get("backward")
-        )
+        return self._pair("backward", lambda: make(self.act.backward))
 
     @cached_property
     def backward_swapped(self):
@@ -255,8 +252,9 @@ class Kernels:
         """The backward kernel over strided 4-D views, for dout and saved laid out differently."""
         return self._pair("backward", lambda: _backward_4d(self.act.backward), "_4d")
 
-    def _pair(self, direction, make, suffix="", stand_in=None):
+    def _pair(self, direction, make, suffix=""):
         op = f"{self.act.name}_{direction}"
+        stand_in = None if suffix else dict(self.act.stand_ins).get(direction)  # the flat kernels'
         return Pair(op + suffix, make, op=op, cost=self.act.cost_of(direction), stand_in=stand_in)
 
     @cached_property
