@@ -1,7 +1,7 @@
 """``python -m fastact``: check fastact against the seed on this machine, then time both.
 
-python -m fastact            check the book's layers (Relu, Sigmoid, the row ops) on every dtype
-                             and build, then a short timing table
+python -m fastact            check the book's layers (Relu, Sigmoid, softmax, SoftmaxWithLoss)
+                             on every dtype and build, then a short timing table
 python -m fastact check      the checks of every activation and the row ops, no timing
 python -m fastact bench      the full benchmark report (--quick: short; --plot FILE.png;
                              --section ops|rows|networks|nlp: one part only; nlp, volume 2's
@@ -47,12 +47,12 @@ def _threading_layer():
         return "threading layer not started"
 
 
-def check(names=None):
-    """Print the self-check of ``names`` (default: every activation) and the row ops; return
-    how many checks failed."""
+def check(names=None, rows=True):
+    """Print the self-check of ``names`` (default: every activation) and the row ops ``rows``
+    (default: all); return how many checks failed."""
     print("Checking fastact against its NumPy twins (fastact.reference) on this machine:")
     failed = 0
-    for layer, dtype, build, ok, detail in selfcheck.run_checks(names=names, rows=True):
+    for layer, dtype, build, ok, detail in selfcheck.run_checks(names=names, rows=rows):
         failed += not ok
         print(f"  {'PASS' if ok else 'FAIL'}  {layer:<20}{dtype:<9}{build:<10}{detail}")
     return failed
@@ -113,7 +113,7 @@ def main(argv=None):
         print("Measuring where the ufunc, serial and parallel paths cross (a minute or two):")
         tune()
         return 0
-    failed = check(selfcheck.BOOK if args.command == "main" else None)
+    failed = check(selfcheck.BOOK, selfcheck.BOOK_ROWS) if args.command == "main" else check()
     if args.command == "main":
         timing_table()
         print("\nEvery activation of the registry: python -m fastact check")

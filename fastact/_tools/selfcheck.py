@@ -138,8 +138,14 @@ def _rows_inputs(dtype, rng):
     return _rows_input(dtype, rng), (rng.standard_normal((100, 10)) * 4).astype(dtype)
 
 
-def _check_rows(x):
-    """Yield (name, ok, detail) for the row ops on x, on the build in force.
+#: The row ops of the book's own code: what ``python -m fastact`` checks (``check`` adds
+#: log_softmax and the backward of the Softmax and LogSoftmax layers).
+BOOK_ROWS = ("softmax", "SoftmaxWithLoss")
+ROWS = ("softmax", "log_softmax", "Softmax.backward", "LogSoftmax.backward", "SoftmaxWithLoss")
+
+
+def _check_rows(x, ops=ROWS):
+    """Yield (name, ok, detail) for the row ops ``ops`` on x, on the build in force.
 
     The truth is taken in np.longdouble where it is wider than float64 (x86 Linux and macOS);
     elsewhere float64 results are only compared with the NumPy expression (1e-13 relative).
@@ -154,6 +160,8 @@ def _check_rows(x):
     count = (d == 0).sum(axis=-1, keepdims=True)
     truths = {"softmax": e / s, "log_softmax": d - np.log1p(below + (count - 1))}
     for name, f in (("softmax", softmax), ("log_softmax", log_softmax)):
+        if name not in ops:
+            continue
         bound = ULP_BOUNDS[name, dtype]
         if wide or dtype == "float32":
             err = ulp.max_ulp_error(f(x), truths[name], x.dtype, unit="rounded")
@@ -167,6 +175,8 @@ def _check_rows(x):
         ("Softmax.backward", Softmax(), reference.softmax_backward),
         ("LogSoftmax.backward", LogSoftmax(), reference.log_softmax_backward),
     ):
+        if name not in ops:
+            continue
         y = layer.forward(x)
         with np.errstate(all="ignore"):
             expected = formula(y, dout)
@@ -174,6 +184,8 @@ def _check_rows(x):
         scale = np.abs(np.where(np.isfinite(expected), expected, 0)).max()
         ok = np.allclose(got, expected, rtol=tol, atol=tol * scale, equal_nan=True)
         yield name, ok, f"the NumPy expression's values (within {tol:g}, relative to the largest)"
+    if "SoftmaxWithLoss" not in ops:
+        return
     finite = np.isfinite(x).all(axis=-1)
     xs, labels = x[finite], np.arange(int(finite.sum())) % x.shape[1]
     ours, book = SoftmaxWithLoss(), reference.SoftmaxWithLoss()
@@ -223,24 +235,28 @@ def _check_one(name, x_by_layout, dtype):
     return f"{layer:<11}", ok, detail
 
 
-def _run_task(seed, name, dtypes=DTYPES):
-    """The report's rows for one activation (or the row ops), its dtypes and every build.
+def _run_task(seed, name, dtypes=DTYPES, builds=BUILDS, ops=ROWS):
+    """The report's rows for one activation (or the row ops ``ops``), its dtypes and builds.
 
     One task holds all of one activation's kernels, so that no two processes compile the same
     one: a ufunc compiles both dtypes at once, and every build's check calls the ufuncs too.
-    The row ops have no ufuncs and separate code per dtype: a task per dtype.
+    The row ops have no ufuncs and separate code per dtype: a task per dtype (not per build
+    too: the two builds share their helpers, which a task per build compiled twice: the four
+    tasks took 55 s against 40 s for two; AMD EPYC).
     """
     rows = []
     for dtype in dtypes:
         d = DTYPES.index(dtype)
         inputs = _inputs(dtype, np.random.default_rng((seed, d))) if name != _ROWS else None
-        for b, build in enumerate(BUILDS):
+        for build in builds:
+            b = BUILDS.index(build)
             if name == _ROWS and build == "ufunc":  # the row ops have no ufunc path
                 continue
             with threads.forced(build):
                 if name == _ROWS:
                     for k, x in enumerate(_rows_inputs(dtype, np.random.default_rng((seed, d, b)))):
-                        rows += [(op, dtype, build, ok, detail + SHAPES[k]) for op, ok, detail in _check_rows(x)]
+                        checked = _check_rows(x, ops)
+                        rows += [(op, dtype, build, ok, detail + SHAPES[k]) for op, ok, detail in checked]
                 else:
                     layer, ok, detail = _check_one(name, inputs, dtype)
                     rows.append((layer, dtype, build, ok, detail))
@@ -262,15 +278,19 @@ BOOK = ("relu", "sigmoid")
 def run_checks(seed=0, names=None, jobs=None, rows=None):
     """Yield (layer, dtype, build, ok, detail) for every combination, op by op.
 
-    ``names``: the activations (default: all); ``rows``: whether the row ops are checked too
-    (default: when ``names`` is None). Most of a first run is numba compiling the kernels;
-    ``jobs`` worker processes (default: one per core) compile and check different tasks side
-    by side, their kernels landing in numba's cache for the timings after. ``jobs=1`` checks
+    ``names``: the activations (default: all); ``rows``: which row ops are checked too (names
+    from ``ROWS``; True: all of them; default: all where ``names`` is None, else none). Most
+    of a first run is numba compiling the kernels; ``jobs`` worker processes (default: one
+    per core) compile and check different tasks side by side, their kernels landing in
+    numba's cache for the timings after. ``jobs=1`` checks
     in this process (what a test that patches a layer needs).
     """
     tasks = [(name, DTYPES) for name in names or REGISTRY]
-    if rows if rows is not None else names is None:
-        tasks += [(_ROWS, (dtype,)) for dtype in DTYPES]
+    if rows is None:
+        rows = names is None
+    if rows:
+        ops = ROWS if rows is True else tuple(rows)
+        tasks += [(_ROWS, (dtype,), BUILDS, ops) for dtype in DTYPES]
     jobs = min(len(tasks), jobs or _cores())
     if jobs <= 1:
         for task in tasks:

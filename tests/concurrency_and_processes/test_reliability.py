@@ -159,7 +159,8 @@ def test_read_only_install_caches_in_the_user_cache_dir(tmp_path):
             sys.modules["fastact"] = module
             spec.loader.exec_module(module)
         ''')
-        code = load + CHECK + "import fastact; assert fastact.__file__.startswith(%r); print(check(0, (np.float64,)))" % str(mnt)
+        code = load + CHECK + f"import fastact; assert fastact.__file__.startswith({str(mnt)!r})\n"
+        code += "print(check(0, (np.float64,)))"
         assert "ok" in run_python(code, timeout=120, env=env).stdout
         assert any((home / ".cache" / "numba").rglob("*.nbi")), "numba did not fall back"
         # nowhere writable at all: a warning, compiled in memory, still correct

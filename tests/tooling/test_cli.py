@@ -61,17 +61,19 @@ def test_row_checks_fail_when_softmax_is_wrong(dtype, monkeypatch):
     assert all(verdicts.values())
 
 
-@pytest.mark.parametrize("command,names", [("main", ("relu", "sigmoid")), ("check", None)])
-def test_what_each_command_checks(command, names, monkeypatch):
-    """The main job checks the book's activations and the row ops, then times the book's
-    layers; ``check`` checks every activation and the row ops, and times nothing."""
+@pytest.mark.parametrize(
+    "command,names,rows", [("main", ("relu", "sigmoid"), ("softmax", "SoftmaxWithLoss")), ("check", None, True)]
+)
+def test_what_each_command_checks(command, names, rows, monkeypatch):
+    """The main job checks the book's activations and row ops, then times the book's layers;
+    ``check`` checks every activation and every row op, and times nothing."""
     from fastact._tools import cli, selfcheck
 
     calls = []
     monkeypatch.setattr(selfcheck, "run_checks", lambda **kw: calls.append(kw) or iter(()))
     monkeypatch.setattr(cli, "timing_table", lambda: calls.append("timed"))
     assert cli.main([command] if command != "main" else []) == 0
-    assert calls[0] == {"names": names, "rows": True}
+    assert calls[0] == {"names": names, "rows": rows}
     assert calls[1:] == (["timed"] if command == "main" else [])
     assert {op.split(".")[0] for op in cli.MAIN_OPS} == set(selfcheck.BOOK) == {"relu", "sigmoid"}
 
