@@ -235,8 +235,8 @@ def _check_one(name, x_by_layout, dtype):
     return f"{layer:<11}", ok, detail
 
 
-def _run_task(seed, name, dtypes=DTYPES, builds=BUILDS, ops=ROWS):
-    """The report's rows for one activation (or the row ops ``ops``), its dtypes and builds.
+def _run_task(seed, name, dtypes=DTYPES, ops=ROWS):
+    """The report's rows for one activation (or the row ops ``ops``), its dtypes and every build.
 
     One task holds all of one activation's kernels, so that no two processes compile the same
     one: a ufunc compiles both dtypes at once, and every build's check calls the ufuncs too.
@@ -248,8 +248,7 @@ def _run_task(seed, name, dtypes=DTYPES, builds=BUILDS, ops=ROWS):
     for dtype in dtypes:
         d = DTYPES.index(dtype)
         inputs = _inputs(dtype, np.random.default_rng((seed, d))) if name != _ROWS else None
-        for build in builds:
-            b = BUILDS.index(build)
+        for b, build in enumerate(BUILDS):
             if name == _ROWS and build == "ufunc":  # the row ops have no ufunc path
                 continue
             with threads.forced(build):
@@ -290,7 +289,7 @@ def run_checks(seed=0, names=None, jobs=None, rows=None):
         rows = names is None
     if rows:
         ops = ROWS if rows is True else tuple(rows)
-        tasks += [(_ROWS, (dtype,), BUILDS, ops) for dtype in DTYPES]
+        tasks += [(_ROWS, (dtype,), ops) for dtype in DTYPES]
     jobs = min(len(tasks), jobs or _cores())
     if jobs <= 1:
         for task in tasks:

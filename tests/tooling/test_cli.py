@@ -54,11 +54,14 @@ def test_row_checks_fail_when_softmax_is_wrong(dtype, monkeypatch):
 
     x = selfcheck._rows_input(dtype, np.random.default_rng(0))
     assert all(ok for _, ok, _ in selfcheck._check_rows(x))
+    book = [(name, ok) for name, ok, _ in selfcheck._check_rows(x, selfcheck.BOOK_ROWS)]
+    assert book == [("softmax", True), ("SoftmaxWithLoss", True)]  # the main job's, in order
     real = selfcheck.softmax
     monkeypatch.setattr(selfcheck, "softmax", lambda v: real(v) * v.dtype.type(1 + 1e-6))
     verdicts = {name: ok for name, ok, _ in selfcheck._check_rows(x)}
     assert verdicts.pop("softmax") is False
     assert all(verdicts.values())
+    assert [ok for _, ok, _ in selfcheck._check_rows(x, selfcheck.BOOK_ROWS)] == [False, True]
 
 
 @pytest.mark.parametrize(
