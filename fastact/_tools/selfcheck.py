@@ -289,6 +289,8 @@ def run_checks(seed=0, names=None, jobs=None, rows=None):
         rows = names is None
     if rows:
         ops = ROWS if rows is True else tuple(rows)
+        if unknown := set(ops) - set(ROWS):
+            raise ValueError(f"rows: no row op named {sorted(unknown)}; they are {ROWS}")
         tasks += [(_ROWS, (dtype,), ops) for dtype in DTYPES]
     jobs = min(len(tasks), jobs or _cores())
     if jobs <= 1:

@@ -81,6 +81,13 @@ def test_what_each_command_checks(command, names, rows, monkeypatch):
     assert {op.split(".")[0] for op in cli.MAIN_OPS} == set(selfcheck.BOOK) == {"relu", "sigmoid"}
 
 
+def test_an_unknown_row_op_is_refused():
+    from fastact._tools import selfcheck
+
+    with pytest.raises(ValueError, match="rows: no row op named \\['softmax_'\\]"):
+        next(selfcheck.run_checks(names=["relu"], rows=("softmax_",), jobs=1))
+
+
 def test_check_in_worker_processes_reports_what_one_process_does():
     """The self-check's workers (one op each, spawned) give the same rows, in the same order."""
     from fastact._tools import selfcheck
