@@ -113,6 +113,23 @@ def _relu_backward_calls(pair, rng):
             yield (_sprinkled((size,), dtype, rng), rng.integers(0, 2, size).astype(np.uint8), ()), (0,)
 
 
+def _column_sums_calls(pair, rng):
+    # what conv.column_sums passes: C-contiguous (N, D), D > 1, one block of columns or several
+    for n, d in [(100, 10), (7, 2), (3, 300), (57, 513), (1, 30)]:
+        for dtype in FLOATS:
+            yield (_sprinkled((n, d), dtype, rng), np.empty(d, dtype)), (1,)
+            # signed zeros only: a column of -0.0 sums to +0.0 (from +0.0, as NumPy's sum)
+            yield (rng.choice(np.array([-0.0, -0.0, 0.0], dtype), (n, d)), np.empty(d, dtype)), (1,)
+
+
+def _rows_calls(pair, rng):
+    # the bias rows of Affine and the GEMM's output: out (N, D) C-contiguous, b (D,) of its
+    # dtype or, for float64 rows, float32 (the only mix the layers send)
+    for n, d in [(100, 10), (5, 1), (3, 300), (57, 31)]:
+        for dtype, bias in [(np.float32, np.float32), (np.float64, np.float64), (np.float64, np.float32)]:
+            yield (_sprinkled((n, d), dtype, rng), _sprinkled((d,), bias, rng)), (0,)
+
+
 #: For each pair with a stand-in: its calls, as (arguments, the positions of its outputs)
 _CALLS = {
     "window_im2col": _im2col_calls,
@@ -120,6 +137,9 @@ _CALLS = {
     "window_col2im": _col2im_calls,
     "window_col2im_runs": _col2im_calls,
     "window_pool_backward_tiled": _pool_backward_tiled_calls,
+    "window_column_sums": _column_sums_calls,
+    "window_add_rows": _rows_calls,
+    "window_fill_rows": _rows_calls,
     "rows_xent_backward_labels": _xent_backward_labels_calls,
     "relu_forward": _relu_forward_calls,
     "relu_backward": _relu_backward_calls,
