@@ -3,15 +3,14 @@
     PYTHONPATH=tools NUMBA_CACHE_DIR=$(mktemp -d) python -m pytest -p compile_meter
 
 A ``numba:compile`` listener in each process (each xdist worker) times every top-level
-compilation (nested ones, the helpers a kernel compiles on the way, count in their caller),
-charges it to the function compiled and to the test module running, and the controller
-prints the totals after the run: seconds (each process's own, so two workers' add up to more
-than the run's wall time) and compilations by kind (parallel builds,
-serial builds, the rest), the functions and the test modules that cost most. With an empty
-kernel cache it measures what a cold run compiles; with a warm one, what is never cached
-(the tests' own ``njit`` loops, helpers compiled inside other functions). The processes meet
-in ``FASTACT_COMPILE_METER_DIR`` (a new temporary directory unless set: set it, to an empty
-one, only to keep the per-process files).
+compilation (nested ones, the helpers a kernel compiles on the way, count in their caller) and
+charges it to the function compiled and to the test module running. After the run the
+controller prints the totals: seconds (each process's own, so two workers' add up to more than
+the run's wall time) and compilations by kind (parallel builds, serial builds, the rest), and
+the functions and test modules that cost most. With an empty kernel cache it measures what a
+cold run compiles; with a warm one, what is never cached (the tests' own ``njit`` loops,
+helpers compiled inside other functions). The processes meet in ``FASTACT_COMPILE_METER_DIR``
+(a new temporary directory unless set; set it, to an empty one, only to keep their files).
 """
 
 import collections
