@@ -27,6 +27,7 @@ _DIR = os.environ.setdefault("FASTACT_COMPILE_METER_DIR", tempfile.mkdtemp(prefi
 _seconds = collections.Counter()
 _count = collections.Counter()
 _by_module = collections.Counter()
+_builds = collections.Counter()  # (function, argument types): seconds, to find what two processes both compiled
 _module = ["(collection)"]
 _started = threading.local()
 
@@ -49,6 +50,7 @@ class _Listener(event.Listener):
         _seconds[name] += seconds
         _count[name] += 1
         _by_module[_module[0]] += seconds
+        _builds[f"{name}{ev.data.get('args')}"] += seconds
 
 
 event.register("numba:compile", _Listener())
@@ -61,7 +63,7 @@ def pytest_runtest_setup(item):
 def pytest_sessionfinish(session):
     path = os.path.join(_DIR, f"{_WORKER or 'controller'}.json")
     with open(path, "w") as f:
-        json.dump({"seconds": _seconds, "count": _count, "modules": _by_module}, f)
+        json.dump({"seconds": _seconds, "count": _count, "modules": _by_module, "builds": _builds}, f)
 
 
 def _kind(name):
@@ -76,12 +78,15 @@ def pytest_terminal_summary(terminalreporter):
     if _WORKER is not None:
         return
     seconds, count, modules = collections.Counter(), collections.Counter(), collections.Counter()
+    per_build = collections.defaultdict(list)
     for entry in os.listdir(_DIR):
         with open(os.path.join(_DIR, entry)) as f:
             data = json.load(f)
         seconds.update(data["seconds"])
         count.update(data["count"])
         modules.update(data["modules"])
+        for build, s in data["builds"].items():
+            per_build[build].append(s)
     write = terminalreporter.write_line
     write(f"compile meter: {sum(seconds.values()):.1f} s in {sum(count.values())} compilations")
     kinds, kind_count = collections.Counter(), collections.Counter()
@@ -90,6 +95,11 @@ def pytest_terminal_summary(terminalreporter):
         kind_count[_kind(name)] += count[name]
     for kind, s in kinds.most_common():
         write(f"  {s:7.1f} s {kind_count[kind]:5d}  {kind}")
+    repeated = [times for times in per_build.values() if len(times) > 1]
+    write(
+        f"  {len(repeated)} builds compiled in more than one process (the same function and argument"
+        f" types); all but the longest of each: {sum(sum(t) - max(t) for t in repeated):.1f} s"
+    )
     write("the functions:")
     for name, s in seconds.most_common(20):
         write(f"  {s:7.1f} s {count[name]:5d}  {name}")
