@@ -19,7 +19,7 @@ if __name__ == "__main__":
     for dtype in bench.DTYPES:
         x = (np.random.default_rng(0).standard_normal(n) * 5).astype(dtype)
         out = np.empty_like(x)
-        calls = {"fastact": lambda x=x, out=out: KERNELS["sigmoid"].forward.serial(x, out)}
+        calls = {"fastact": lambda x=x, out=out: KERNELS["sigmoid"].forward.serial(x, out, (), 0, 1)}
         if torch is not None:
             tx, tout = torch.from_numpy(x), torch.from_numpy(out)
             calls["torch"] = lambda tx=tx, tout=tout: torch.sigmoid(tx, out=tout)

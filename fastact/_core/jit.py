@@ -97,15 +97,26 @@ def _fortran(t):
     return isinstance(t, types.Array) and t.layout == "F" and t.ndim > 1
 
 
+def folded(exact):
+    """The argument types ``exact`` with F-ordered arrays as A: the build that serves them."""
+    return tuple(t.copy(layout="A") if _fortran(t) else t for t in exact)
+
+
 def compile_folded(dispatcher, exact):
     """Compile ``dispatcher`` for the argument types ``exact``, F-ordered arrays as A, and
     enter the exact types for that build; return its entry point."""
-    folded = tuple(t.copy(layout="A") if _fortran(t) else t for t in exact)
-    entry = dispatcher.compile(folded)
-    if folded != tuple(exact):
+    serving = folded(exact)
+    entry = dispatcher.compile(serving)
+    if serving != tuple(exact):
         with global_compiler_lock:
             dispatcher._insert([t._code for t in exact], entry)
     return entry
+
+
+def deferred():
+    """Whether a build missing now would be deferred: the calling thread is ``deferring`` and
+    the background takes builds (on, not stopping, not a forked child)."""
+    return bool(getattr(_asked, "defer", None)) and BACKGROUND.enabled and not BACKGROUND._stopping
 
 
 class Compiling(Exception):
@@ -330,8 +341,10 @@ __all__ = [
     "Background",
     "Compiling",
     "compile_folded",
+    "deferred",
     "deferring",
     "fold_layouts",
+    "folded",
     "overload",
     "register_jitable",
 ]

@@ -45,7 +45,7 @@ from numba import njit, prange, types
 
 from . import libm32, libm64
 from .jit import KERNEL, overload, register_jitable
-from .kernels import Pair, _cached, wide_vectors
+from .kernels import Pair, _cached, share, wide_vectors
 from .scalar import _F32, _F64, _polynomial, bitcast, exp_nonpositive, fma
 
 _LOG_FLOOR = 1e-7  # the book's cross_entropy_error adds this inside the log
@@ -724,9 +724,9 @@ def _wide_impl(x):
 
 
 def _make_softmax(take_block):
-    def kernel(x, out):
+    def kernel(x, out, part, parts):
         per, blocks = _blocks(x.shape[0], x.shape[1])
-        for b in prange(blocks):
+        for b in share(blocks, part, parts):
             wide_vectors()
             r0 = b * per
             take_block(x, out, r0, min(x.shape[0], r0 + per))
@@ -735,9 +735,9 @@ def _make_softmax(take_block):
 
 
 def _make_log_softmax():
-    def kernel(x, out):
+    def kernel(x, out, part, parts):
         per, blocks = _blocks(x.shape[0], max(x.shape[1], _STORE_MIN))
-        for b in prange(blocks):
+        for b in share(blocks, part, parts):
             wide_vectors()
             w = np.empty(2 * x.shape[1], x.dtype)
             for i in range(b * per, min(x.shape[0], (b + 1) * per)):
@@ -781,8 +781,8 @@ _sum_pairs = _cached(njit, _sum_pairs, **_REASSOC)
 def _make_softmax_backward():
     # The sequel's dx = out * dout; dx -= out * sum(dx): the same two products and one
     # subtraction per element (no FMA), the row sum taken in float64.
-    def kernel(out, dout, dx):
-        for i in prange(out.shape[0]):
+    def kernel(out, dout, dx, part, parts):
+        for i in share(out.shape[0], part, parts):
             o = out[i]
             d = dout[i]
             g = dx[i]
@@ -797,8 +797,8 @@ def _make_softmax_backward():
 def _make_log_softmax_backward():
     # dx = dout - exp(out) * sum(dout), out <= 0 (a log-softmax output), in the arrays' dtype
     # as PyTorch and the NumPy expression compute it; the row sum in float64, rounded once.
-    def kernel(out, dout, dx):
-        for i in prange(out.shape[0]):
+    def kernel(out, dout, dx, part, parts):
+        for i in share(out.shape[0], part, parts):
             wide_vectors()
             o = out[i]
             d = dout[i]
@@ -818,12 +818,12 @@ def _make_softmax_xent(take_block):
     # such a label's row term is NaN. Negative labels count from the end as NumPy's indexing
     # does. The terms and the flag live here, not in arrays the caller allocates and passes:
     # at the book's (100, 10) each NumPy allocation and argument is a fair part of the call.
-    def kernel(x, t, y):
+    def kernel(x, t, y, part, parts):
         rows, n = x.shape
         per, blocks = _blocks(rows, n)
         terms = np.empty(rows)
         bad = np.zeros(blocks, np.bool_)
-        for b in prange(blocks):
+        for b in prange(blocks):  # (then the sum over all rows: numba's parallel build, no shares)
             wide_vectors()
             r0 = b * per
             r1 = min(rows, r0 + per)
@@ -865,12 +865,12 @@ def _make_xent_backward_labels():
     # The quotients in one flat loop per block of rows: a loop per row never reached its
     # vector body at the book's rows of 10 (float64: 1.4 -> 1.05 us at (100, 10), 11.4 ->
     # 7.0 us at (1000, 10), Intel VM).
-    def kernel(y, t, batch, dx):
+    def kernel(y, t, batch, dx, part, parts):
         b = y.dtype.type(batch)
         rows, n = y.shape
         per, blocks = _blocks(rows, n)
         bad = 0
-        for block in prange(blocks):
+        for block in prange(blocks):  # (a count over every block: numba's parallel build, no shares)
             r0 = block * per
             r1 = min(rows, r0 + per)
             yb = y.reshape(rows * n)[r0 * n : r1 * n]
@@ -904,9 +904,9 @@ def _xent_backward_labels_numpy(y, t, batch, dx):
 
 def _make_xent_backward_onehot():
     # (y - t) / batch, t of y's dtype.
-    def kernel(y, t, batch, dx):
+    def kernel(y, t, batch, dx, part, parts):
         b = y.dtype.type(batch)
-        for i in prange(y.shape[0]):
+        for i in share(y.shape[0], part, parts):
             yr = y[i]
             tr = t[i]
             g = dx[i]
@@ -937,6 +937,10 @@ _MAKERS = {
 #: NumPy functions of a kernel's arguments with its results bit for bit (``kernels.Pair``)
 _STAND_INS = {"xent_backward_labels": _xent_backward_labels_numpy}
 
+#: The kernels whose parallel loop ends in a sum or count over all its iterations: numba's own
+#: parallel build (``kernels.Pair``, shares=False).
+_NOT_IN_SHARES = {"softmax_xent", "softmax_xent_short", "xent_backward_labels"}
+
 
 #: The cost per element (``threads.default_thresholds``) of the row kernels: 4, the most the
 #: defaults count, so that they run in parallel from 256 KiB (memory-bound ones: 1 MiB).
@@ -959,7 +963,14 @@ class _Lazy:
         if make is None:
             raise AttributeError(name)
         op = name.removesuffix("_short")  # both softmax kernels share the thresholds
-        pair = Pair(f"rows_{name}", make, op=f"rows_{op}", cost=_COSTS.get(op, 1), stand_in=_STAND_INS.get(name))
+        pair = Pair(
+            f"rows_{name}",
+            make,
+            op=f"rows_{op}",
+            cost=_COSTS.get(op, 1),
+            stand_in=_STAND_INS.get(name),
+            shares=name not in _NOT_IN_SHARES,
+        )
         setattr(self, name, pair)
         return pair
 

@@ -539,7 +539,7 @@ _deferring_first = jit.deferring(first=True)
 
 
 def run(pair, size, *args, per_iteration=1):
-    """Call ``pair.serial(*args)`` or ``pair.parallel(*args)``, whichever is right for ``size``
+    """Call ``pair.serial(*args, 0, 1)`` or ``pair.parallel(*args, 0, parts)``, whichever is right for ``size``
     elements of ``args[0]``'s dtype, and return what it returns; the kernel's parallel loop
     handles ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
     thresholds."""
@@ -550,7 +550,7 @@ def run(pair, size, *args, per_iteration=1):
     nbytes = size * args[0].itemsize
     if nbytes < limits[1] or _forked or _num_threads == 1 or _parallel_broken is not None:
         if pair.serial_ran:  # (the book's sizes: not one call more than they need)
-            return pair.serial(*args)
+            return pair.serial(*args, 0, 1)
         return _serial(pair, args)
     if nbytes < ASLEEP_PARALLEL_MIN_BYTES and not _forced_parallel and time.perf_counter() > _awake_until:
         # Not right after another kernel: the pool's wake-up would cost more than it saves.
@@ -576,15 +576,21 @@ def run(pair, size, *args, per_iteration=1):
             return _serial(pair, args)
         # Under load, small chunks handed out on demand, not one share per thread: when
         # another process takes a core, the thread that has one does most of the work.
-        chunk = max(1, CHUNK_ELEMENTS // per_iteration) if other >= BUSY_CORES else 0
+        loaded = other >= BUSY_CORES
+        if pair.shares:  # a share per thread, or shares of about CHUNK_ELEMENTS one at a time
+            parts = max(wanted, size // CHUNK_ELEMENTS) if loaded else wanted
+            chunk = 1 if loaded else 0
+        else:  # numba's own prange loop: chunks of its iterations
+            parts = 1
+            chunk = max(1, CHUNK_ELEMENTS // per_iteration) if loaded else 0
         if users != wanted:  # each setter is a ctypes call, ~0.5 us: only what changes
             set_threads(wanted)
         previous = set_chunksize(chunk)
         try:
             if _forced_parallel:
-                return pair.parallel(*args)
+                return pair.parallel(*args, 0, parts)
             with _deferring:  # not compiled yet: the serial build now (or its stand-in), the same bits (below)
-                return pair.parallel(*args)
+                return pair.parallel(*args, 0, parts)
         except jit.Compiling:
             pass
         finally:
@@ -610,10 +616,10 @@ def _serial(pair, args):
     of its window kernels and SoftmaxWithLoss's backward, 3.7 s of its 6 s, before its
     training could go on (float64, Intel VM)."""
     if pair.serial_ran or _forced_serial:  # a test that forces a build means that build
-        return pair.serial(*args)
+        return pair.serial(*args, 0, 1)
     try:
         with _deferring_first:
-            result = pair.serial(*args)
+            result = pair.serial(*args, 0, 1)
     except jit.Compiling:
         with np.errstate(all="ignore"):  # a kernel never warns (a NaN compared, a signalling NaN)
             return pair.stand_in(*args)

@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from .jit import register_jitable
-from .kernels import Pair
+from .kernels import Pair, share
 
 
 @register_jitable(inline="always")
@@ -45,7 +45,7 @@ def _im2col():
     # (N, C, H, W) views of NHWC memory; indexed as 4-D views, every read paid for the
     # generic strides (1.5x slower). Each col row is written in order from a table of the
     # window's offsets; rows whose window reaches into the padding take +0.0 there.
-    def kernel(x, col, n, c, h, w, sn, sc, sy, sx, fh, fw, stride, pad, oh, ow):
+    def kernel(x, col, n, c, h, w, sn, sc, sy, sx, fh, fw, stride, pad, oh, ow, part, parts):
         cols = c * fh * fw
         off = np.empty(cols, np.int64)
         wy = np.empty(cols, np.int64)
@@ -57,7 +57,7 @@ def _im2col():
                     off[k] = ch * sc + fy * sy + fx * sx
                     wy[k] = fy
                     wx[k] = fx
-        for noy in prange(n * oh):
+        for noy in share(n * oh, part, parts):
             i, oy = noy // oh, noy % oh
             y0 = oy * stride - pad
             for ox in range(ow):
@@ -95,14 +95,14 @@ def _col2im():
     # Per image (the parallel unit); the (ch, fy) offsets of a window come from a table.
     # Against a gather per pixel (entries a col row apart: ~10 cycles each), 1.1-1.6x faster
     # on the deep ConvNet's layers.
-    def kernel(col, img, fh, fw, stride, pad, oh, ow):
+    def kernel(col, img, fh, fw, stride, pad, oh, ow, part, parts):
         n, c, h, w = img.shape
         hw = h * w
         off = np.empty(c * fh, np.int64)
         for ch in range(c):
             for fy in range(fh):
                 off[ch * fh + fy] = ch * hw + fy * w
-        for i in prange(n):
+        for i in share(n, part, parts):
             plane = _zeroed_image(img, i)
             for oy in range(oh - 1, -1, -1):
                 y0 = oy * stride - pad
@@ -141,7 +141,7 @@ def _col2im_runs():
     # windows span two blocks gets its smaller fy from the block taken first. Against the
     # scatter: 1.4-2x faster on the ConvNets' first layers, 1.2-1.5x on the deep ConvNet's
     # 28- and 14-wide ones, even at 8-wide rows, 0.9x at 7.
-    def kernel(col, img, fh, fw, stride, pad, oh, ow, rows):
+    def kernel(col, img, fh, fw, stride, pad, oh, ow, rows, part, parts):
         n, c, h, w = img.shape
         hw = h * w
         cols = c * fh * fw
@@ -150,7 +150,7 @@ def _col2im_runs():
         for fx in range(fw):
             lo[fx] = min(ow, max(0, (pad - fx + stride - 1) // stride))
             hi[fx] = max(lo[fx], min(ow, (w - 1 + pad - fx) // stride + 1))
-        for i in prange(n):
+        for i in share(n, part, parts):
             plane = _zeroed_image(img, i)
             t = np.empty((cols, rows * ow))
             for b in range((oh + rows - 1) // rows - 1, -1, -1):
@@ -291,9 +291,9 @@ def _pool_forward():
     # The book's 2x2 windows away from the padding take a straight-line body: the four values
     # of each channel in registers, the same rule unrolled, one store each (3x faster than the
     # general loop, which keeps its running maximum in `out`).
-    def kernel(x, out, arg_max, ph, pw, stride, pad, oh, ow):
+    def kernel(x, out, arg_max, ph, pw, stride, pad, oh, ow, part, parts):
         n, h, w, c = x.shape
-        for noy in prange(n * oh):
+        for noy in share(n * oh, part, parts):
             i, oy = noy // oh, noy % oh
             y0 = oy * stride - pad
             for ox in range(ow):
@@ -372,9 +372,9 @@ def _pool_backward():
     # The twin scatters dout into a zero matrix at the argmax entries and runs col2im over it:
     # each pixel is 0.0 plus its windows' dout values where it was the maximum, in (fy, fx)
     # order. The twin's other terms are +0.0, which change no sum that starts from +0.0.
-    def kernel(dout, arg_max, img, ph, pw, stride, pad, oh, ow):
+    def kernel(dout, arg_max, img, ph, pw, stride, pad, oh, ow, part, parts):
         n, c, h, w = img.shape
-        for ny in prange(n * h):
+        for ny in share(n * h, part, parts):
             i, y = ny // h, ny % h
             for ch in range(c):
                 for xx in range(w):
@@ -400,9 +400,9 @@ def _pool_backward_disjoint():
     # lies in one window at most, so the twin's col2im sum is +0.0 plus that window's dout
     # where the pixel was its maximum, else +0.0. One pass over dout scatters it into dx
     # (zeroed by the caller), instead of a walk over every pixel's windows.
-    def kernel(dout, arg_max, img, ph, pw, stride, pad, oh, ow):
+    def kernel(dout, arg_max, img, ph, pw, stride, pad, oh, ow, part, parts):
         n, c, h, w = img.shape
-        for noy in prange(n * oh):
+        for noy in share(n * oh, part, parts):
             i, oy = noy // oh, noy % oh
             for ox in range(ow):
                 base = (noy * ow + ox) * c
@@ -423,9 +423,9 @@ def _column_sums():
     # the operand order the compiler chose (NumPy's own depends on where a column falls in its
     # SIMD blocks), and the stand-in must give the same bits. Blocks of columns are the
     # parallel unit, so the order within each column never changes.
-    def kernel(x, out):
+    def kernel(x, out, part, parts):
         n, d = x.shape
-        for b in prange((d + BN_BLOCK - 1) // BN_BLOCK):
+        for b in share((d + BN_BLOCK - 1) // BN_BLOCK, part, parts):
             j0 = b * BN_BLOCK
             j1 = min(d, j0 + BN_BLOCK)
             total = out[j0:j1]
@@ -458,9 +458,9 @@ def _pool_backward_tiled():
     # memory order, so the channel loop writes contiguous memory; each image's dout block is
     # first turned to (OH, OW, C) so that it reads contiguous memory too (reading dout's
     # channels a plane apart, the loop did not vectorize: 5x slower).
-    def kernel(dout, arg_max, img, ph, pw, oh, ow):
+    def kernel(dout, arg_max, img, ph, pw, oh, ow, part, parts):
         c = img.shape[3]
-        for i in prange(img.shape[0]):
+        for i in share(img.shape[0], part, parts):
             block = np.empty((oh, ow, c))
             for ch in range(c):
                 for oy in range(oh):
@@ -493,8 +493,8 @@ def _pool_backward_tiled_numpy(dout, arg_max, img, ph, pw, oh, ow):
 
 def _dropout_forward():
     # The twin: mask = rand > ratio (float64 compare); out = x * mask (mask as x's 0 or 1).
-    def kernel(x, r, ratio, zero, one, out, mask):
-        for i in prange(x.shape[0]):
+    def kernel(x, r, ratio, zero, one, out, mask, part, parts):
+        for i in share(x.shape[0], part, parts):
             m = r[i] > ratio
             mask[i] = m
             out[i] = x[i] * (one if m else zero)
@@ -510,7 +510,9 @@ def _bn_forward():
     # layer: the NumPy calls and kernel dispatches between the steps cost more than the steps
     # at the book's (100, 100) (0.04 ms a layer). The statistics run per block of columns,
     # the normalisation per row (two parallel loops).
-    def kernel(x, eps, gamma, beta, mu, xc, var, std, xn, out):
+    # Two parallel loops, the second after the first: numba's own parallel build (part and
+    # parts are not used; kernels.Pair, shares=False).
+    def kernel(x, eps, gamma, beta, mu, xc, var, std, xn, out, part, parts):
         n, d = x.shape
         nf = np.float64(n)
         for b in prange((d + BN_BLOCK - 1) // BN_BLOCK):
@@ -549,9 +551,9 @@ def _bn_forward():
 
 def _bn_inference():
     # xc = x - running_mean; xn = xc / sqrt(running_var + eps); out = gamma * xn + beta
-    def kernel(x, mean, root, gamma, beta, out):
+    def kernel(x, mean, root, gamma, beta, out, part, parts):
         n, d = x.shape
-        for i in prange(n):
+        for i in share(n, part, parts):
             for j in range(d):
                 out[i, j] = gamma[j] * ((x[i, j] - mean[j]) / root[j]) + beta[j]
 
@@ -564,9 +566,9 @@ def _bn_backward():
     # (the sum of dxn * xc / (std * std)); dvar = 0.5 * -s / std;
     # dxc = gamma * dout / std + ((2.0 / N) * xc) * dvar (into dx); dmu = dxc.sum(0);
     # dx = dxc - dmu / N. half, two_over_n and count are those constants in NumPy's dtypes.
-    def kernel(dout, xn, xc, gamma, std, half, two_over_n, count, dbeta, dgamma, s, dvar, dmu, dx):
+    def kernel(dout, xn, xc, gamma, std, half, two_over_n, count, dbeta, dgamma, s, dvar, dmu, dx, part, parts):
         n, d = dout.shape
-        for b in prange((d + BN_BLOCK - 1) // BN_BLOCK):
+        for b in share((d + BN_BLOCK - 1) // BN_BLOCK, part, parts):
             j0 = b * BN_BLOCK
             j1 = min(d, j0 + BN_BLOCK)
             db, dg, sb = dbeta[j0:j1], dgamma[j0:j1], s[j0:j1]
@@ -604,8 +606,8 @@ def _bn_backward():
 def _add_rows():
     # out += b (one row vector), in place: the bias of Affine and Convolution, whose NumPy
     # broadcast add spends its time per row (57600 rows of 30 in the ConvNet's first layer)
-    def kernel(out, b):
-        for i in prange(out.shape[0]):
+    def kernel(out, b, part, parts):
+        for i in share(out.shape[0], part, parts):
             row = out[i]
             for j in range(row.shape[0]):
                 r = row[j]
@@ -623,8 +625,8 @@ def _add_rows_numpy(out, b):
 
 def _fill_rows():
     # out[i] = b for every row: the bias a dgemm with beta = 1 then adds the product to (gemm)
-    def kernel(out, b):
-        for i in prange(out.shape[0]):
+    def kernel(out, b, part, parts):
+        for i in share(out.shape[0], part, parts):
             row = out[i]
             for j in range(row.shape[0]):
                 row[j] = b[j]
@@ -640,7 +642,7 @@ POOL_BACKWARD = Pair("window_pool_backward", _pool_backward)
 POOL_BACKWARD_DISJOINT = Pair("window_pool_backward_disjoint", _pool_backward_disjoint)
 POOL_BACKWARD_TILED = Pair("window_pool_backward_tiled", _pool_backward_tiled, stand_in=_pool_backward_tiled_numpy)
 DROPOUT_FORWARD = Pair("window_dropout_forward", _dropout_forward)
-BN_FORWARD = Pair("window_bn_forward", _bn_forward)
+BN_FORWARD = Pair("window_bn_forward", _bn_forward, shares=False)
 BN_INFERENCE = Pair("window_bn_inference", _bn_inference)
 BN_BACKWARD = Pair("window_bn_backward", _bn_backward)
 # Before their stand-ins the first SimpleConvNet step compiled these three, 0.4 s of it (fill

@@ -12,6 +12,7 @@ the defaults derived from each kernel's cost serve (``threads.default_thresholds
 import json
 import os
 
+import numba
 import numpy as np
 
 from .._core import threads
@@ -35,9 +36,9 @@ def _calls(spec, direction, nbytes):
                 kernels.mask_ufunc(x, *params, out=np.empty(x.shape, np.bool_))
             kernels.ufunc(x, *params)
 
-        def kernel(build):
+        def kernel(build, shares):
             extra = (np.empty(x.shape, np.uint8),) if mask else ()
-            return lambda: build(x, np.empty_like(x), *extra, params)
+            return lambda: build(x, np.empty_like(x), *extra, params, *shares)
     else:
         pair = kernels.backward
         saved = {"mask": x > 0, "output": x, "input": x}[spec.saves]
@@ -49,12 +50,13 @@ def _calls(spec, direction, nbytes):
         if spec.saves == "mask":
             saved = saved.view(np.uint8)
 
-        def kernel(build):
+        def kernel(build, shares):
             if spec.backward_in_place:
-                return lambda: build(dout, saved, params)
-            return lambda: build(dout, saved, np.empty_like(dout), params)
+                return lambda: build(dout, saved, params, *shares)
+            return lambda: build(dout, saved, np.empty_like(dout), params, *shares)
 
-    return ufunc, kernel(pair.serial), kernel(pair.parallel)
+    # (part, parts): the serial build takes the whole loop, the parallel one a share per thread
+    return ufunc, kernel(pair.serial, (0, 1)), kernel(pair.parallel, (0, numba.get_num_threads()))
 
 
 def measure(spec, direction, budget=0.06):

@@ -317,20 +317,20 @@ VECTOR = {np.float32: r"<(\d+) x (?:float|double)>", np.float64: r"<(\d+) x doub
 
 
 def fresh_llvm_ir(dispatcher, args):
+    """The LLVM IR of an uncached copy of ``dispatcher`` compiled for ``args`` (a kernel's:
+    with the whole loop, part 0 of 1)."""
     copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(dispatcher.py_func)
-    copy(*args)
+    copy(*args, 0, 1)
     return "\n".join(copy.inspect_llvm().values())
 
 
-# Each case compiles an uncached copy (seconds each). The default run covers every op's two dtypes
-# (separate row code) and both builds; the other build of each dtype is behind -m slow.
-@pytest.mark.parametrize(
-    "build,dtype",
-    [("serial", np.float64), ("parallel", np.float32)]
-    + [pytest.param(*c, marks=pytest.mark.slow) for c in (("serial", np.float32), ("parallel", np.float64))],
-)
+# Each case compiles an uncached copy (seconds each): the serial build of both dtypes (separate
+# row code). The parallel build runs the serial build's code on each share of the rows
+# (kernels.Shares; tests/layouts_and_paths/test_kernels.py checks that it calls that code).
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"])
-def test_row_loops_are_vectorized(name, build, dtype):
+def test_row_loops_are_vectorized(name, dtype):
+    build = "serial"
     x = np.linspace(-3, 3, 4096).astype(dtype).reshape(4, -1)
     args = (x, np.empty_like(x)) if "backward" not in name else (x, x.copy(), np.empty_like(x))
     ir = fresh_llvm_ir(getattr(getattr(PAIRS, name), build), args)
@@ -381,9 +381,9 @@ def test_short_row_blocks_give_the_row_functions_bits(dtype, rng):
         x[9, ::2] = -0.0
         expected = np.empty_like(x)
         row_by_row(x, expected)
-        for build in ("serial", "parallel"):
+        for build, parts in (("serial", 1), ("parallel", 3)):
             got = np.empty_like(x)
-            getattr(PAIRS.softmax_short, build)(x, got)
+            getattr(PAIRS.softmax_short, build)(x, got, 0, parts)
             assert_same_bits(got, expected, f"n={n} {build}")
 
 

@@ -37,28 +37,35 @@ print("compiled:", compiled)
 
 
 def test_a_float32_call_compiles_only_its_dtype_and_build():
-    """A large float32 Relu compiles the parallel float32 flat kernels, and no float64 signature,
-    no serial build, no ufunc; a small one then the serial build alone, float32 again."""
+    """A large float32 Relu compiles the float32 flat kernels' serial builds, which its
+    parallel shares run, and the shares' driver for those argument types: no float64
+    signature, no ufunc; a small one then compiles nothing more."""
     code = """
 import numpy as np
 import fastact.layers as L
 from fastact._core import threads
-from fastact._core.kernels import KERNELS
+from fastact._core.kernels import KERNELS, _DRIVE
 
 k = KERNELS["relu"]
 layer = L.Relu()
 with threads.forced("parallel"):
     layer.backward(layer.forward(np.ones((200, 300), np.float32)))
 from numba import types
-sig = lambda d: [tuple(str(a.dtype) for a in s if isinstance(a, types.Array)) for s in d.signatures]
-assert sig(k.forward.parallel) == [("float32", "float32", "uint8")], sig(k.forward.parallel)
-assert sig(k.backward.parallel) == [("float32", "uint8")], sig(k.backward.parallel)
-assert k.forward.serial.signatures == [] and k.backward.serial.signatures == []
+def arrays(signature):
+    for t in signature:
+        if isinstance(t, types.BaseTuple):
+            yield from arrays(t)
+        elif isinstance(t, types.Array):
+            yield str(t.dtype)
+sig = lambda d: [tuple(arrays(s)) for s in d.signatures]
+assert sig(k.forward.serial) == [("float32", "float32", "uint8")], sig(k.forward.serial)
+assert sig(k.backward.serial) == [("float32", "uint8")], sig(k.backward.serial)
+assert sig(k.forward.parallel) == sig(k.forward.serial) and sig(k.backward.parallel) == sig(k.backward.serial)
+assert sorted(sig(_DRIVE)) == [("float32", "float32", "uint8"), ("float32", "uint8")], sig(_DRIVE)
 assert "ufunc" not in vars(k) and "backward_ufunc" not in vars(k), "a ufunc was built"
 with threads.forced("serial"):
     layer.backward(layer.forward(np.ones((200, 300), np.float32)))
-assert sig(k.forward.serial) == [("float32", "float32", "uint8")], sig(k.forward.serial)
-assert len(k.forward.parallel.signatures) == 1
+assert len(k.forward.serial.signatures) == len(k.backward.serial.signatures) == 1
 print("ok")
 """
     assert run_python(code).stdout.strip().endswith("ok")
@@ -92,15 +99,15 @@ from fastact._core.kernels import COPY_4D
 
 kernel = COPY_4D.serial
 src = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5)
-layouts = lambda: sorted(tuple(a.layout for a in s) for s in kernel.signatures)
+layouts = lambda: sorted(tuple(a.layout for a in s if hasattr(a, "layout")) for s in kernel.signatures)
 for dst_order, src_view in [("F", src), ("C", np.asfortranarray(src)), ("F", src[:, :, ::-1]), ("C", src)]:
     dst = np.zeros(src.shape, order=dst_order)
-    kernel(dst, src_view)
+    kernel(dst, src_view, 0, 1)
     np.testing.assert_array_equal(dst, src_view)
 assert layouts() == [("A", "A"), ("A", "C"), ("C", "A"), ("C", "C")], layouts()
 from numba.core.errors import TypingError
 try:  # what numba cannot type still gets numba's own error, naming the argument
-    kernel(np.asfortranarray(src), object())
+    kernel(np.asfortranarray(src), object(), 0, 1)
 except TypingError as error:
     assert "argument 1" in str(error), error
 else:
@@ -130,26 +137,30 @@ _ON = {"NUMBA_NUM_THREADS": "2", "FASTACT_BACKGROUND_COMPILE": "1"}
 
 
 def test_a_parallel_build_not_compiled_yet_is_compiled_in_the_background():
-    """A call that picks the parallel build before it exists runs the serial build (the same
-    bits) and queues the parallel one, once however often it is asked for; once it is
-    compiled, calls run it, and the thread, idle, ends."""
+    """A call that picks the parallel build before it can run compiles the serial build (the
+    code the parallel shares run) and runs it; the next queues the shares' driver, once
+    however often it is asked for, and runs the serial build (the same bits); once the driver
+    is compiled, calls run the shares, and the thread, idle, ends."""
     code = (
         _PARALLEL_BY_SIZE
         + """
+from fastact._core.kernels import _DRIVE
 jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the build back while the calls are checked
 jit.BACKGROUND.IDLE_SECONDS = 0.2
 layer = fastact.Sigmoid()
 first = layer.forward(x)
+assert len(pair.serial.signatures) == 1 and not jit.BACKGROUND._pending, pair.serial.signatures
 again = layer.forward(x)
-assert pair.parallel.signatures == [], pair.parallel.signatures
-assert len(pair.serial.signatures) == 1, pair.serial.signatures
-assert len(jit.BACKGROUND._pending) == 1 and len(jit.BACKGROUND._queue) == 1, jit.BACKGROUND._queue
+layer.forward(x)
+assert _DRIVE.signatures == [], _DRIVE.signatures
+assert [entry[0] for entry in jit.BACKGROUND._queue] == [_DRIVE], jit.BACKGROUND._queue
+assert len(jit.BACKGROUND._pending) == 1
 assert jit.BACKGROUND._thread.name == "fastact-compile"
 jit.BACKGROUND.QUIET_SECONDS = 0.0
 with jit.BACKGROUND._cv:
     jit.BACKGROUND._cv.notify_all()
 assert jit.BACKGROUND.wait(240), "the build was not compiled"
-assert len(pair.parallel.signatures) == 1, pair.parallel.signatures
+assert len(_DRIVE.signatures) == 1, _DRIVE.signatures
 calls = []
 real = pair.parallel
 pair.parallel = lambda *a: (calls.append(1), real(*a))[1]
@@ -178,8 +189,10 @@ def test_a_serial_build_with_a_stand_in_is_compiled_in_the_background_ahead_of_p
         + """
 from fastact._core import windows
 from fastact._core.rows import PAIRS
+from fastact._core.kernels import _DRIVE
 jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the builds back while the calls are checked
-fastact.Sigmoid().forward(x)  # queues its parallel build
+fastact.Sigmoid().forward(x)  # compiles its serial build
+fastact.Sigmoid().forward(x)  # queues the driver of its parallel shares
 layer = fastact.layers.Pooling(2, 2, 2)
 image = np.random.default_rng(1).standard_normal((2, 3, 8, 8))
 dout = np.random.default_rng(2).standard_normal((2, 3, 4, 4))
@@ -188,7 +201,7 @@ first = layer.backward(dout)
 forward, backward = windows.POOL_FORWARD, windows.POOL_BACKWARD_TILED
 assert forward.serial.signatures == [] and backward.serial.signatures == [], backward.serial.signatures
 queued = [entry[0] for entry in jit.BACKGROUND._queue]
-assert queued == [forward.serial, backward.serial, pair.parallel], queued
+assert queued == [forward.serial, backward.serial, _DRIVE], queued
 jit.BACKGROUND.QUIET_SECONDS = 0.0
 with jit.BACKGROUND._cv:
     jit.BACKGROUND._cv.notify_all()
@@ -230,7 +243,8 @@ assert jit.BACKGROUND.wait(240)
 assert started and started[0] - asked >= 1.0, (started[:1], asked)
 jit.BACKGROUND.QUIET_SECONDS = 3600  # (what is checked is the clock the thread waits on)
 layer = fastact.Tanh()
-layer.forward(x)  # queues Tanh's parallel build; its serial build compiles in the call
+layer.forward(x)  # its serial build compiles in the call
+layer.forward(x)  # queues the driver of its parallel shares
 assert jit.BACKGROUND._pending
 last = jit.BACKGROUND._last_other
 for _ in range(20):
@@ -246,8 +260,12 @@ def test_with_background_compiling_off_the_call_compiles_its_parallel_build():
     code = (
         _PARALLEL_BY_SIZE
         + """
+from fastact._core.kernels import _DRIVE
+calls = []
+real = pair.parallel
+pair.parallel = lambda *a: (calls.append(1), real(*a))[1]
 fastact.Sigmoid().forward(x)
-assert len(pair.parallel.signatures) == 1 and pair.serial.signatures == []
+assert calls == [1] and len(pair.serial.signatures) == 1 and len(_DRIVE.signatures) == 1
 assert jit.BACKGROUND._thread is None
 print("ok")
 """
@@ -266,7 +284,8 @@ def test_a_fork_while_a_build_compiles_in_the_background_leaves_the_child_able_t
         + """
 from numba.core.compiler_lock import global_compiler_lock
 jit.BACKGROUND.QUIET_SECONDS = 0.0
-fastact.Sigmoid().forward(x)   # queues the parallel build
+fastact.Sigmoid().forward(x)   # compiles the serial build
+fastact.Sigmoid().forward(x)   # queues the driver of the parallel shares
 deadline = time.monotonic() + 120
 held = False
 while jit.BACKGROUND._pending and time.monotonic() < deadline:
@@ -301,8 +320,10 @@ def test_exit_while_a_build_compiles_in_the_background_is_clean(tmp_path):
         _PARALLEL_BY_SIZE
         + """
 jit.BACKGROUND.QUIET_SECONDS = 0.0
-fastact.Sigmoid().forward(x)
-fastact.Tanh().forward(x)   # a second build, queued behind the first
+fastact.Sigmoid().forward(x)   # compiles its serial build
+fastact.Sigmoid().forward(x)   # queues the driver of its parallel shares
+fastact.Tanh().forward(np.linspace(-3, 3, 1 << 21).astype(np.float32))  # a float32 serial build
+fastact.Tanh().forward(np.linspace(-3, 3, 1 << 21).astype(np.float32))  # a second driver, queued
 print("exiting")
 """
     )

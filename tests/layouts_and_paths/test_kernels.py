@@ -24,10 +24,11 @@ NAMES = sorted(REGISTRY)
 
 
 def fresh_llvm_ir(dispatcher, args):
-    """The LLVM IR of a fresh compile with the dispatcher's own options: code loaded from
-    numba's cache cannot be inspected."""
+    """The LLVM IR of a fresh compile with the dispatcher's own options, for a kernel's
+    ``args`` and the whole loop (part 0 of 1): code loaded from numba's cache cannot be
+    inspected."""
     copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(dispatcher.py_func)
-    copy(*args)
+    copy(*args, 0, 1)
     return "\n".join(copy.inspect_llvm().values())
 
 
@@ -50,24 +51,46 @@ def kernel_args(name, direction, dtype):
     return (x, saved, np.empty_like(x), params(name, dtype))
 
 
-# The parallel build outlines the same loop body; its check doubles the compile time of this
-# file, so it runs with -m slow (and the serial build's in every run). The in-place forward
-# (Relu(inplace=True), the staged layouts) is checked in float64, its float32 with -m slow.
+# The serial build's loop; the parallel build runs that same code on each share of the loop
+# (kernels.Shares, the test below). The in-place forward (Relu(inplace=True), the staged
+# layouts) is checked in float64, its float32 with -m slow.
 def _loop_cases():
     for direction in ("forward", "backward", "forward_in_place"):
-        for build in ("serial", "parallel"):
-            for dtype in (np.float32, np.float64):
-                slow = build == "parallel" or (direction == "forward_in_place" and dtype == np.float32)
-                yield pytest.param(direction, build, dtype, marks=[pytest.mark.slow] if slow else [])
+        for dtype in (np.float32, np.float64):
+            slow = direction == "forward_in_place" and dtype == np.float32
+            yield pytest.param(direction, dtype, marks=[pytest.mark.slow] if slow else [])
 
 
-@pytest.mark.parametrize("direction,build,dtype", list(_loop_cases()))
+@pytest.mark.parametrize("direction,dtype", list(_loop_cases()))
 @pytest.mark.parametrize("name", NAMES)
-def test_hot_loops_are_vectorized(name, direction, build, dtype):
+def test_hot_loops_are_vectorized(name, direction, dtype):
     pair = getattr(KERNELS[name], direction)
-    ir = fresh_llvm_ir(getattr(pair, build), kernel_args(name, direction, dtype))
+    ir = fresh_llvm_ir(pair.serial, kernel_args(name, direction, dtype))
     widths = [int(w) for w in re.findall(VECTOR[dtype], ir)]
-    assert widths and max(widths) >= 4, f"{name} {direction} {build} {dtype}: no SIMD vectors in IR"
+    assert widths and max(widths) >= 4, f"{name} {direction} {dtype}: no SIMD vectors in IR"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_parallel_build_runs_the_serial_builds_code_on_every_share(name, rng):
+    """Each share of a parallel call is the serial build's compiled function, called by its
+    address; with any number of shares the results are the serial build's bits."""
+    pair = KERNELS[name].backward
+    args = kernel_args(name, "backward", np.float64)
+    args = tuple(
+        sample(np.float64, a.shape, rng) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args
+    )
+    out = 0 if REGISTRY[name].backward_in_place else 2  # dx, or dout itself
+    expected = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    with np.errstate(all="ignore"):
+        pair.serial(*expected, 0, 1)
+        for parts in (1, 2, 7, 4096, 5000):  # shares of one element, and empty ones
+            got = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            pair.parallel(*got, 0, parts)
+            assert_same_bits(got[out], expected[out], f"{name}: {parts} shares")
+    exact = tuple(numba.typeof(a) for a in args) + (numba.types.int64, numba.types.int64)
+    build = pair.serial.overloads[exact]
+    address = build.library.get_pointer_to_function(build.fndesc.llvm_func_name)
+    assert pair.parallel._types[exact] == address
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -164,7 +187,7 @@ def test_from_asleep_only_large_calls_go_parallel_and_a_loop_wakes_the_pool(monk
     for nbytes, expected in ((hot, ["serial", "parallel"]), (threads.ASLEEP_PARALLEL_MIN_BYTES, ["parallel"] * 2)):
         x = rng.standard_normal(nbytes // 8)
         want = np.empty_like(x)
-        pair.serial(x, want, ())
+        pair.serial(x, want, (), 0, 1)
         cases.append((x, want, expected))
     calls = []
     for build in ("serial", "parallel"):

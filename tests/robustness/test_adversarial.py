@@ -232,10 +232,10 @@ def test_interrupts_at_random_points_never_leave_the_parallel_slot_held():
         free = not T._slot
         ran = []
         class Pair:
-            op, cost, limits = "relu_forward", 1, (-1, 0)
-            def serial(self, a):
+            op, cost, limits, shares = "relu_forward", 1, (-1, 0), True
+            def serial(self, a, part, parts):
                 ran.append("serial")
-            def parallel(self, a):
+            def parallel(self, a, part, parts):
                 ran.append("parallel" if T._slot else "parallel without the slot")
         with T.forced("parallel"):
             T.run(Pair(), 10**7, x)
