@@ -340,11 +340,18 @@ class Shares:
             return self.serial(*args[:-2], 0, 1)
         key = tuple(map(_key, args))
         address = self._addresses.get(key)
+        flat = _flat(args[:-2])
         if address is None:
-            address = self._address(tuple(typeof(a, Purpose.argument) for a in args))
+            try:
+                address = self._address(tuple(typeof(a, Purpose.argument) for a in args))
+            except jit.Compiling:
+                # The caller compiles the serial build (or queues it, ahead); the driver is
+                # queued now, so that one wait of the background thread brings both.
+                jit.BACKGROUND.submit(_DRIVE, (types.int64, typeof(flat, Purpose.argument), types.int64))
+                raise
             if None not in key:
                 self._addresses[key] = address
-        if _DRIVE(address, _flat(args[:-2]), args[-1]):
+        if _DRIVE(address, flat, args[-1]):
             self.serial(*args[:-2], 0, 1)
             raise RuntimeError(f"{self.serial.py_func.__name__} failed in a parallel share")
 
