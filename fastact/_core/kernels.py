@@ -1,9 +1,10 @@
 """Compiled kernels, built from the activation registry on first use.
 
-Each activation gets flat kernels (one pass over 1-D arrays: forward, backward), each in a
-serial and a ``parallel=True`` build, and NumPy ufuncs of its element formulas for the
-functional API and for layouts the flat kernels don't cover. Nothing is compiled before it is
-called; ``cache=True`` makes later processes load instead of compile.
+Each activation gets flat kernels (one pass over 1-D arrays: forward, backward), each run
+serially or on shares of its loop on numba's threads (``Pair``, ``Shares``), and NumPy ufuncs
+of its element formulas for the functional API and for layouts the flat kernels don't cover.
+Nothing is compiled before it is called; ``cache=True`` makes later processes load instead
+of compile.
 """
 
 import hashlib
@@ -61,7 +62,8 @@ def wide_vectors(typingctx):
 
     LLVM's default for AVX-512 CPUs prefers 256-bit vectors; the compute-bound sigmoid runs
     about 1.5x faster at 512. A no-op call: it only sets the function attribute. It sits in
-    the loop body so that it lands in the function numba outlines for a prange loop.
+    the loop body so that it lands in the function numba outlines for a prange loop (the
+    kernels that keep numba's parallel build, ``Pair(shares=False)``).
     """
 
     def codegen(context, builder, signature, args):
@@ -363,6 +365,8 @@ class Shares:
                 raise jit.Compiling(self.serial)
             jit.compile_folded(self.serial, exact)
             build = self.serial.overloads[serving]
+        if build.signature.return_type != types.none:  # _call_at passes no room for a result
+            raise TypeError(f"{self.serial.py_func.__name__} returns a value: its Pair takes shares=False")
         address = self._types[exact] = build.library.get_pointer_to_function(build.fndesc.llvm_func_name)
         return address
 

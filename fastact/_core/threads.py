@@ -602,14 +602,14 @@ def run(pair, size, *args, per_iteration=1):
     finally:
         if _slot.get(0) == me:
             _slot.pop(0, None)
-    # The parallel build is being compiled on another thread (``jit.Background``): a cold
-    # first SimpleConvNet step compiled each window kernel's parallel build, 2-3x its serial
-    # build's time (pooling's forward 2.6 s against 1.1, Intel VM), before it could run.
+    # The parallel build is being compiled on another thread (``jit.Background``: the shares'
+    # driver, or numba's own parallel build for ``Pair(shares=False)``), or its serial build is
+    # missing: the serial path compiles it (or queues it and runs the stand-in).
     return _serial(pair, args)
 
 
 def _serial(pair, args):
-    """``pair.serial(*args)``; where the pair has a stand-in (``kernels.Pair``) and its serial
+    """``pair.serial(*args, 0, 1)``; where the pair has a stand-in (``kernels.Pair``) and its serial
     build is not compiled yet, the stand-in, the same bits, while the background compiles it
     ahead of the parallel builds (the stand-ins are slower than a serial build: a step of the
     ConvNet 69-84 ms against 27). A cold first SimpleConvNet step compiled the serial builds
