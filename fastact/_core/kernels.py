@@ -61,9 +61,8 @@ def wide_vectors(typingctx):
     """Let LLVM vectorize the enclosing loop with 512-bit vectors where the CPU has them.
 
     LLVM's default for AVX-512 CPUs prefers 256-bit vectors; the compute-bound sigmoid runs
-    about 1.5x faster at 512. A no-op call: it only sets the function attribute. It sits in
-    the loop body so that it lands in the function numba outlines for a prange loop (the
-    kernels that keep numba's parallel build, ``Pair(shares=False)``).
+    about 1.5x faster at 512. A no-op call: it only sets the function attribute. (Inside a
+    ``prange`` loop's body it lands in the function numba outlines for the loop.)
     """
 
     def codegen(context, builder, signature, args):
@@ -197,8 +196,11 @@ def _backward_in_place(g):
 @register_jitable
 def share(n, part, parts):
     """The iterations ``range(n)`` that part ``part`` of ``parts`` takes: every kernel's
-    parallel loop is ``for i in share(n, part, parts)``; the whole loop is part 0 of 1."""
-    return range(max(0, n * part // parts), max(0, n * (part + 1) // parts))
+    parallel loop is ``for i in share(n, part, parts)``; the whole loop is part 0 of 1, and
+    part ``parts``, the share past the last, is empty (``Pair``'s finish)."""
+    lo = n * min(part, parts) // parts
+    hi = n * min(part + 1, parts) // parts
+    return range(max(0, lo), max(0, hi))
 
 
 #: The flat kernels' shares start at multiples of this many elements.
@@ -213,8 +215,8 @@ def flat_share(n, part, parts):
     different payloads: a NaN's bits then depended on where the shares fell). The indices are
     unsigned: from a signed start LLVM cannot prove non-negative, numba's negative-index check
     stays in every access, and the in-place loops (x[i] = f(x[i])) stayed scalar."""
-    lo = max(0, n * part // parts) // FLAT_ALIGN * FLAT_ALIGN
-    hi = n if part == parts - 1 else max(0, n * (part + 1) // parts) // FLAT_ALIGN * FLAT_ALIGN
+    lo = max(0, n * part // parts) // FLAT_ALIGN * FLAT_ALIGN if part < parts else n
+    hi = n if part >= parts - 1 else max(0, n * (part + 1) // parts) // FLAT_ALIGN * FLAT_ALIGN
     return range(np.uint64(lo), np.uint64(max(lo, hi)))
 
 
@@ -228,12 +230,14 @@ class Pair:
     (``Shares``): numba's own ``parallel=True`` build compiled each kernel a second time, in
     an outlined function that LLVM then optimized twice, 2-3x its serial build's time (the
     pooling forward 2.3-2.8 s against 0.9-1.1 s; run by shares, 0.4 s on top of the serial
-    build, as fast to the microsecond; Intel VM). A kernel whose loops are not independent
-    shares (two loops with a barrier between, a sum across iterations) sets ``shares=False``:
-    its parallel build is numba's, and ``part, parts`` are ignored.
+    build, as fast to the microsecond; Intel VM). A kernel whose loop is followed by a sum
+    over every iteration takes ``finish=True``: after the shares, the serial build runs the
+    share past the last (``part == parts``, an empty loop), and the sum with it, where the
+    whole loop (``parts == 1``) does it itself. A kernel with two loops, the second needing
+    all of the first, is two kernels (BatchNormalization's statistics and normalisation).
     """
 
-    def __init__(self, name, make, op=None, cost=1, stand_in=None, shares=True):
+    def __init__(self, name, make, op=None, cost=1, stand_in=None, finish=False):
         self.name = name
         self.op = op or name
         self.cost = cost
@@ -243,20 +247,11 @@ class Pair:
         #: build is compiled in the background (``jit.Background``).
         self.stand_in = stand_in
         self.serial_ran = stand_in is None  # (threads.run: whether to look for the serial build)
-        self.serial = self._jit(make(), f"{name}_serial", parallel=False, background=stand_in is not None or shares)
-        self.shares = shares
-        if shares:
-            self.parallel = Shares(self.serial)
-        else:
-            self.parallel = self._jit(make(), f"{name}_parallel", parallel=True, background=True)
-
-    @staticmethod
-    def _jit(fn, qualname, parallel, background):
-        # A distinct name per build: numba keys its cache file on the function's qualified
-        # name but not on parallel=..., so two builds of one function would collide (#6845).
-        fn.__name__ = qualname
-        fn.__qualname__ = f"{qualname}_{_SOURCE_TAG}"
-        return _cached(njit, fn, parallel=parallel, background=background, **KERNEL)
+        make = make()
+        make.__name__ = f"{name}_serial"
+        make.__qualname__ = f"{name}_serial_{_SOURCE_TAG}"  # (see _source_tag)
+        self.serial = _cached(njit, make, background=True, **KERNEL)
+        self.parallel = Shares(self.serial, finish)
 
 
 @intrinsic
@@ -329,11 +324,13 @@ class Shares:
     each share. Where the serial build is missing and the caller defers (``threads.run``),
     ``jit.Compiling`` is raised: the caller's serial path compiles it (or queues it and runs
     the stand-in); the driver, where missing, is compiled in the background. Where a share
-    raised, the serial build is called on the whole to raise it.
+    raised, the serial build is called on the whole to raise it. With ``finish``, the serial
+    build then runs the share past the last (``Pair``).
     """
 
-    def __init__(self, serial):
+    def __init__(self, serial, finish=False):
         self.serial = serial
+        self.finish = finish
         self._addresses = {}  # _key of the arguments (with part, parts) -> the serial build's address
         self._types = {}  # the argument types of those builds -> the address
 
@@ -356,6 +353,8 @@ class Shares:
         if _DRIVE(address, flat, args[-1]):
             self.serial(*args[:-2], 0, 1)
             raise RuntimeError(f"{self.serial.py_func.__name__} failed in a parallel share")
+        if self.finish:
+            self.serial(*args[:-2], args[-1], args[-1])
 
     def _address(self, exact):
         serving = jit.folded(exact)
@@ -366,7 +365,7 @@ class Shares:
             jit.compile_folded(self.serial, exact)
             build = self.serial.overloads[serving]
         if build.signature.return_type != types.none:  # _call_at passes no room for a result
-            raise TypeError(f"{self.serial.py_func.__name__} returns a value: its Pair takes shares=False")
+            raise TypeError(f"{self.serial.py_func.__name__} returns a value: a kernel writes its results")
         address = self._types[exact] = build.library.get_pointer_to_function(build.fndesc.llvm_func_name)
         return address
 

@@ -1,8 +1,8 @@
 """Row kernels: softmax, log-softmax, their backward passes and the fused softmax + cross-entropy.
 
 Every kernel takes C-contiguous 2-D arrays ``(rows, n)``; the parallel build spreads rows (or,
-for rows shorter than ``_STORE_MIN``, blocks of rows) over threads with ``prange``. The loops
-over a row are plain loops that LLVM vectorizes: the exponentials are branch-free, the max is
+for rows shorter than ``_STORE_MIN``, blocks of rows) over threads in shares (``kernels.Pair``).
+The loops over a row are plain loops that LLVM vectorizes: the exponentials are branch-free, the max is
 an integer max of order-preserving keys, and the row sums are integer sums on a grid
 (``_grid``, float64) or float64 sums of stored terms in a function of their own that may
 reassociate (float32): float reductions need reassociation to vectorize, and the error-free
@@ -41,7 +41,7 @@ Exactness (u = 2**-53; n = row length < 2**20; ULP of the true result, rounded t
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 
 from . import libm32, libm64
 from .jit import KERNEL, overload, register_jitable
@@ -814,16 +814,17 @@ def _make_log_softmax_backward():
 def _make_softmax_xent(take_block):
     # SoftmaxWithLoss.forward with class labels: y = softmax(x) row by row, and each row's
     # log(y[t] + 1e-7) (the book's floor), taken in float64 by a vectorized log over each
-    # block's rows. Returns (the terms' sum in row order, whether a label lay outside [-n, n));
-    # such a label's row term is NaN. Negative labels count from the end as NumPy's indexing
-    # does. The terms and the flag live here, not in arrays the caller allocates and passes:
-    # at the book's (100, 10) each NumPy allocation and argument is a fair part of the call.
-    def kernel(x, t, y, part, parts):
+    # block's rows. Negative labels count from the end as NumPy's indexing does. scratch
+    # (float64, 2 rows + 2) takes each row's term (NaN for a label outside [-n, n)) and a flag
+    # for such a label, then the terms' sum in row order and whether any flag was set: by the
+    # whole loop (part 0 of 1), or, after the shares, by the share past the last, which runs
+    # only that sum (kernels.Pair, finish=True).
+    def kernel(x, t, y, scratch, part, parts):
         rows, n = x.shape
         per, blocks = _blocks(rows, n)
-        terms = np.empty(rows)
-        bad = np.zeros(blocks, np.bool_)
-        for b in prange(blocks):  # (then the sum over all rows: numba's parallel build, no shares)
+        terms = scratch[:rows]
+        bad = scratch[rows : 2 * rows]
+        for b in share(blocks, part, parts):
             wide_vectors()
             r0 = b * per
             r1 = min(rows, r0 + per)
@@ -833,18 +834,20 @@ def _make_softmax_xent(take_block):
                 if k < 0:
                     k += n
                 if k < 0 or k >= n:
-                    bad[b] = True
+                    bad[i] = 1.0
                     terms[i] = np.nan
                 else:
+                    bad[i] = 0.0
                     terms[i] = _wide(y[i, k]) + _LOG_FLOOR
             _logs(terms[r0:r1])
-        total = 0.0  # after the parallel region: in row order, whatever the threads
-        for i in range(rows):
-            total += terms[i]
-        any_bad = False  # a loop, not bad.any(): numba's any cost 0.19 s of a cold first step
-        for b in range(blocks):
-            any_bad |= bad[b]
-        return total, any_bad
+        if parts == 1 or part == parts:
+            total = 0.0  # in row order, whatever the shares
+            any_bad = 0.0
+            for i in range(rows):
+                total += terms[i]
+                any_bad = max(any_bad, bad[i])
+            scratch[2 * rows] = total
+            scratch[2 * rows + 1] = any_bad
 
     return kernel
 
@@ -860,17 +863,19 @@ def _logs(a):
 def _make_xent_backward_labels():
     # dx = y.copy(); dx[arange, t] -= 1; dx / batch: the same roundings, row by row (batch, an
     # int, divides as NumPy's int scalar does: converted to y's dtype).
-    # Returns how many labels lay outside [-n, n): the caller's t may have changed since
-    # forward checked it, and such a label is never used as an index (the caller raises).
+    # count[0] takes how many labels lay outside [-n, n): the caller's t may have changed since
+    # forward checked it, and such a label is never used as an index (the caller raises). The
+    # whole loop counts them as it goes; after the shares, the share past the last counts them
+    # again (kernels.Pair, finish=True).
     # The quotients in one flat loop per block of rows: a loop per row never reached its
     # vector body at the book's rows of 10 (float64: 1.4 -> 1.05 us at (100, 10), 11.4 ->
     # 7.0 us at (1000, 10), Intel VM).
-    def kernel(y, t, batch, dx, part, parts):
+    def kernel(y, t, batch, dx, count, part, parts):
         b = y.dtype.type(batch)
         rows, n = y.shape
         per, blocks = _blocks(rows, n)
         bad = 0
-        for block in prange(blocks):  # (a count over every block: numba's parallel build, no shares)
+        for block in share(blocks, part, parts):
             r0 = block * per
             r1 = min(rows, r0 + per)
             yb = y.reshape(rows * n)[r0 * n : r1 * n]
@@ -886,12 +891,17 @@ def _make_xent_backward_labels():
                     bad += 1
                 else:
                     dx[i, k] = (y[i, k] - y.dtype.type(1)) / b
-        return bad
+        if part == parts:
+            for i in range(rows):
+                k = t[i] + n if t[i] < 0 else t[i]
+                bad += k < 0 or k >= n
+        if parts == 1 or part == parts:
+            count[0] = bad
 
     return kernel
 
 
-def _xent_backward_labels_numpy(y, t, batch, dx):
+def _xent_backward_labels_numpy(y, t, batch, dx, count):
     # The labels kernel's stand-in (kernels.Pair), in NumPy: the same divisions, the same count.
     rows, n = y.shape
     b = y.dtype.type(batch)
@@ -899,7 +909,7 @@ def _xent_backward_labels_numpy(y, t, batch, dx):
     k = np.where(t < 0, t + n, t)
     i = np.flatnonzero((k >= 0) & (k < n))
     dx[i, k[i]] = (y[i, k[i]] - y.dtype.type(1)) / b
-    return rows - i.size
+    count[0] = rows - i.size
 
 
 def _make_xent_backward_onehot():
@@ -937,9 +947,9 @@ _MAKERS = {
 #: NumPy functions of a kernel's arguments with its results bit for bit (``kernels.Pair``)
 _STAND_INS = {"xent_backward_labels": _xent_backward_labels_numpy}
 
-#: The kernels whose parallel loop ends in a sum or count over all its iterations: numba's own
-#: parallel build (``kernels.Pair``, shares=False).
-_NOT_IN_SHARES = {"softmax_xent", "softmax_xent_short", "xent_backward_labels"}
+#: The kernels whose loop is followed by a sum over all its iterations: after the shares, the
+#: serial build runs the share past the last for it (``kernels.Pair``, finish=True).
+_FINISHED = {"softmax_xent", "softmax_xent_short", "xent_backward_labels"}
 
 
 #: The cost per element (``threads.default_thresholds``) of the row kernels: 4, the most the
@@ -969,7 +979,7 @@ class _Lazy:
             op=f"rows_{op}",
             cost=_COSTS.get(op, 1),
             stand_in=_STAND_INS.get(name),
-            shares=name not in _NOT_IN_SHARES,
+            finish=name in _FINISHED,
         )
         setattr(self, name, pair)
         return pair

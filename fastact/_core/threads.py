@@ -539,9 +539,9 @@ _deferring_first = jit.deferring(first=True)
 
 
 def run(pair, size, *args, per_iteration=1):
-    """Call ``pair.serial(*args, 0, 1)`` or ``pair.parallel(*args, 0, parts)``, whichever is right for ``size``
-    elements of ``args[0]``'s dtype, and return what it returns; the kernel's parallel loop
-    handles ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
+    """Call ``pair.serial(*args, 0, 1)`` or ``pair.parallel(*args, 0, parts)``, whichever is
+    right for ``size`` elements of ``args[0]``'s dtype; the kernel's parallel loop handles
+    ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
     thresholds."""
     global _awake_until
     limits = pair.limits  # (generation, parallel min bytes): reading the tables costs ~0.4 us
@@ -576,13 +576,11 @@ def run(pair, size, *args, per_iteration=1):
             return _serial(pair, args)
         # Under load, small chunks handed out on demand, not one share per thread: when
         # another process takes a core, the thread that has one does most of the work.
+        # A share per thread, or shares of about CHUNK_ELEMENTS (whole iterations of the
+        # kernel's loop) dealt one at a time.
         loaded = other >= BUSY_CORES
-        if pair.shares:  # a share per thread, or shares of about CHUNK_ELEMENTS one at a time
-            parts = max(wanted, size // CHUNK_ELEMENTS) if loaded else wanted
-            chunk = 1 if loaded else 0
-        else:  # numba's own prange loop: chunks of its iterations
-            parts = 1
-            chunk = max(1, CHUNK_ELEMENTS // per_iteration) if loaded else 0
+        parts = max(wanted, min(size // per_iteration, size // CHUNK_ELEMENTS)) if loaded else wanted
+        chunk = 1 if loaded else 0
         if users != wanted:  # each setter is a ctypes call, ~0.5 us: only what changes
             set_threads(wanted)
         previous = set_chunksize(chunk)
@@ -602,9 +600,8 @@ def run(pair, size, *args, per_iteration=1):
     finally:
         if _slot.get(0) == me:
             _slot.pop(0, None)
-    # The parallel build is being compiled on another thread (``jit.Background``: the shares'
-    # driver, or numba's own parallel build for ``Pair(shares=False)``), or its serial build is
-    # missing: the serial path compiles it (or queues it and runs the stand-in).
+    # The shares' driver is being compiled on another thread (``jit.Background``), or the
+    # serial build is missing: the serial path compiles it (or queues it and runs the stand-in).
     return _serial(pair, args)
 
 

@@ -6,9 +6,11 @@ import re
 import numba
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fastact._core.threads as threads
-from fastact._core import dispatch
+from fastact._core import dispatch, kernels
 from fastact._core.kernels import KERNELS
 from fastact._core.layouts import swapped
 from fastact.activations import REGISTRY
@@ -68,6 +70,18 @@ def test_hot_loops_are_vectorized(name, direction, dtype):
     ir = fresh_llvm_ir(pair.serial, kernel_args(name, direction, dtype))
     widths = [int(w) for w in re.findall(VECTOR[dtype], ir)]
     assert widths and max(widths) >= 4, f"{name} {direction} {dtype}: no SIMD vectors in IR"
+
+
+@given(n=st.integers(0, 100_000), parts=st.integers(1, 300))
+def test_shares_cover_the_loop_once_in_order(n, parts):
+    """The shares of a loop are its iterations, each once, in order; the share past the last
+    (a kernel's finish) is empty; the flat kernels' shares start at multiples of FLAT_ALIGN."""
+    for share in (kernels.share, kernels.flat_share):
+        pieces = [share(n, part, parts) for part in range(parts + 1)]
+        assert [i for piece in pieces for i in piece] == list(range(n)), share.__name__
+        assert len(pieces[-1]) == 0
+        if share is kernels.flat_share:
+            assert all(p[0] % kernels.FLAT_ALIGN == 0 for p in pieces if len(p))
 
 
 @pytest.mark.parametrize("name", NAMES)
