@@ -230,11 +230,12 @@ class Pair:
     (``Shares``): numba's own ``parallel=True`` build compiled each kernel a second time, in
     an outlined function that LLVM then optimized twice, 2-3x its serial build's time (the
     pooling forward 2.3-2.8 s against 0.9-1.1 s; run by shares, 0.4 s on top of the serial
-    build, as fast to the microsecond; Intel VM). A kernel whose loop is followed by a sum
-    over every iteration takes ``finish=True``: after the shares, the serial build runs the
-    share past the last (``part == parts``, an empty loop), and the sum with it, where the
-    whole loop (``parts == 1``) does it itself. A kernel with two loops, the second needing
-    all of the first, is two kernels (BatchNormalization's statistics and normalisation).
+    build, as fast to the microsecond; Intel VM). A kernel whose loop is followed by work over
+    all its iterations (a sum) takes ``finish=True``: after the shares, the serial build runs
+    the share past the last (``part == parts``, an empty loop) for that work, and what it
+    returns is the parallel build's result; the whole loop (``parts == 1``) does it itself.
+    What a share returns is dropped. A kernel with two loops, the second needing all of the
+    first, is two kernels (BatchNormalization's statistics and normalisation).
     """
 
     def __init__(self, name, make, op=None, cost=1, stand_in=None, finish=False):
@@ -256,8 +257,9 @@ class Pair:
 
 @intrinsic
 def _call_at(typingctx, address, args):
-    """Call the compiled function at ``address`` (numba's calling convention, no return value)
-    with the values of the tuple ``args``; 1 where it raised, else 0."""
+    """Call the compiled function at ``address`` (numba's calling convention; what it returns,
+    at most 64 bytes, is dropped) with the values of the tuple ``args``; 1 where it raised,
+    else 0."""
     if not isinstance(address, types.Integer) or not isinstance(args, types.BaseTuple):
         return None
 
@@ -265,9 +267,11 @@ def _call_at(typingctx, address, args):
         cc = context.call_conv
         argtypes = list(args.types)
         values = [builder.extract_value(llargs[1], i) for i in range(len(argtypes))]
-        function = builder.inttoptr(llargs[0], cc.get_function_type(types.none, argtypes).as_pointer())
-        result = cgutils.alloca_once(builder, cc.get_return_type(types.none).pointee)
-        builder.store(cgutils.get_null_value(result.type.pointee), result)
+        signature_ = cc.get_function_type(types.none, argtypes)
+        function = builder.inttoptr(llargs[0], signature_.as_pointer())
+        room = cgutils.alloca_once(builder, ir.ArrayType(ir.IntType(64), _RESULT_WORDS))
+        builder.store(cgutils.get_null_value(room.type.pointee), room)
+        result = builder.bitcast(room, signature_.args[0])
         excinfo = cgutils.alloca_once(builder, ir.PointerType(excinfo_t))
         packed = list(cc._get_arg_packer(argtypes).as_arguments(builder, values))
         code = builder.call(function, [result, excinfo, *packed])
@@ -275,6 +279,18 @@ def _call_at(typingctx, address, args):
         return builder.zext(status.is_error, ir.IntType(64))
 
     return types.int64(address, args), codegen
+
+
+#: The room _call_at gives a kernel's result, in 8-byte words (a tuple of up to 8 scalars).
+_RESULT_WORDS = 8
+
+
+def _small_result(t):
+    """Whether a kernel's return type fits _call_at's room: nothing, a scalar, or a tuple of
+    up to _RESULT_WORDS scalars."""
+    if isinstance(t, types.BaseTuple):
+        return len(t) <= _RESULT_WORDS and all(isinstance(m, (types.Number, types.Boolean)) for m in t)
+    return t == types.none or isinstance(t, (types.Number, types.Boolean))
 
 
 def _drive(address, args, parts):
@@ -325,7 +341,7 @@ class Shares:
     ``jit.Compiling`` is raised: the caller's serial path compiles it (or queues it and runs
     the stand-in); the driver, where missing, is compiled in the background. Where a share
     raised, the serial build is called on the whole to raise it. With ``finish``, the serial
-    build then runs the share past the last (``Pair``).
+    build then runs the share past the last, and its result is returned (``Pair``).
     """
 
     def __init__(self, serial, finish=False):
@@ -354,7 +370,8 @@ class Shares:
             self.serial(*args[:-2], 0, 1)
             raise RuntimeError(f"{self.serial.py_func.__name__} failed in a parallel share")
         if self.finish:
-            self.serial(*args[:-2], args[-1], args[-1])
+            return self.serial(*args[:-2], args[-1], args[-1])
+        return None
 
     def _address(self, exact):
         serving = jit.folded(exact)
@@ -364,8 +381,8 @@ class Shares:
                 raise jit.Compiling(self.serial)
             jit.compile_folded(self.serial, exact)
             build = self.serial.overloads[serving]
-        if build.signature.return_type != types.none:  # _call_at passes no room for a result
-            raise TypeError(f"{self.serial.py_func.__name__} returns a value: a kernel writes its results")
+        if not _small_result(build.signature.return_type):  # _call_at's room for it
+            raise TypeError(f"{self.serial.py_func.__name__} returns {build.signature.return_type}")
         address = self._types[exact] = build.library.get_pointer_to_function(build.fndesc.llvm_func_name)
         return address
 

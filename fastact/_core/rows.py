@@ -813,41 +813,38 @@ def _make_log_softmax_backward():
 
 def _make_softmax_xent(take_block):
     # SoftmaxWithLoss.forward with class labels: y = softmax(x) row by row, and each row's
-    # log(y[t] + 1e-7) (the book's floor), taken in float64 by a vectorized log over each
-    # block's rows. Negative labels count from the end as NumPy's indexing does. scratch
-    # (float64, 2 rows + 2) takes each row's term (NaN for a label outside [-n, n)) and a flag
-    # for such a label, then the terms' sum in row order and whether any flag was set: by the
-    # whole loop (part 0 of 1), or, after the shares, by the share past the last, which runs
-    # only that sum (kernels.Pair, finish=True).
-    def kernel(x, t, y, scratch, part, parts):
+    # log(y[t] + 1e-7) (the book's floor), taken in float64 by a vectorized log over the rows.
+    # Returns (the terms' sum in row order, whether a label lay outside [-n, n)); such a
+    # label's row term is NaN. Negative labels count from the end as NumPy's indexing does.
+    # The terms are taken after the loop over the blocks of rows: by the whole loop (part 0 of
+    # 1), or, after the shares, by the share past the last (kernels.Pair, finish=True). They
+    # live here, not in an array the caller allocates and passes: at the book's (100, 10) each
+    # NumPy allocation and argument is a fair part of the call.
+    def kernel(x, t, y, part, parts):
         rows, n = x.shape
         per, blocks = _blocks(rows, n)
-        terms = scratch[:rows]
-        bad = scratch[rows : 2 * rows]
         for b in share(blocks, part, parts):
             wide_vectors()
             r0 = b * per
-            r1 = min(rows, r0 + per)
-            take_block(x, y, r0, r1)
-            for i in range(r0, r1):
-                k = t[i]
-                if k < 0:
-                    k += n
-                if k < 0 or k >= n:
-                    bad[i] = 1.0
-                    terms[i] = np.nan
-                else:
-                    bad[i] = 0.0
-                    terms[i] = _wide(y[i, k]) + _LOG_FLOOR
-            _logs(terms[r0:r1])
-        if parts == 1 or part == parts:
-            total = 0.0  # in row order, whatever the shares
-            any_bad = 0.0
-            for i in range(rows):
-                total += terms[i]
-                any_bad = max(any_bad, bad[i])
-            scratch[2 * rows] = total
-            scratch[2 * rows + 1] = any_bad
+            take_block(x, y, r0, min(rows, r0 + per))
+        if parts != 1 and part != parts:
+            return 0.0, False
+        terms = np.empty(rows)
+        any_bad = False
+        for i in range(rows):
+            k = t[i]
+            if k < 0:
+                k += n
+            if k < 0 or k >= n:
+                any_bad = True
+                terms[i] = np.nan
+            else:
+                terms[i] = _wide(y[i, k]) + _LOG_FLOOR
+        _logs(terms)
+        total = 0.0  # in row order
+        for i in range(rows):
+            total += terms[i]
+        return total, any_bad
 
     return kernel
 
@@ -863,14 +860,14 @@ def _logs(a):
 def _make_xent_backward_labels():
     # dx = y.copy(); dx[arange, t] -= 1; dx / batch: the same roundings, row by row (batch, an
     # int, divides as NumPy's int scalar does: converted to y's dtype).
-    # count[0] takes how many labels lay outside [-n, n): the caller's t may have changed since
+    # Returns how many labels lay outside [-n, n): the caller's t may have changed since
     # forward checked it, and such a label is never used as an index (the caller raises). The
     # whole loop counts them as it goes; after the shares, the share past the last counts them
     # again (kernels.Pair, finish=True).
     # The quotients in one flat loop per block of rows: a loop per row never reached its
     # vector body at the book's rows of 10 (float64: 1.4 -> 1.05 us at (100, 10), 11.4 ->
     # 7.0 us at (1000, 10), Intel VM).
-    def kernel(y, t, batch, dx, count, part, parts):
+    def kernel(y, t, batch, dx, part, parts):
         b = y.dtype.type(batch)
         rows, n = y.shape
         per, blocks = _blocks(rows, n)
@@ -895,13 +892,12 @@ def _make_xent_backward_labels():
             for i in range(rows):
                 k = t[i] + n if t[i] < 0 else t[i]
                 bad += k < 0 or k >= n
-        if parts == 1 or part == parts:
-            count[0] = bad
+        return bad
 
     return kernel
 
 
-def _xent_backward_labels_numpy(y, t, batch, dx, count):
+def _xent_backward_labels_numpy(y, t, batch, dx):
     # The labels kernel's stand-in (kernels.Pair), in NumPy: the same divisions, the same count.
     rows, n = y.shape
     b = y.dtype.type(batch)
@@ -909,7 +905,7 @@ def _xent_backward_labels_numpy(y, t, batch, dx, count):
     k = np.where(t < 0, t + n, t)
     i = np.flatnonzero((k >= 0) & (k < n))
     dx[i, k[i]] = (y[i, k[i]] - y.dtype.type(1)) / b
-    count[0] = rows - i.size
+    return rows - i.size
 
 
 def _make_xent_backward_onehot():
@@ -947,7 +943,7 @@ _MAKERS = {
 #: NumPy functions of a kernel's arguments with its results bit for bit (``kernels.Pair``)
 _STAND_INS = {"xent_backward_labels": _xent_backward_labels_numpy}
 
-#: The kernels whose loop is followed by a sum over all its iterations: after the shares, the
+#: The kernels whose loop is followed by work over all its iterations: after the shares, the
 #: serial build runs the share past the last for it (``kernels.Pair``, finish=True).
 _FINISHED = {"softmax_xent", "softmax_xent_short", "xent_backward_labels"}
 

@@ -540,8 +540,8 @@ _deferring_first = jit.deferring(first=True)
 
 def run(pair, size, *args, per_iteration=1):
     """Call ``pair.serial(*args, 0, 1)`` or ``pair.parallel(*args, 0, parts)``, whichever is
-    right for ``size`` elements of ``args[0]``'s dtype; the kernel's parallel loop handles
-    ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
+    right for ``size`` elements of ``args[0]``'s dtype, and return what it returns; the
+    kernel's parallel loop handles ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
     thresholds."""
     global _awake_until
     limits = pair.limits  # (generation, parallel min bytes): reading the tables costs ~0.4 us

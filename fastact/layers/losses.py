@@ -105,9 +105,7 @@ class SoftmaxWithLoss:
     def _fused(self, x, t, labels):
         rows, n = x.shape
         y = np.empty_like(x)
-        scratch = np.empty(2 * rows + 2)  # each row's term and flag, then their sum and any flag
-        threads.run(for_rows("softmax_xent", n), x.size, x, labels, y, scratch, per_iteration=n)
-        total, bad = scratch[-2], scratch[-1]
+        total, bad = threads.run(for_rows("softmax_xent", n), x.size, x, labels, y, per_iteration=n)
         if bad:
             _labels(t, rows, n, "SoftmaxWithLoss.forward")  # raises, saying which labels
         loss = x.dtype.type(-total / rows)  # a NumPy scalar of x's dtype, as the book's
@@ -162,9 +160,8 @@ class SoftmaxWithLoss:
             if t.ndim == 1 and batch == y.shape[0] and t.dtype.kind in "iu":
                 labels = t if t.dtype is _INTP else t.astype(_INTP)  # NumPy's indexing converts so
                 dx = np.empty_like(y)
-                bad = np.empty(1, np.intp)  # how many labels lay outside [-n, n)
-                threads.run(PAIRS.xent_backward_labels, y.size, y, labels, batch, dx, bad, per_iteration=y.shape[1])
-                if bad[0]:
+                bad = threads.run(PAIRS.xent_backward_labels, y.size, y, labels, batch, dx, per_iteration=y.shape[1])
+                if bad:
                     _labels(t, *y.shape, "SoftmaxWithLoss.backward")  # raises, saying which labels
                 return dx
             if t.shape == y.shape and t.dtype == y.dtype and t.flags.c_contiguous:

@@ -215,7 +215,7 @@ assert calls == [1], calls
 np.testing.assert_array_equal(last.view(np.int64), first.view(np.int64))
 y = np.full((4, 3), 1 / 3)
 with threads.forced("serial"):
-    threads.run(PAIRS.xent_backward_labels, y.size, y, np.arange(4) % 3, 4, np.empty_like(y), np.empty(1, np.intp))
+    threads.run(PAIRS.xent_backward_labels, y.size, y, np.arange(4) % 3, 4, np.empty_like(y))
 assert len(PAIRS.xent_backward_labels.serial.signatures) == 1 and not jit.BACKGROUND._pending
 print("ok")
 """
