@@ -501,15 +501,16 @@ def _dropout_forward():
     return kernel
 
 
-def _bn_statistics():
+def _bn_forward():
     # The training forward: mu = x.mean(axis=0); xc = x - mu; var = np.mean(xc ** 2, axis=0);
-    # std = np.sqrt(var + eps), then _bn_normalize. NumPy's mean of a C-contiguous (N, D)
-    # array adds row by row into +0.0, then divides by the count as an intp: a float32 sum is
-    # divided in float64 and rounded back. Per block of columns; the normalisation, per row,
-    # is a kernel of its own (its rows need every column's std). One call each for the whole
+    # std = np.sqrt(var + eps); xn = xc / std; out = gamma * xn + beta. NumPy's mean of a
+    # C-contiguous (N, D) array adds row by row into +0.0, then divides by the count as an
+    # intp: a float32 sum is divided in float64 and rounded back. One call for the whole
     # layer: the NumPy calls and kernel dispatches between the steps cost more than the steps
-    # at the book's (100, 100) (0.04 ms a layer).
-    def kernel(x, eps, mu, xc, var, std, part, parts):
+    # at the book's (100, 100) (0.04 ms a layer). Everything per block of columns, the
+    # normalisation too (it needs only its own columns' std), so the blocks are independent
+    # shares.
+    def kernel(x, eps, gamma, beta, mu, xc, var, std, xn, out, part, parts):
         n, d = x.shape
         nf = np.float64(n)
         for b in share((d + BN_BLOCK - 1) // BN_BLOCK, part, parts):
@@ -536,20 +537,13 @@ def _bn_statistics():
             for j in range(sq.shape[0]):
                 sq[j] = np.float64(sq[j]) / nf
                 sd[j] = np.sqrt(sq[j] + eps)
-
-    return kernel
-
-
-def _bn_normalize():
-    # xn = xc / std; out = gamma * xn + beta, row by row (after _bn_statistics).
-    def kernel(xc, std, gamma, beta, xn, out, part, parts):
-        n, d = xc.shape
-        for i in share(n, part, parts):
-            c_row, n_row, o_row = xc[i], xn[i], out[i]
-            for j in range(d):
-                v = c_row[j] / std[j]
-                n_row[j] = v
-                o_row[j] = gamma[j] * v + beta[j]
+            g, be = gamma[j0:j1], beta[j0:j1]
+            for i in range(n):
+                c_row, n_row, o_row = xc[i, j0:j1], xn[i, j0:j1], out[i, j0:j1]
+                for j in range(c_row.shape[0]):
+                    v = c_row[j] / sd[j]
+                    n_row[j] = v
+                    o_row[j] = g[j] * v + be[j]
 
     return kernel
 
@@ -647,8 +641,7 @@ POOL_BACKWARD = Pair("window_pool_backward", _pool_backward)
 POOL_BACKWARD_DISJOINT = Pair("window_pool_backward_disjoint", _pool_backward_disjoint)
 POOL_BACKWARD_TILED = Pair("window_pool_backward_tiled", _pool_backward_tiled, stand_in=_pool_backward_tiled_numpy)
 DROPOUT_FORWARD = Pair("window_dropout_forward", _dropout_forward)
-BN_STATISTICS = Pair("window_bn_statistics", _bn_statistics)
-BN_NORMALIZE = Pair("window_bn_normalize", _bn_normalize)
+BN_FORWARD = Pair("window_bn_forward", _bn_forward)
 BN_INFERENCE = Pair("window_bn_inference", _bn_inference)
 BN_BACKWARD = Pair("window_bn_backward", _bn_backward)
 # Before their stand-ins the first SimpleConvNet step compiled these three, 0.4 s of it (fill

@@ -187,11 +187,8 @@ class BatchNormalization(_twin.BatchNormalization):
                 out = np.empty(x2.shape, np.result_type(self.gamma, xn, self.beta))
                 if x2.size:
                     eps = x2.dtype.type(10e-7)  # what NumPy makes of the Python float in var + 10e-7
-                    n, d = x2.shape
-                    statistics = (x2, eps, mu, xc, var, std)
-                    threads.run(windows.BN_STATISTICS, x2.size, *statistics, per_iteration=n * windows.BN_BLOCK)
-                    normalize = (xc, std, self.gamma, self.beta, xn, out)
-                    threads.run(windows.BN_NORMALIZE, x2.size, *normalize, per_iteration=d)
+                    args = (x2, eps, self.gamma, self.beta, mu, xc, var, std, xn, out)
+                    threads.run(windows.BN_FORWARD, x2.size, *args, per_iteration=x2.shape[0] * windows.BN_BLOCK)
                 else:  # NumPy's mean of nothing: NaN, with its warning
                     mu, var = x2.mean(axis=0), np.mean(xc**2, axis=0)
                     std = np.sqrt(var + 10e-7)
