@@ -84,6 +84,27 @@ def test_shares_cover_the_loop_once_in_order(n, parts):
             assert all(p[0] % kernels.FLAT_ALIGN == 0 for p in pieces if len(p))
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "gelu"])
+def test_under_load_shares_of_chunk_elements_are_dealt_one_at_a_time(name, monkeypatch, rng):
+    """Where other processes are seen using a core, a parallel call cuts its loop into shares
+    of about CHUNK_ELEMENTS, which numba's threads take one at a time: the same bits."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread: no parallel build")
+    x = sample(np.float64, (1 << 20,), rng)  # 8 MiB: parallel by size
+    with threads.forced("serial"):
+        want = layer_of(name).forward(x)
+    pair = KERNELS[name].forward
+    seen = []
+    original = pair.parallel
+    monkeypatch.setattr(pair, "parallel", lambda *a: (seen.append(a[-1]), original(*a))[1])
+    monkeypatch.setattr(threads, "_other_load", lambda: 0.3)  # a third of a core taken
+    monkeypatch.setattr(threads, "_CPUS", 2)
+    monkeypatch.setattr(threads, "_awake_until", float("inf"))
+    got = layer_of(name).forward(x)
+    assert seen == [x.size // threads.CHUNK_ELEMENTS], seen
+    assert_same_bits(got, want, name)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_the_parallel_build_runs_the_serial_builds_code_on_every_share(name, rng):
     """Each share of a parallel call is the serial build's compiled function, called by its
