@@ -541,8 +541,8 @@ _deferring_first = jit.deferring(first=True)
 def run(pair, size, *args, per_iteration=1):
     """Call ``pair.serial(*args, 0, 1)`` or ``pair.parallel(*args, 0, parts)``, whichever is
     right for ``size`` elements of ``args[0]``'s dtype, and return what it returns; the
-    kernel's parallel loop handles ``per_iteration`` elements per iteration. ``pair.op`` and ``pair.cost`` name its
-    thresholds."""
+    kernel's parallel loop handles ``per_iteration`` elements per iteration. ``pair.op`` and
+    ``pair.cost`` name its thresholds."""
     global _awake_until
     limits = pair.limits  # (generation, parallel min bytes): reading the tables costs ~0.4 us
     if limits[0] != generation:
@@ -574,10 +574,9 @@ def run(pair, size, *args, per_iteration=1):
         except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
             _parallel_unusable(error)  # without TBB installed
             return _serial(pair, args)
-        # Under load, small chunks handed out on demand, not one share per thread: when
-        # another process takes a core, the thread that has one does most of the work.
-        # A share per thread, or shares of about CHUNK_ELEMENTS (whole iterations of the
-        # kernel's loop) dealt one at a time.
+        # A share per thread; under load, shares of about CHUNK_ELEMENTS (whole iterations of
+        # the kernel's loop) dealt one at a time: when another process takes a core, the
+        # thread that has one does most of the work.
         loaded = other >= BUSY_CORES
         parts = max(wanted, min(size // per_iteration, size // CHUNK_ELEMENTS)) if loaded else wanted
         chunk = 1 if loaded else 0
@@ -606,12 +605,12 @@ def run(pair, size, *args, per_iteration=1):
 
 
 def _serial(pair, args):
-    """``pair.serial(*args, 0, 1)``; where the pair has a stand-in (``kernels.Pair``) and its serial
-    build is not compiled yet, the stand-in, the same bits, while the background compiles it
-    ahead of the parallel builds (the stand-ins are slower than a serial build: a step of the
-    ConvNet 69-84 ms against 27). A cold first SimpleConvNet step compiled the serial builds
-    of its window kernels and SoftmaxWithLoss's backward, 3.7 s of its 6 s, before its
-    training could go on (float64, Intel VM)."""
+    """``pair.serial(*args, 0, 1)``; where the pair has a stand-in (``kernels.Pair``) and its
+    serial build is not compiled yet, the stand-in, the same bits, while the background
+    compiles it ahead of the parallel builds (the stand-ins are slower than a serial build: a
+    step of the ConvNet 69-84 ms against 27). A cold first SimpleConvNet step compiled the
+    serial builds of its window kernels and SoftmaxWithLoss's backward, 3.7 s of its 6 s,
+    before its training could go on (float64, Intel VM)."""
     if pair.serial_ran or _forced_serial:  # a test that forces a build means that build
         return pair.serial(*args, 0, 1)
     try:
