@@ -2,8 +2,8 @@
 
 Every kernel takes C-contiguous 2-D arrays ``(rows, n)``; the parallel build spreads rows (or,
 for rows shorter than ``_STORE_MIN``, blocks of rows) over threads in shares (``kernels.Pair``).
-The loops over a row are plain loops that LLVM vectorizes: the exponentials are branch-free, the max is
-an integer max of order-preserving keys, and the row sums are integer sums on a grid
+The loops over a row are plain loops that LLVM vectorizes: the exponentials are branch-free,
+the max is an integer max of order-preserving keys, and the row sums are integer sums on a grid
 (``_grid``, float64) or float64 sums of stored terms in a function of their own that may
 reassociate (float32): float reductions need reassociation to vectorize, and the error-free
 transformations around them must not get it. Long rows are taken in blocks of rows that
