@@ -234,8 +234,9 @@ class Pair:
     all its iterations (a sum) takes ``finish=True``: after the shares, the serial build runs
     the share past the last (``part == parts``, an empty loop) for that work, and what it
     returns is the parallel build's result; the whole loop (``parts == 1``) does it itself.
-    What a share returns is dropped. A kernel with two loops, the second needing all of the
-    first, is two kernels (BatchNormalization's statistics and normalisation).
+    What a share returns is dropped. A loop whose iterations need each other's results has
+    to be recut into independent ones (BatchNormalization's forward normalises per block of
+    columns, which needs only its own columns' statistics).
     """
 
     def __init__(self, name, make, op=None, cost=1, stand_in=None, finish=False):
@@ -248,10 +249,10 @@ class Pair:
         #: build is compiled in the background (``jit.Background``).
         self.stand_in = stand_in
         self.serial_ran = stand_in is None  # (threads.run: whether to look for the serial build)
-        make = make()
-        make.__name__ = f"{name}_serial"
-        make.__qualname__ = f"{name}_serial_{_SOURCE_TAG}"  # (see _source_tag)
-        self.serial = _cached(njit, make, background=True, **KERNEL)
+        kernel = make()
+        kernel.__name__ = f"{name}_serial"
+        kernel.__qualname__ = f"{name}_serial_{_SOURCE_TAG}"  # (see _source_tag)
+        self.serial = _cached(njit, kernel, background=True, **KERNEL)
         self.parallel = Shares(self.serial, finish)
 
 
