@@ -256,51 +256,115 @@ class Pair:
         self.parallel = Shares(self.serial, finish)
 
 
-@intrinsic
-def _call_at(typingctx, address, args):
-    """Call the compiled function at ``address`` (numba's calling convention; what it returns,
-    at most 64 bytes, is dropped) with the values of the tuple ``args``; 1 where it raised,
-    else 0."""
-    if not isinstance(address, types.Integer) or not isinstance(args, types.BaseTuple):
-        return None
+_I64 = ir.IntType(64)
 
-    def codegen(context, builder, signature, llargs):
-        cc = context.call_conv
-        argtypes = list(args.types)
-        values = [builder.extract_value(llargs[1], i) for i in range(len(argtypes))]
-        signature_ = cc.get_function_type(types.none, argtypes)
-        function = builder.inttoptr(llargs[0], signature_.as_pointer())
-        room = cgutils.alloca_once(builder, ir.ArrayType(ir.IntType(64), _RESULT_WORDS))
-        builder.store(cgutils.get_null_value(room.type.pointee), room)
-        result = builder.bitcast(room, signature_.args[0])
-        excinfo = cgutils.alloca_once(builder, ir.PointerType(excinfo_t))
-        packed = list(cc._get_arg_packer(argtypes).as_arguments(builder, values))
-        code = builder.call(function, [result, excinfo, *packed])
-        status = cc._get_return_status(builder, code, builder.load(excinfo))
-        return builder.zext(status.is_error, ir.IntType(64))
+#: What ``_spread`` hands the driver for each share: ``int64 share(i8* blob, int64 part,
+#: int64 parts)``, 1 where the kernel raised, else 0.
+_SHARE = ir.FunctionType(_I64, [ir.IntType(8).as_pointer(), _I64, _I64])
 
-    return types.int64(address, args), codegen
-
-
-#: The room _call_at gives a kernel's result, in 8-byte words (a tuple of up to 8 scalars).
+#: The room a called kernel gets for its result, in 8-byte words (a tuple of up to 8 scalars).
 _RESULT_WORDS = 8
 
 
+def _call(context, builder, address, argtypes, values, restype=types.none):
+    """Call the compiled function at ``address`` (numba's calling convention) with ``values``
+    of ``argtypes``; its result (at most _RESULT_WORDS words) gets room and is dropped, but
+    for its first word. Returns (whether it raised, that word as int64)."""
+    cc = context.call_conv
+    function_type = cc.get_function_type(restype, argtypes)
+    function = builder.inttoptr(address, function_type.as_pointer())
+    room = cgutils.alloca_once(builder, ir.ArrayType(_I64, _RESULT_WORDS))
+    builder.store(cgutils.get_null_value(room.type.pointee), room)
+    excinfo = cgutils.alloca_once(builder, ir.PointerType(excinfo_t))
+    packed = list(cc._get_arg_packer(argtypes).as_arguments(builder, values))
+    code = builder.call(function, [builder.bitcast(room, function_type.args[0]), excinfo, *packed])
+    status = cc._get_return_status(builder, code, builder.load(excinfo))
+    return status.is_error, builder.load(builder.bitcast(room, _I64.as_pointer()))
+
+
+@intrinsic
+def _run_share(typingctx, share, blob, part, parts):
+    """Call the ``_SHARE`` function at ``share`` on ``blob``'s kernel and arguments."""
+
+    def codegen(context, builder, signature, llargs):
+        function = builder.inttoptr(llargs[0], _SHARE.as_pointer())
+        return builder.call(function, [builder.inttoptr(llargs[1], _SHARE.args[0]), *llargs[2:]])
+
+    return types.int64(types.int64, types.int64, types.int64, types.int64), codegen
+
+
+def _drive(share, blob, parts):
+    # Each iteration one share: threads.run sets how numba deals them (static, or one at a
+    # time where other processes load the cores).
+    failed = 0
+    for part in prange(parts):
+        failed += _run_share(share, blob, part, parts)
+    return failed
+
+
+@intrinsic
+def _shares(typingctx, driver, address, args, parts):
+    """Run the kernel at ``address`` on ``args`` in ``parts`` shares: the driver (``_drive``'s
+    build, at ``driver``) calls, for each share, a ``_SHARE`` function made here for these
+    argument types, which takes the kernel's address and arguments from a blob on this
+    stack. The number of shares that raised."""
+    if not isinstance(args, types.BaseTuple):
+        return None
+
+    def codegen(context, builder, signature, llargs):
+        blob_type = ir.LiteralStructType([_I64, context.get_value_type(args)])
+        blob = cgutils.alloca_once(builder, blob_type)
+        builder.store(llargs[1], cgutils.gep_inbounds(builder, blob, 0, 0))
+        builder.store(llargs[2], cgutils.gep_inbounds(builder, blob, 0, 1))
+        share = cgutils.get_or_insert_function(builder.module, _SHARE, "fastact_share")
+        if share.is_declaration:  # (one per build: numba compiles each signature in a module of its own)
+            share.linkage = "internal"
+            b = ir.IRBuilder(share.append_basic_block())
+            taken = b.bitcast(share.args[0], blob_type.as_pointer())
+            kernel = b.load(cgutils.gep_inbounds(b, taken, 0, 0))
+            values = b.load(cgutils.gep_inbounds(b, taken, 0, 1))
+            argtypes = [*args.types, types.int64, types.int64]
+            members = [b.extract_value(values, i) for i in range(len(args))]
+            raised, _ = _call(context, b, kernel, argtypes, [*members, *share.args[1:]])
+            b.ret(b.zext(raised, _I64))
+        shares = [builder.ptrtoint(share, _I64), builder.ptrtoint(blob, _I64), llargs[3]]
+        raised, failed = _call(context, builder, llargs[0], [types.int64] * 3, shares, types.int64)
+        return builder.select(raised, ir.Constant(_I64, 1), failed)
+
+    return types.int64(driver, address, args, parts), codegen
+
+
+def _spread(driver, address, args, parts):
+    return _shares(driver, address, args, parts)
+
+
 def _small_result(t):
-    """Whether a kernel's return type fits _call_at's room: nothing, a scalar, or a tuple of
+    """Whether a kernel's return type fits a share's room: nothing, a scalar, or a tuple of
     up to _RESULT_WORDS scalars."""
     if isinstance(t, types.BaseTuple):
         return len(t) <= _RESULT_WORDS and all(isinstance(m, (types.Number, types.Boolean)) for m in t)
     return t == types.none or isinstance(t, (types.Number, types.Boolean))
 
 
-def _drive(address, args, parts):
-    # Each iteration one share: threads.run sets how numba deals them (static, or one at a
-    # time where other processes load the cores).
-    failed = 0
-    for part in prange(parts):
-        failed += _call_at(address, args + (part, parts))
-    return failed
+#: The driver's one signature: (share, blob, parts).
+_DRIVE_TYPES = (types.int64,) * 3
+
+#: The driver's address, once compiled or loaded in this process.
+_driver = []
+
+
+def _driver_address():
+    """The address of ``_drive``'s build, compiled or loaded now unless the caller defers
+    (``jit.Compiling``: then it is queued)."""
+    if not _driver:
+        build = _DRIVE.overloads.get(_DRIVE_TYPES)
+        if build is None:
+            if jit.deferred() and jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES):
+                raise jit.Compiling(_DRIVE)
+            jit.compile_folded(_DRIVE, _DRIVE_TYPES)
+            build = _DRIVE.overloads[_DRIVE_TYPES]
+        _driver.append(build.library.get_pointer_to_function(build.fndesc.llvm_func_name))
+    return _driver[0]
 
 
 def _flat(args):
@@ -336,13 +400,17 @@ def _key(a):
 class Shares:
     """A kernel's parallel build: its serial build on each share of the loop, on numba's threads.
 
-    ``shares(*args, 0, parts)``: one generic ``prange`` loop (``_drive``, compiled once per
-    tuple of argument types, whatever the kernel) calls the serial build by its address for
-    each share. Where the serial build is missing and the caller defers (``threads.run``),
-    ``jit.Compiling`` is raised: the caller's serial path compiles it (or queues it and runs
-    the stand-in); the driver, where missing, is compiled in the background. Where a share
-    raised, the serial build is called on the whole to raise it. With ``finish``, the serial
-    build then runs the share past the last, and its result is returned (``Pair``).
+    ``shares(*args, 0, parts)``: an entry compiled once per tuple of argument types, whatever
+    the kernel (``_spread``, a plain function: 0.04 s to compile), puts the serial build's
+    address and the arguments in a blob and hands it to the one ``prange`` loop (``_drive``,
+    compiled once), which calls the serial build on each share. (The entry was itself the
+    ``prange`` loop, 0.2-0.35 s a tuple of types: 105 of them, 34 s of the test suite's
+    compiling; Intel VM.) Where the serial build is missing and the caller defers
+    (``threads.run``), ``jit.Compiling`` is raised: the caller's serial path compiles it (or
+    queues it and runs the stand-in); the entry and the driver, where missing, are compiled
+    in the background. Where a share raised, the serial build is called on the whole to raise
+    it. With ``finish``, the serial build then runs the share past the last, and its result
+    is returned (``Pair``).
     """
 
     def __init__(self, serial, finish=False):
@@ -361,13 +429,18 @@ class Shares:
             try:
                 address = self._address(tuple(typeof(a, Purpose.argument) for a in args))
             except jit.Compiling:
-                # The caller compiles the serial build (or queues it, ahead); the driver is
-                # queued now, so that one wait of the background thread brings both.
-                jit.BACKGROUND.submit(_DRIVE, (types.int64, typeof(flat, Purpose.argument), types.int64))
+                # The caller compiles the serial build (or queues it, ahead); the driver and
+                # the entry for these types are queued now, so that one wait of the
+                # background thread brings all three.
+                if _DRIVE_TYPES not in _DRIVE.overloads:
+                    jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES)
+                spread = (types.int64, types.int64, typeof(flat, Purpose.argument), types.int64)
+                if jit.folded(spread) not in _SPREAD.overloads:
+                    jit.BACKGROUND.submit(_SPREAD, spread)
                 raise
             if None not in key:
                 self._addresses[key] = address
-        if _DRIVE(address, flat, args[-1]):
+        if _SPREAD(_driver_address(), address, flat, args[-1]):
             self.serial(*args[:-2], 0, 1)
             raise RuntimeError(f"{self.serial.py_func.__name__} failed in a parallel share")
         if self.finish:
@@ -382,7 +455,7 @@ class Shares:
                 raise jit.Compiling(self.serial)
             jit.compile_folded(self.serial, exact)
             build = self.serial.overloads[serving]
-        if not _small_result(build.signature.return_type):  # _call_at's room for it
+        if not _small_result(build.signature.return_type):  # a share's room for it
             raise TypeError(f"{self.serial.py_func.__name__} returns {build.signature.return_type}")
         address = self._types[exact] = build.library.get_pointer_to_function(build.fndesc.llvm_func_name)
         return address
@@ -529,6 +602,8 @@ def _cached(decorator, fn, *args, background=False, **options):
 
 _drive.__qualname__ = f"drive_{_SOURCE_TAG}"  # (see Pair._jit)
 _DRIVE = _cached(njit, _drive, parallel=True, background=True, **KERNEL)
+_spread.__qualname__ = f"spread_{_SOURCE_TAG}"
+_SPREAD = _cached(njit, _spread, background=True, **KERNEL)
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}
 

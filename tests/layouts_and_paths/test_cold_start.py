@@ -38,13 +38,13 @@ print("compiled:", compiled)
 
 def test_a_float32_call_compiles_only_its_dtype_and_build():
     """A large float32 Relu compiles the float32 flat kernels' serial builds, which its
-    parallel shares run, and the shares' driver for those argument types: no float64
-    signature, no ufunc; a small one then compiles nothing more."""
+    parallel shares run, the shares' entry for those argument types and their one driver: no
+    float64 signature, no ufunc; a small one then compiles nothing more."""
     code = """
 import numpy as np
 import fastact.layers as L
 from fastact._core import threads
-from fastact._core.kernels import KERNELS, _DRIVE
+from fastact._core.kernels import KERNELS, _DRIVE, _SPREAD
 
 k = KERNELS["relu"]
 layer = L.Relu()
@@ -61,7 +61,8 @@ sig = lambda d: [tuple(arrays(s)) for s in d.signatures]
 assert sig(k.forward.serial) == [("float32", "float32", "uint8")], sig(k.forward.serial)
 assert sig(k.backward.serial) == [("float32", "uint8")], sig(k.backward.serial)
 assert sig(k.forward.parallel) == sig(k.forward.serial) and sig(k.backward.parallel) == sig(k.backward.serial)
-assert sorted(sig(_DRIVE)) == [("float32", "float32", "uint8"), ("float32", "uint8")], sig(_DRIVE)
+assert sorted(sig(_SPREAD)) == [("float32", "float32", "uint8"), ("float32", "uint8")], sig(_SPREAD)
+assert [tuple(map(str, s)) for s in _DRIVE.signatures] == [("int64",) * 3], _DRIVE.signatures
 assert "ufunc" not in vars(k) and "backward_ufunc" not in vars(k), "a ufunc was built"
 with threads.forced("serial"):
     layer.backward(layer.forward(np.ones((200, 300), np.float32)))
@@ -138,29 +139,29 @@ _ON = {"NUMBA_NUM_THREADS": "2", "FASTACT_BACKGROUND_COMPILE": "1"}
 
 def test_a_parallel_build_not_compiled_yet_is_compiled_in_the_background():
     """A call that picks the parallel build before it can run compiles the serial build (the
-    code the parallel shares run) and runs it, and queues the shares' driver, once however
-    often it is asked for; calls run the serial build (the same bits) until the driver is
+    code the parallel shares run) and runs it, and queues the shares' driver and entry, once
+    however often it is asked for; calls run the serial build (the same bits) until they are
     compiled, then the shares; and the thread, idle, ends."""
     code = (
         _PARALLEL_BY_SIZE
         + """
-from fastact._core.kernels import _DRIVE
-jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the build back while the calls are checked
+from fastact._core.kernels import _DRIVE, _SPREAD
+jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the builds back while the calls are checked
 jit.BACKGROUND.IDLE_SECONDS = 0.2
 layer = fastact.Sigmoid()
 first = layer.forward(x)
 assert len(pair.serial.signatures) == 1, pair.serial.signatures
 again = layer.forward(x)
 layer.forward(x)
-assert _DRIVE.signatures == [], _DRIVE.signatures
-assert [entry[0] for entry in jit.BACKGROUND._queue] == [_DRIVE], jit.BACKGROUND._queue
-assert len(jit.BACKGROUND._pending) == 1
+assert _DRIVE.signatures == _SPREAD.signatures == [], _SPREAD.signatures
+assert [entry[0] for entry in jit.BACKGROUND._queue] == [_DRIVE, _SPREAD], jit.BACKGROUND._queue
+assert len(jit.BACKGROUND._pending) == 2
 assert jit.BACKGROUND._thread.name == "fastact-compile"
 jit.BACKGROUND.QUIET_SECONDS = 0.0
 with jit.BACKGROUND._cv:
     jit.BACKGROUND._cv.notify_all()
-assert jit.BACKGROUND.wait(240), "the build was not compiled"
-assert len(_DRIVE.signatures) == 1, _DRIVE.signatures
+assert jit.BACKGROUND.wait(240), "the builds were not compiled"
+assert len(_DRIVE.signatures) == len(_SPREAD.signatures) == 1, _SPREAD.signatures
 calls = []
 real = pair.parallel
 pair.parallel = lambda *a: (calls.append(1), real(*a))[1]
@@ -189,9 +190,9 @@ def test_a_serial_build_with_a_stand_in_is_compiled_in_the_background_ahead_of_p
         + """
 from fastact._core import windows
 from fastact._core.rows import PAIRS
-from fastact._core.kernels import _DRIVE
+from fastact._core.kernels import _DRIVE, _SPREAD
 jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the builds back while the calls are checked
-fastact.Sigmoid().forward(x)  # compiles its serial build, queues the driver of its shares
+fastact.Sigmoid().forward(x)  # compiles its serial build, queues the driver and entry of its shares
 layer = fastact.layers.Pooling(2, 2, 2)
 image = np.random.default_rng(1).standard_normal((2, 3, 8, 8))
 dout = np.random.default_rng(2).standard_normal((2, 3, 4, 4))
@@ -200,7 +201,7 @@ first = layer.backward(dout)
 forward, backward = windows.POOL_FORWARD, windows.POOL_BACKWARD_TILED
 assert forward.serial.signatures == [] and backward.serial.signatures == [], backward.serial.signatures
 queued = [entry[0] for entry in jit.BACKGROUND._queue]
-assert queued == [forward.serial, backward.serial, _DRIVE], queued
+assert queued == [forward.serial, backward.serial, _DRIVE, _SPREAD], queued
 jit.BACKGROUND.QUIET_SECONDS = 0.0
 with jit.BACKGROUND._cv:
     jit.BACKGROUND._cv.notify_all()
@@ -242,7 +243,7 @@ assert jit.BACKGROUND.wait(240)
 assert started and started[0] - asked >= 1.0, (started[:1], asked)
 jit.BACKGROUND.QUIET_SECONDS = 3600  # (what is checked is the clock the thread waits on)
 layer = fastact.Tanh()
-layer.forward(x)  # its serial build compiles in the call; the driver of its shares is queued
+layer.forward(x)  # its serial build compiles in the call; its shares' entry is queued
 assert jit.BACKGROUND._pending
 last = jit.BACKGROUND._last_other
 for _ in range(20):
@@ -258,12 +259,13 @@ def test_with_background_compiling_off_the_call_compiles_its_parallel_build():
     code = (
         _PARALLEL_BY_SIZE
         + """
-from fastact._core.kernels import _DRIVE
+from fastact._core.kernels import _DRIVE, _SPREAD
 calls = []
 real = pair.parallel
 pair.parallel = lambda *a: (calls.append(1), real(*a))[1]
 fastact.Sigmoid().forward(x)
-assert calls == [1] and len(pair.serial.signatures) == 1 and len(_DRIVE.signatures) == 1
+assert calls == [1] and len(pair.serial.signatures) == 1
+assert len(_DRIVE.signatures) == len(_SPREAD.signatures) == 1
 assert jit.BACKGROUND._thread is None
 print("ok")
 """
@@ -282,7 +284,7 @@ def test_a_fork_while_a_build_compiles_in_the_background_leaves_the_child_able_t
         + """
 from numba.core.compiler_lock import global_compiler_lock
 jit.BACKGROUND.QUIET_SECONDS = 0.0
-fastact.Sigmoid().forward(x)   # compiles the serial build, queues the driver of the shares
+fastact.Sigmoid().forward(x)   # compiles the serial build, queues the shares' driver and entry
 deadline = time.monotonic() + 120
 held = False
 while jit.BACKGROUND._pending and time.monotonic() < deadline:
@@ -317,8 +319,8 @@ def test_exit_while_a_build_compiles_in_the_background_is_clean(tmp_path):
         _PARALLEL_BY_SIZE
         + """
 jit.BACKGROUND.QUIET_SECONDS = 0.0
-fastact.Sigmoid().forward(x)   # compiles its serial build, queues the driver of its shares
-fastact.Tanh().forward(np.linspace(-3, 3, 1 << 21).astype(np.float32))  # the same in float32: a second driver
+fastact.Sigmoid().forward(x)   # compiles its serial build, queues its shares' driver and entry
+fastact.Tanh().forward(np.linspace(-3, 3, 1 << 21).astype(np.float32))  # the same in float32: a second entry
 print("exiting")
 """
     )
