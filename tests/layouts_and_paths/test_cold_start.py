@@ -284,7 +284,9 @@ def test_a_fork_while_a_build_compiles_in_the_background_leaves_the_child_able_t
         + """
 from numba.core.compiler_lock import global_compiler_lock
 jit.BACKGROUND.QUIET_SECONDS = 0.0
-fastact.Sigmoid().forward(x)   # compiles the serial build, queues the shares' driver and entry
+# queues Pooling's serial build (about 1 s to compile; a parallel call's builds can be done
+# before the loop below looks) and runs its stand-in
+fastact.layers.Pooling(2, 2, 2).forward(np.ones((2, 3, 8, 8)))
 deadline = time.monotonic() + 120
 held = False
 while jit.BACKGROUND._pending and time.monotonic() < deadline:
