@@ -24,6 +24,7 @@ from .layouts import as_4d, flat, same_order, swapped
 from .threads import run
 
 _U8 = np.dtype(np.uint8)
+_BOOL = np.dtype(np.bool_)
 
 
 #: From this cost (``Activation.cost``: 1 for the piecewise-linear formulas, 40-80 for the
@@ -146,12 +147,18 @@ def forward(kernels, x, out, mask, params):
 
 def backward(kernels, dout, saved, dx, params):
     """``dx = backward(dout, saved)`` element by element; ``dx`` may be ``dout`` itself."""
-    in_place = dx is dout
     if small(kernels, "backward", dout, saved, dx):  # (the ufunc takes a bool mask as it is)
         kernels.backward_ufunc(dout, saved, *params, out=dx)
         return
+    backward_by_kernels(kernels, dout, saved, dx, params)
+
+
+def backward_by_kernels(kernels, dout, saved, dx, params):
+    """``backward`` for a call that ``small`` has sent to the kernels (the layers decide that
+    themselves, in fewer steps)."""
+    in_place = dx is dout
     mask = saved
-    if saved.dtype == np.bool_:
+    if saved.dtype == _BOOL:
         saved = saved.view(_U8)
     pair = kernels.backward
     if dout.flags.c_contiguous and saved.flags.c_contiguous:
