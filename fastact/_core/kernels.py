@@ -315,7 +315,7 @@ def _shares(typingctx, driver, address, args, parts):
         blob_type = ir.LiteralStructType([_I64, context.get_value_type(args)])
         blob = cgutils.alloca_once(builder, blob_type)
         builder.store(llargs[1], cgutils.gep_inbounds(builder, blob, 0, 0))
-        builder.store(llargs[2], cgutils.gep_inbounds(builder, blob, 0, 1))
+        builder.store(_unowned(context, builder, args, llargs[2]), cgutils.gep_inbounds(builder, blob, 0, 1))
         share = cgutils.get_or_insert_function(builder.module, _SHARE, "fastact_share")
         if share.is_declaration:  # (one per build: numba compiles each signature in a module of its own)
             share.linkage = "internal"
@@ -332,6 +332,24 @@ def _shares(typingctx, driver, address, args, parts):
         return builder.select(raised, ir.Constant(_I64, 1), failed)
 
     return types.int64(driver, address, args, parts), codegen
+
+
+def _unowned(context, builder, args, values):
+    """The tuple ``values`` of type ``args`` with its arrays' reference-count owners (meminfo,
+    parent) left out, as numba's own parallel loops hand arrays to their threads: the caller
+    holds the arrays for the whole call. With them, every row view a kernel takes (x[i])
+    counted up and down on the one owner from every thread at once: softmax at (3072, 256)
+    float32 ran 1.1 ms on two shares against 0.33 ms (and 0.75 ms serial), Intel VM."""
+    members = []
+    for i, t in enumerate(args.types):
+        value = builder.extract_value(values, i)
+        if isinstance(t, types.Array):
+            array = context.make_array(t)(context, builder, value=value)
+            array.meminfo = cgutils.get_null_value(array.meminfo.type)
+            array.parent = cgutils.get_null_value(array.parent.type)
+            value = array._getvalue()
+        members.append(value)
+    return context.make_tuple(builder, args, members)
 
 
 def _spread(driver, address, args, parts):
