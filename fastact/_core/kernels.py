@@ -618,9 +618,9 @@ def _cached(decorator, fn, *args, background=False, **options):
     return fold_layouts(built, background) if decorator is njit else built
 
 
-_drive.__qualname__ = f"drive_{_SOURCE_TAG}"  # (see Pair._jit)
+_drive.__qualname__ = f"drive_{_SOURCE_TAG}"  # (see _source_tag)
 _DRIVE = _cached(njit, _drive, parallel=True, background=True, **KERNEL)
-_spread.__qualname__ = f"spread_{_SOURCE_TAG}"
+_spread.__qualname__ = f"spread_{_SOURCE_TAG}"  # (the same)
 _SPREAD = _cached(njit, _spread, background=True, **KERNEL)
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}
