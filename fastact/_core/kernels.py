@@ -61,8 +61,8 @@ def wide_vectors(typingctx):
     """Let LLVM vectorize the enclosing loop with 512-bit vectors where the CPU has them.
 
     LLVM's default for AVX-512 CPUs prefers 256-bit vectors; the compute-bound sigmoid runs
-    about 1.5x faster at 512. A no-op call: it only sets the function attribute. (Inside a
-    ``prange`` loop's body it lands in the function numba outlines for the loop.)
+    about 1.5x faster at 512. A no-op call: it only sets the attribute of the function it is
+    compiled into (a kernel's serial build, which the parallel shares also run).
     """
 
     def codegen(context, builder, signature, args):

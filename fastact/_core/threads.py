@@ -599,8 +599,8 @@ def run(pair, size, *args, per_iteration=1):
     finally:
         if _slot.get(0) == me:
             _slot.pop(0, None)
-    # The shares' driver is being compiled on another thread (``jit.Background``), or the
-    # serial build is missing: the serial path compiles it (or queues it and runs the stand-in).
+    # The shares' driver or entry is being compiled on another thread (``jit.Background``), or
+    # the serial build is missing: the serial path compiles it (or queues it and runs the stand-in).
     return _serial(pair, args)
 
 
