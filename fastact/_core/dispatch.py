@@ -72,18 +72,9 @@ def limits(kernels):
     return lim
 
 
-#: The default ufunc limit of a backward written into dout (Relu's). With dout both input and
-#: output of the ufunc, LLVM's run-time overlap check fails and its scalar loop runs: Relu
-#: backward at (100, 50) float64 took 6.5 us in place against 1.1 us into another array, and
-#: the in-place kernel took over from ~3000 elements in both dtypes (AMD EPYC, loaded).
-IN_PLACE_UFUNC_MAX_BYTES = 16384
-
-
 def _ufunc_max_bytes(act, direction, contiguous=False):
     op = f"{act.name}_{direction}"
     cost = act.cost_of(direction)
-    if direction == "backward" and act.backward_in_place:
-        return threads.UFUNC_MAX_BYTES.get(op, IN_PLACE_UFUNC_MAX_BYTES)  # tune measures it in place
     if act.params:
         # A ufunc gets the parameters as stride-0 operands, and numba's ufunc loop then runs
         # element by element, unvectorized: 2.7x (LeakyReLU) to 7x (Softplus) slower than the

@@ -14,16 +14,22 @@ fastact builds a ufunc, under numba's compiler lock, so nothing else numba build
 it. The loop wrapper is never cached on disk (numba rebuilds it from the cached element function
 in every process), so a cached kernel can never bring back the unfixed loop.
 
+Two choices ride along, where their lines are found: the loop asks for 512-bit vectors, and its
+contiguous path has a twin for an output that is also an input (``fast_loops``), which LLVM
+vectorizes where numba's own loop ran scalar.
+
 Where numba's source no longer has the faulty line, a probe decides: a numba that already
 respects the output's step is used as it is; one that still ignores it and cannot be patched
 makes every ufunc build fail with an error, rather than corrupt memory.
 """
 
 import contextlib
+import copy
 import inspect
 import textwrap
 
 import numpy as np
+from numba.core import cgutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.np.ufunc import ufuncbuilder, wrappers
 
@@ -38,6 +44,49 @@ FIXED = "    for ary in (*arrays, out):\n        unit_strided = builder.and_(uni
 WRAPPER = '    wrapper = ir.Function(wrapper_module, fnty, "__ufunc__." + func.name)\n'
 WIDE = WRAPPER + '    set.add(wrapper.attributes, \'"prefer-vector-width"="512"\')\n'
 
+#: Not a fix, a choice: the contiguous loop gets a twin for a call whose output is one of its
+#: inputs (``ufunc(x, out=x)``, and the Relu backward's ``dout``), where the input is read
+#: through the output's own pointer. With two pointers LLVM's run-time overlap test fails on
+#: the very array it could vectorize (each element is read before it is written, at the same
+#: index) and the scalar loop runs: in place, 65536 elements (Intel VM), sigmoid float32 took
+#: 298 us against 27 into another array, GELU float64 1340 against 285, Relu 37 against 6-14.
+FAST_LOOP = (
+    "                with cgutils.for_range(builder, loopcount, intp=intp_t) as loop:\n"
+    "                    build_fast_loop_body(\n"
+    "                        context, func, builder, arrays, out, offsets,\n"
+    "                        store_offset, signature, loop.index, pyapi,\n"
+    "                        env=envptr,\n"
+    "                    )\n"
+)
+FAST_LOOPS = (
+    "                fast_loops(context, func, builder, arrays, out, offsets,\n"
+    "                           store_offset, signature, loopcount, intp_t, pyapi, envptr)\n"
+)
+
+
+def fast_loops(context, func, builder, arrays, out, offsets, store_offset, signature, loopcount, intp_t, pyapi, envptr):
+    """numba's contiguous loop, and before it the same loop for an output that is the first
+    input of its type, taken where the two pointers are equal."""
+
+    def loop(args):
+        with cgutils.for_range(builder, loopcount, intp=intp_t) as index:
+            wrappers.build_fast_loop_body(
+                context, func, builder, args, out, offsets, store_offset, signature, index.index, pyapi, env=envptr
+            )
+
+    alike = [i for i, ary in enumerate(arrays) if ary.fe_type == out.fe_type]
+    if not alike:
+        loop(arrays)
+        return
+    i = alike[0]
+    aliased = copy.copy(arrays[i])
+    aliased.dataptr = out.dataptr
+    with builder.if_else(builder.icmp_unsigned("==", arrays[i].dataptr, out.dataptr)) as (same, other):
+        with same:
+            loop([*arrays[:i], aliased, *arrays[i + 1 :]])
+        with other:
+            loop(arrays)
+
 
 def _patched():
     """numba's build_ufunc_wrapper with FIXED for FAULTY, or None where its source lacks FAULTY."""
@@ -50,7 +99,9 @@ def _patched():
     source = source.replace(FAULTY, FIXED)
     if source.count(WRAPPER) == 1:
         source = source.replace(WRAPPER, WIDE)
-    namespace = dict(vars(wrappers))
+    if source.count(FAST_LOOP) == 1:
+        source = source.replace(FAST_LOOP, FAST_LOOPS)
+    namespace = {**vars(wrappers), "fast_loops": fast_loops}
     exec(compile(source, wrappers.__file__, "exec"), namespace)
     return namespace["build_ufunc_wrapper"]
 

@@ -74,6 +74,60 @@ def test_the_fixed_loop_still_vectorizes():
     assert not out[1::2].any()
 
 
+def _vector_loops(build, fn, signature):
+    """(vector loop bodies, run-time overlap checks) in the optimised IR of the ufunc loop that
+    ``build`` makes for ``fn``: LLVM's loop vectorizer names the blocks it makes."""
+    import re
+
+    from numba import vectorize
+
+    libraries = []
+
+    def recording(*args):
+        info = build(*args)
+        libraries.append(info.library)
+        return info
+
+    with fastact._core.ufunc_loop._using(recording):
+        ufunc = vectorize([signature])(fn).ufunc
+    ir = "".join(lib.get_llvm_str() for lib in libraries)
+    return ufunc, len(re.findall(r"^vector\.body\d*:", ir, re.M)), len(re.findall(r"^vector\.memcheck\d*:", ir, re.M))
+
+
+@pytest.mark.parametrize("signature", ["float64(float64)", "float32(float32, boolean)"])
+def test_an_output_that_is_an_input_has_a_vector_loop_of_its_own(signature):
+    """``ufunc(x, out=x)`` (and Relu's backward into dout): LLVM's run-time overlap check fails
+    for the very same array, so numba's contiguous loop ran its scalar version there. The
+    fixed builder adds a twin that reads x through the output's pointer: one vector loop more
+    than numba's own builder makes, with no overlap check of its own where x is the only input
+    (the mask's, which passes, where there is one). In place and into another array, the same
+    bits."""
+    from numba.np.ufunc import wrappers
+
+    if "boolean" in signature:
+
+        def fn(x, mask):
+            return 0.0 if mask else x * x
+
+    else:
+
+        def fn(x):
+            return x * x if x > 1.0 else x
+
+    patched = fastact._core.ufunc_loop.wrapper_builder()
+    ufunc, loops, checks = _vector_loops(patched, fn, signature)
+    _, own_loops, own_checks = _vector_loops(wrappers.build_ufunc_wrapper, fn, signature)
+    assert own_loops >= 1, "numba's own contiguous loop did not vectorize"
+    assert loops == own_loops + 1, (loops, own_loops)
+    assert checks == own_checks + ("boolean" in signature), (checks, own_checks)
+    dtype = np.float64 if signature.startswith("float64") else np.float32
+    x = np.linspace(-3, 3, 1001).astype(dtype)
+    args = [np.arange(x.size) % 3 == 0] if "boolean" in signature else []
+    expected = ufunc(x, *args)
+    ufunc(x, *args, out=x)
+    np.testing.assert_array_equal(x, expected)
+
+
 def _host_and_view(draw, dtype):
     """A random output layout: shape, per-axis steps (negative too), an axis order, an offset."""
     shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
