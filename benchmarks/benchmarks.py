@@ -18,8 +18,10 @@ import os
 import subprocess
 import sys
 
+import fastact
 from fastact._core import jit
 from fastact._tools import bench, bench_nlp, bench_rows, cli, networks, report
+from fastact.activations import REGISTRY
 
 jit.BACKGROUND.enabled = False  # each setup compiles what it times (as `python -m fastact bench`)
 
@@ -76,6 +78,40 @@ class Ratios:
 
     def track_copy_bandwidth_fraction(self, op, dtype, size):
         return report.copy_fraction(self.case, self.times)
+
+
+# The ufuncs without parameters, each written into its own input and into another array: the
+# same loop both ways (``fastact._core.ufunc_loop.fast_loops``). Sampled: Relu, Sigmoid and
+# GELU (memory-bound, one exp, the heaviest).
+_UFUNCS = sorted(n for n, s in REGISTRY.items() if not s.params)
+
+
+class UfuncInPlace:
+    """A ufunc called in place (``fastact.sigmoid(x, out=x)``) and into another array, 65536
+    elements, each after a copy of the input (so that the in-place calls see the same values
+    every time): the same time both ways, where numba's own loop ran scalar in place."""
+
+    params = [_UFUNCS, list(bench.DTYPES)]
+    param_names = ["op", "dtype"]
+
+    def setup(self, op, dtype):
+        if not FULL and op not in ("relu", "sigmoid", "gelu"):
+            raise NotImplementedError("outside the default sample (FASTACT_ASV_FULL=1 runs it)")
+        import numpy as np
+
+        self.f = getattr(fastact, op)
+        self.x = np.random.default_rng(0).standard_normal(1 << 16).astype(dtype)
+        self.y = np.empty_like(self.x)
+        self.time_in_place(op, dtype)
+        self.time_into_another(op, dtype)
+
+    def time_in_place(self, op, dtype):
+        self.y[...] = self.x
+        self.f(self.y, out=self.y)
+
+    def time_into_another(self, op, dtype):
+        self.y[...] = self.x
+        self.f(self.x, out=self.y)
 
 
 _BIGGEST_ROWS = max(bench_rows.SHAPES, key=lambda name: math.prod(bench_rows.SHAPES[name]))
