@@ -296,14 +296,13 @@ class Relu(_layer_class(REGISTRY["relu"])):
             and dout.shape == mask.shape
             and not JIT_OFF
         ):
-            # The ufunc's contiguous loop is the kernel's, vectorized in place too
-            # (ufunc_loop.fast_loops): it serves up to the parallel threshold where the mask
-            # is contiguous as well, and up to the limit for strided loops where it is not.
-            small = (
-                dout.size <= _TINY
-                or dout.nbytes <= (lim := dispatch.limits(_RELU))[2]
-                or (dout.nbytes <= lim[4] and mask.flags.c_contiguous)
-            )
+            # The ufunc's loop is vectorized in place too (ufunc_loop.fast_loops), so it
+            # serves up to the ufunc limit, as for any other op. Not up to the parallel
+            # threshold, as contiguous forwards are: the book's ConvNet, whose Relu outputs
+            # lie on both sides of that range, then compiled the ufunc (both dtypes) as well
+            # as the kernel its larger ones need, and its first step took 2.32-2.40 s cold
+            # against 2.14-2.19 (Intel VM).
+            small = dout.size <= _TINY or dout.nbytes <= dispatch.limits(_RELU)[2]
             if small and dout.flags.c_contiguous:
                 # one ufunc call writing into dout (out by position: parsing out= costs more
                 # than the work on 100 elements); the ufunc takes any alignment and mask

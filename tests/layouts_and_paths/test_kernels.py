@@ -247,34 +247,30 @@ def test_below_the_parallel_threshold_contiguous_arrays_take_the_ufunc(name, mon
         calls.clear()
 
 
-def test_relu_backward_into_dout_takes_the_ufunc_up_to_the_parallel_threshold(monkeypatch, rng):
+def test_relu_backward_into_dout_takes_the_ufunc_up_to_the_ufunc_limit(monkeypatch, rng):
     """Relu's backward writes into dout: the ufunc's in-place twin of its contiguous loop
-    (ufunc_loop.fast_loops) vectorizes as the kernel does, so a contiguous dout and mask take
-    it up to the parallel threshold; a strided mask, only up to the ufunc limit. The seed's
-    bits either way."""
+    (ufunc_loop.fast_loops) vectorizes as the kernel does, so dout takes the ufunc up to the
+    ufunc limit, as any op (numba's own loop ran scalar in place, and the limit was 16 KiB);
+    the kernel from there. The seed's bits either way."""
     import fastact.reference as reference
 
+    pair = KERNELS["relu"].backward
     calls = []
-    for pair in (KERNELS["relu"].backward, KERNELS["relu"].backward_4d):  # flat, and any strides
-        original = pair.serial
-        monkeypatch.setattr(pair, "serial", lambda *a, f=original: (calls.append(a[0].size), f(*a))[1])
+    original = pair.serial
+    monkeypatch.setattr(pair, "serial", lambda *a: (calls.append(a[0].size), original(*a))[1])
     monkeypatch.setattr(threads, "_forced_parallel", True)  # ignore other processes' load
-    ufunc_max, parallel_min = threads.thresholds("relu_backward", REGISTRY["relu"].cost_of("backward"))
+    ufunc_max = threads.thresholds("relu_backward", REGISTRY["relu"].cost_of("backward"))[0]
+    assert ufunc_max > 16384
     for dtype in (np.float32, np.float64):
-        n = (parallel_min - 1) // np.dtype(dtype).itemsize
-        layer = layer_of("relu")
-        layer.forward(sample(dtype, (n,), rng))
-        dout = sample(dtype, (n,), rng)
-        want = reference.relu_backward(dout.copy(), layer.mask)
-        assert_same_bits(layer.backward(dout), want, f"relu backward {np.dtype(dtype)}")
-        assert calls == []
-        m = ufunc_max // np.dtype(dtype).itemsize + 1
-        layer.mask = np.repeat(layer.mask[:m], 2)[::2]  # strided: the ufunc's scalar loop beyond the limit
-        dout = sample(dtype, (m,), rng)
-        want = reference.relu_backward(dout.copy(), layer.mask)
-        assert_same_bits(layer.backward(dout), want, f"relu backward {np.dtype(dtype)}, strided mask")
-        assert calls == [m]
-        calls.clear()
+        n = ufunc_max // np.dtype(dtype).itemsize
+        for size, kernel_calls in ((n, []), (n + 1, [n + 1])):
+            layer = layer_of("relu")
+            layer.forward(sample(dtype, (size,), rng))
+            dout = sample(dtype, (size,), rng)
+            want = reference.relu_backward(dout.copy(), layer.mask)
+            assert_same_bits(layer.backward(dout), want, f"relu backward {np.dtype(dtype)} {size}")
+            assert calls == kernel_calls
+            calls.clear()
 
 
 def test_from_asleep_only_large_calls_go_parallel_and_a_loop_wakes_the_pool(monkeypatch, rng):
