@@ -46,39 +46,8 @@ def test_numba_still_needs_the_fix():
     assert fastact._core.ufunc_loop.respects_output_step(patched)
 
 
-def test_the_fixed_loop_still_vectorizes():
-    """The fixed builder's fast path is numba's: a vector loop for contiguous operands (any
-    vector width), and the scalar strided loop beside it."""
-    import re
-
-    from numba import vectorize
-
-    patched = fastact._core.ufunc_loop.wrapper_builder()
-    libraries = []
-
-    def recording(*args):
-        info = patched(*args)
-        libraries.append(info.library)
-        return info
-
-    with fastact._core.ufunc_loop._using(recording):
-        ufunc = vectorize(["float64(float64)"])(lambda x: x if x > 0.0 else 0.0).ufunc
-    ir = "".join(lib.get_llvm_str() for lib in libraries)
-    assert re.search(r"<\d+ x double>", ir), "the fixed loop did not vectorize"
-    # and asks for 512-bit vectors where the CPU has them, as the prange kernels do (LLVM's
-    # tuning for Intel's AVX-512 cores would otherwise pick 256)
-    assert '"prefer-vector-width"="512"' in ir
-    out = np.zeros(16)
-    ufunc(np.arange(-4.0, 4.0), out=out[::2])
-    np.testing.assert_array_equal(out[::2], np.maximum(np.arange(-4.0, 4.0), 0))
-    assert not out[1::2].any()
-
-
-def _vector_loops(build, fn, signature):
-    """(vector loop bodies, run-time overlap checks) in the optimised IR of the ufunc loop that
-    ``build`` makes for ``fn``: LLVM's loop vectorizer names the blocks it makes."""
-    import re
-
+def _built(build, fn, signature):
+    """(the ufunc of ``fn`` whose loop ``build`` makes, that loop's optimised LLVM IR)."""
     from numba import vectorize
 
     libraries = []
@@ -90,7 +59,32 @@ def _vector_loops(build, fn, signature):
 
     with fastact._core.ufunc_loop._using(recording):
         ufunc = vectorize([signature])(fn).ufunc
-    ir = "".join(lib.get_llvm_str() for lib in libraries)
+    return ufunc, "".join(lib.get_llvm_str() for lib in libraries)
+
+
+def test_the_fixed_loop_still_vectorizes():
+    """The fixed builder's fast path is numba's: a vector loop for contiguous operands (any
+    vector width), and the scalar strided loop beside it."""
+    import re
+
+    patched = fastact._core.ufunc_loop.wrapper_builder()
+    ufunc, ir = _built(patched, lambda x: x if x > 0.0 else 0.0, "float64(float64)")
+    assert re.search(r"<\d+ x double>", ir), "the fixed loop did not vectorize"
+    # and asks for 512-bit vectors where the CPU has them, as the prange kernels do (LLVM's
+    # tuning for Intel's AVX-512 cores would otherwise pick 256)
+    assert '"prefer-vector-width"="512"' in ir
+    out = np.zeros(16)
+    ufunc(np.arange(-4.0, 4.0), out=out[::2])
+    np.testing.assert_array_equal(out[::2], np.maximum(np.arange(-4.0, 4.0), 0))
+    assert not out[1::2].any()
+
+
+def _vector_loops(build, fn, signature):
+    """(the ufunc, its loop's vector loop bodies, its run-time overlap checks): LLVM's loop
+    vectorizer names the blocks it makes."""
+    import re
+
+    ufunc, ir = _built(build, fn, signature)
     return ufunc, len(re.findall(r"^vector\.body\d*:", ir, re.M)), len(re.findall(r"^vector\.memcheck\d*:", ir, re.M))
 
 
