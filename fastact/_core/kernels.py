@@ -377,7 +377,11 @@ def _driver_address():
     if not _driver:
         build = _DRIVE.overloads.get(_DRIVE_TYPES)
         if build is None:
-            if jit.deferred() and jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES):
+            if (
+                jit.deferred()
+                and not jit.load_cached(_DRIVE, _DRIVE_TYPES)
+                and jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES)
+            ):
                 raise jit.Compiling(_DRIVE)
             jit.compile_folded(_DRIVE, _DRIVE_TYPES)
             build = _DRIVE.overloads[_DRIVE_TYPES]
@@ -469,7 +473,7 @@ class Shares:
         serving = jit.folded(exact)
         build = self.serial.overloads.get(serving)
         if build is None:
-            if jit.deferred():
+            if jit.deferred() and not jit.load_cached(self.serial, exact):
                 raise jit.Compiling(self.serial)
             jit.compile_folded(self.serial, exact)
             build = self.serial.overloads[serving]

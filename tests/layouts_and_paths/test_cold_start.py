@@ -133,6 +133,13 @@ pair = KERNELS["sigmoid"].forward
 x = np.linspace(-30, 30, 1 << 20)
 """
 
+#: The same, with numba's disk cache taken as empty where a call would defer a build (the
+#: suite's cache is warm, and a call loads a cached build itself: jit.load_cached).
+_COLD = (
+    _PARALLEL_BY_SIZE
+    + "jit.load_cached = lambda dispatcher, exact: dispatcher.overloads.get(jit.folded(exact)) is not None\n"
+)
+
 #: Its environment: two threads, background compiling on (the suite turns it off: conftest).
 _ON = {"NUMBA_NUM_THREADS": "2", "FASTACT_BACKGROUND_COMPILE": "1"}
 
@@ -143,7 +150,7 @@ def test_a_parallel_build_not_compiled_yet_is_compiled_in_the_background():
     however often it is asked for; calls run the serial build (the same bits) until they are
     compiled, then the shares; and the thread, idle, ends."""
     code = (
-        _PARALLEL_BY_SIZE
+        _COLD
         + """
 from fastact._core.kernels import _DRIVE, _SPREAD
 jit.BACKGROUND.QUIET_SECONDS = 3600  # hold the builds back while the calls are checked
@@ -181,12 +188,51 @@ print("ok")
     assert run_python(code, env=_ON).stdout.strip().endswith("ok")
 
 
+def test_a_build_in_numbas_cache_is_loaded_by_the_call_not_deferred(tmp_path):
+    """Where numba's disk cache holds the builds (a first process compiled them), the first
+    call loads them itself (milliseconds) and runs the parallel build at once: nothing is
+    queued, nothing runs serial. A deferred build was queued even then, and the warm
+    process's first steps ran the stand-ins and serial builds until the thread loaded it."""
+    env = {**_ON, "NUMBA_CACHE_DIR": str(tmp_path)}
+    fill = (
+        _PARALLEL_BY_SIZE
+        + """
+jit.BACKGROUND.QUIET_SECONDS = 0.0
+fastact.Sigmoid().forward(x)
+assert jit.BACKGROUND.wait(240)
+fastact.Sigmoid().forward(x)
+print("ok")
+"""
+    )
+    assert run_python(fill, env=env).stdout.strip().endswith("ok")
+    warm = (
+        _PARALLEL_BY_SIZE
+        + """
+from fastact._core.kernels import _DRIVE, _SPREAD
+jit.BACKGROUND.QUIET_SECONDS = 3600
+serial = []
+real_serial = threads._serial
+threads._serial = lambda *a: (serial.append(1), real_serial(*a))[1]
+assert pair.serial.signatures == _DRIVE.signatures == _SPREAD.signatures == []
+y = fastact.Sigmoid().forward(x)
+assert serial == [], "the first call ran serial"
+assert len(pair.serial.signatures) == len(_DRIVE.signatures) == len(_SPREAD.signatures) == 1
+assert not jit.BACKGROUND._queue and not jit.BACKGROUND._pending, jit.BACKGROUND._queue
+assert sum(pair.serial.stats.cache_hits.values()) == 1 and not pair.serial.stats.cache_misses
+with threads.forced("serial"):
+    np.testing.assert_array_equal(fastact.Sigmoid().forward(x).view(np.int64), y.view(np.int64))
+print("ok")
+"""
+    )
+    assert run_python(warm, env=env).stdout.strip().endswith("ok")
+
+
 def test_a_serial_build_with_a_stand_in_is_compiled_in_the_background_ahead_of_parallel_ones():
     """Kernels with a NumPy stand-in (Pooling's) whose serial builds are not compiled run the
     stand-ins (the same bits) and queue the builds ahead of the parallel builds queued before
     them; once compiled, calls run them. A call forced down the serial build compiles it."""
     code = (
-        _PARALLEL_BY_SIZE
+        _COLD
         + """
 from fastact._core import windows
 from fastact._core.rows import PAIRS
@@ -231,7 +277,7 @@ def test_the_first_deferred_build_waits_for_the_callers_compiling_to_pause():
     ask again for a build already queued do not count: a training loop asks on every step,
     and must not keep the thread waiting for good."""
     code = (
-        _PARALLEL_BY_SIZE
+        _COLD
         + """
 started = []  # when the thread takes each build (compiled, or loaded from numba's cache)
 compile_folded = jit.compile_folded
