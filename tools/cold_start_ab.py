@@ -1,14 +1,17 @@
 """The first training steps of the book's SimpleConvNet on a fresh kernel cache, versions taking turns.
 
-    python tools/cold_start_ab.py [commits or source dirs] [seconds] [pairs]
+    python tools/cold_start_ab.py [commits or source dirs] [seconds] [pairs] [warm]
     python tools/cold_start_ab.py 62245c9,HEAD 35 3
+    python tools/cold_start_ab.py d3a6f89,HEAD 3 2 warm
 
 Each version (a git commit of this checkout, extracted with ``git archive``, or a directory
 holding a ``fastact`` package) runs in a fresh process with empty ``NUMBA_CACHE_DIR`` and
 ``XDG_CACHE_HOME``, the versions alternating; each trains the ConvNet (float64, batch 100,
 every fastact layer) for ``seconds`` and prints its first step, when its 100th, 300th and 600th
 steps were done (seconds from the first step's start) and, where the version compiles in the
-background, when the last deferred build was ready.
+background, when the last deferred build was ready. With ``warm``, a first process on the same
+cache directory trains for ``WARM_FILL_SECONDS`` (its background builds land in the cache) and
+the second one is reported, with the times of its first five steps.
 """
 
 import os
@@ -38,9 +41,13 @@ done = np.cumsum(times)
 at = lambda n: f"{done[n - 1]:5.1f}" if n <= len(done) else "    -"
 last = "-" if background is None else ("not yet" if ready is None else f"{ready:.1f} s")
 assert fastact.__file__.startswith(sys.argv[2]), fastact.__file__
-print(f"first step {times[0]:5.2f} s; 100 / 300 / 600 steps at {at(100)} / {at(300)} / {at(600)} s; "
-      f"last deferred build ready {last}")
+first = " ".join(f"{t * 1e3:.0f}" for t in times[:5])
+print(f"first step {times[0]:5.2f} s (steps 1-5 {first} ms); "
+      f"100 / 300 / 600 steps at {at(100)} / {at(300)} / {at(600)} s; last deferred build ready {last}")
 """
+
+#: With ``warm``: how long the process that fills the cache trains.
+WARM_FILL_SECONDS = 12
 
 
 def _source(version, root):
@@ -55,21 +62,22 @@ def _source(version, root):
     return out
 
 
-def main(versions="HEAD", seconds="35", pairs="3"):
+def main(versions="HEAD", seconds="35", pairs="3", warm=""):
     with tempfile.TemporaryDirectory() as root:
         sources = {v: _source(v, root) for v in versions.split(",")}
         for _ in range(int(pairs)):
             for version, source in sources.items():
                 with tempfile.TemporaryDirectory() as cache:
                     env = {**os.environ, "PYTHONPATH": source, "NUMBA_CACHE_DIR": cache, "XDG_CACHE_HOME": cache}
-                    out = subprocess.run(  # (cwd: not this checkout, which `-c` would put first on sys.path)
-                        [sys.executable, "-c", _CHILD, seconds, source],
-                        env=env,
-                        cwd=cache,
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    )
+                    for run_seconds in [str(WARM_FILL_SECONDS)] * (warm == "warm") + [seconds]:
+                        out = subprocess.run(  # (cwd: not this checkout, which `-c` would put first on sys.path)
+                            [sys.executable, "-c", _CHILD, run_seconds, source],
+                            env=env,
+                            cwd=cache,
+                            capture_output=True,
+                            text=True,
+                            check=True,
+                        )
                     print(f"{version:<12}{out.stdout.strip()}", flush=True)
 
 
