@@ -126,8 +126,8 @@ def load_cached(dispatcher, exact):
     A build deferred to the background (``Compiling``) was queued there even where the cache
     held it: in a process whose cache was warm, the first SimpleConvNet steps then ran the
     stand-ins and serial builds until the background loaded them, once the process's
-    compiling had been quiet for ``QUIET_SECONDS``: steps 2-5 took 78-107 ms against ~25 ms,
-    and the last build came at 0.7 s (Intel VM). Loading takes milliseconds; only a build the
+    compiling had been quiet for ``QUIET_SECONDS``: steps 2-5 took 76-107 ms against ~20 ms,
+    and the last build came at 0.6-0.8 s (Intel VM). Loading takes milliseconds; only a build the
     cache lacks is worth the wait."""
     serving = folded(exact)
     key = (id(dispatcher), serving)
