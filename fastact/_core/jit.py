@@ -82,8 +82,7 @@ def fold_layouts(dispatcher, background=False):
             and exact
             and not kws
             and getattr(_asked, "defer", None)
-            and not load_cached(dispatcher, exact)
-            and BACKGROUND.submit(dispatcher, exact, first=_asked.defer == "first")
+            and defer(dispatcher, exact, first=_asked.defer == "first")
         ):
             raise Compiling(dispatcher)
         if kws or not any(_fortran(t) for t in exact):
@@ -149,6 +148,13 @@ def load_cached(dispatcher, exact):
             dispatcher.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
         dispatcher.add_overload(cres)
     return True
+
+
+def defer(dispatcher, exact, first=False):
+    """Queue ``dispatcher``'s build for ``exact`` on the compile thread unless numba's disk
+    cache has it (then it is loaded now: ``load_cached``); True where it was queued, so that
+    the caller raises ``Compiling`` and runs something else meanwhile."""
+    return not load_cached(dispatcher, exact) and BACKGROUND.submit(dispatcher, exact, first=first)
 
 
 def deferred():

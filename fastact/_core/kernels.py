@@ -377,11 +377,7 @@ def _driver_address():
     if not _driver:
         build = _DRIVE.overloads.get(_DRIVE_TYPES)
         if build is None:
-            if (
-                jit.deferred()
-                and not jit.load_cached(_DRIVE, _DRIVE_TYPES)
-                and jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES)
-            ):
+            if jit.deferred() and jit.defer(_DRIVE, _DRIVE_TYPES):
                 raise jit.Compiling(_DRIVE)
             jit.compile_folded(_DRIVE, _DRIVE_TYPES)
             build = _DRIVE.overloads[_DRIVE_TYPES]

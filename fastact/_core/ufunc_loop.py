@@ -74,11 +74,10 @@ def fast_loops(context, func, builder, arrays, out, offsets, store_offset, signa
                 context, func, builder, args, out, offsets, store_offset, signature, index.index, pyapi, env=envptr
             )
 
-    alike = [i for i, ary in enumerate(arrays) if ary.fe_type == out.fe_type]
-    if not alike:
+    i = next((i for i, ary in enumerate(arrays) if ary.fe_type == out.fe_type), None)
+    if i is None:
         loop(arrays)
         return
-    i = alike[0]
     aliased = copy.copy(arrays[i])
     aliased.dataptr = out.dataptr
     with builder.if_else(builder.icmp_unsigned("==", arrays[i].dataptr, out.dataptr)) as (same, other):
