@@ -590,7 +590,7 @@ def _ufunc(element, name, signatures):
     element.__name__ = name
     element.__qualname__ = f"{name}_{_SOURCE_TAG}"
     # numba's own loop ignores the output's stride (see ufunc_loop): built with the fixed one.
-    with ufunc_loop.building():
+    with ufunc_loop.building(element):
         return _cached(vectorize, element, signatures).ufunc
 
 

@@ -15,10 +15,53 @@ from fastact.testing.canary import SENTINEL
 from fastact.testing.processes import run_python
 
 
-@pytest.mark.parametrize("group", sorted(entry_points.GROUPS))
+@pytest.mark.parametrize("group", sorted(set(entry_points.GROUPS) - {"ufuncs"}))
 def test_every_entry_point_writes_only_its_output(group):
     proc = run_python(module="fastact.testing.entry_points", args=[group], timeout=900)
     assert " 0 failures" in proc.stdout, proc.stdout[-4000:]
+
+
+def test_every_ufunc_writes_only_its_output_with_its_loops_built_and_loaded():
+    """The ufuncs' group twice: the loops one process builds (or finds) are kept in numba's
+    disk cache (``ufunc_loop.building``); the next process loads every one, builds none, and
+    the loaded loops pass the same matrix (strided, reversed, in-place outputs)."""
+    code = """
+        import sys
+        from fastact._core import ufunc_loop
+        from fastact.testing import entry_points
+        status = entry_points.main(["ufuncs"])
+        print("loops loaded, built:", ufunc_loop.counts["loaded"], ufunc_loop.counts["built"])
+        sys.exit(status)
+    """
+    for _ in range(2):
+        proc = run_python(code, timeout=900)
+        assert " 0 failures" in proc.stdout, proc.stdout[-4000:]
+    loaded, built = map(int, proc.stdout.rsplit(":", 1)[1].split())
+    assert built == 0, proc.stdout[-2000:]
+    assert loaded >= 2 * len(REGISTRY), proc.stdout[-2000:]  # a forward loop per dtype at least
+
+
+def test_a_loop_the_cache_cannot_give_is_built_and_offered_to_it():
+    """A damaged cache entry (the load raises) costs a build, never a wrong loop: the ufunc
+    is the fixed builder's, and the built loop is handed to the cache."""
+    from numba import vectorize
+
+    offered = []
+
+    class Damaged:
+        def load_overload(self, key, context):
+            raise EOFError("truncated")
+
+        def save_overload(self, key, library):
+            offered.append(key)
+
+    patched = fastact._core.ufunc_loop.wrapper_builder()
+    with fastact._core.ufunc_loop._using(fastact._core.ufunc_loop._cached_loops(patched, Damaged())):
+        ufunc = vectorize(["float64(float64)"])(lambda x: x + 1.0).ufunc
+    assert [key[0] for key in offered] == ["(float64,) -> float64"]
+    out = np.zeros(8)
+    ufunc(np.arange(4.0), out=out[::2])
+    np.testing.assert_array_equal(out, [1, 0, 2, 0, 3, 0, 4, 0])
 
 
 def test_the_canary_check_catches_numbas_own_loop():
