@@ -223,6 +223,15 @@ _TINY = 256
 _MASK_ZERO = {dt: np.zeros((), dt) for dt in KERNEL_DTYPES}
 
 
+def _relu_backward_ufunc(dout, mask, out):
+    """Relu's backward ufunc, built on first use: this function builds it and puts it in its
+    own place, so that later calls reach the ufunc in one global lookup (through the kernels'
+    attribute it cost 0.02 us more, of the seed's 0.45 at 100 elements)."""
+    global _relu_backward_ufunc
+    _relu_backward_ufunc = _RELU.backward_ufunc
+    return _relu_backward_ufunc(dout, mask, out)
+
+
 class Relu(_layer_class(REGISTRY["relu"])):
     """ReLU: ``forward`` returns ``x`` with every ``x <= 0`` set to +0.0, bit for bit as the seed.
 
@@ -309,7 +318,7 @@ class Relu(_layer_class(REGISTRY["relu"])):
                 # layout, and refuses a read-only dout before writing anything (the slow path
                 # below then says why)
                 try:
-                    _RELU.backward_ufunc(dout, mask, dout)
+                    _relu_backward_ufunc(dout, mask, dout)
                     return dout
                 except ValueError:
                     if dout.flags.writeable:
