@@ -391,3 +391,31 @@ def test_a_backward_against_the_saved_arrays_transposed_view_goes_slab_by_slab(n
         assert dx.outside_changed().size == 0, name
         assert_same_bits(dout, before[0], "dout was modified")
         assert_same_bits(saved, before[1], "saved was modified")
+
+
+def test_the_shares_key_of_an_argument_tells_numbas_types_apart():
+    """The shares keep each serial build's address under ``kernels._key`` of the arguments
+    (numba's ``typeof`` costs 5 us an array): arguments with one key must have one numba
+    type, over dtypes, byte orders, dimensions, layouts, read-only and unaligned arrays."""
+    from numba import typeof
+
+    from fastact._core.kernels import _key
+
+    arrays = []
+    for dtype in ("<f8", "<f4", "<i8", "u1", "?"):
+        flat = np.arange(48).astype(dtype)
+        grid = flat.reshape(6, 8)
+        arrays += [flat, flat[::2], flat[::-1], grid, grid.T, grid[:, ::2], grid[::2], grid[:1], flat[:1], flat[0:0]]
+        arrays += [flat.reshape(2, 3, 8), flat.reshape(2, 3, 8).transpose(1, 0, 2), np.asarray(flat[0])]
+    unaligned = np.zeros(8 * 48 + 1, np.uint8)[1:].view("<f8")
+    arrays += [unaligned, unaligned.reshape(6, 8), unaligned[::2]]
+    for a in list(arrays):
+        frozen = a.view()
+        frozen.flags.writeable = False
+        arrays.append(frozen)
+    values = [*arrays, 3, 2**63, 1.5, np.float32(1.5), (arrays[0], 2.0), (arrays[3], arrays[4])]
+    types_of = {}
+    for v in values:
+        types_of.setdefault(_key(v), set()).add(typeof(v))
+    assert all(len(t) == 1 for t in types_of.values()), [t for t in types_of.values() if len(t) > 1]
+    assert len({t for ts in types_of.values() for t in ts}) > 60  # (the matrix spans many types)
