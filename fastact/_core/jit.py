@@ -241,6 +241,10 @@ class Background:
         self._others = 0  # compiler-lock events of other threads: starts minus ends
         self._last_other = 0.0  # time.monotonic() of the last of them
         self._hooked = False
+        #: Bumped whenever a queued build is done (compiled, failed or dropped): a caller that
+        #: met a deferred build (``threads.run``) tries the parallel path again only then.
+        #: Never reset (a forked child's bump tells its callers to compile for themselves).
+        self.done = getattr(self, "done", 0) + 1
 
     def submit(self, dispatcher, exact, first=False):
         """Queue ``dispatcher``'s build for ``exact`` (``first``: ahead of the others); False
@@ -305,6 +309,7 @@ class Background:
                     self._pending.discard(key)
                 self._queue.clear()
                 self._urgent = 0
+                self.done += 1
                 self._cv.notify_all()
             raise
 
@@ -335,6 +340,7 @@ class Background:
             finally:
                 with self._cv:
                     self._pending.discard(key)
+                    self.done += 1
                     self._cv.notify_all()
 
     def _stop(self):
@@ -343,6 +349,7 @@ class Background:
             self._queue.clear()
             self._urgent = 0
             self._pending.clear()
+            self.done += 1
             self._cv.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():

@@ -249,6 +249,9 @@ class Pair:
         #: build is compiled in the background (``jit.Background``).
         self.stand_in = stand_in
         self.serial_ran = stand_in is None  # (threads.run: whether to look for the serial build)
+        #: threads.run's note of ``jit.BACKGROUND.done`` when this pair's parallel path met a
+        #: build deferred to the background: until that count moves, calls go serial at once.
+        self.waiting = None
         kernel = make()
         kernel.__name__ = f"{name}_serial"
         kernel.__qualname__ = f"{name}_serial_{_SOURCE_TAG}"  # (see _source_tag)

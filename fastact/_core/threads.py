@@ -249,10 +249,15 @@ def _start_pool():
     against, loaded then with fastact's settings; the other library keeps its own runtime and
     its own settings (``private_openmp``).
     """
-    global _pool_ready
+    global _pool_ready, _next_start
     _shorten_blas_spin()
     if _pool_started():
         _pool_ready = _blas_spin_tried  # from now on run() skips this call
+        # ... else, while other Python threads run (a Jupyter kernel's always do), run() calls
+        # it again only every BLAS_RETRY_SECONDS: on every call it cost 0.5-1.3 us of each
+        # parallel call (softmax's backward at (100, 1000) float32: 16.4-16.8 us without
+        # another thread, 17.2-17.8 with one; Intel VM)
+        _next_start = time.monotonic() + BLAS_RETRY_SECONDS
         return
     from numba.np.ufunc import parallel
 
@@ -408,6 +413,8 @@ def _dlopen_with(settings, name, flags):
 
 _blas_spin_tried = False
 _pool_ready = False  # the pool runs and the BLAS spin was seen to: nothing left for _start_pool
+_next_start = 0.0  # time.monotonic() from which run() calls _start_pool again while not ready
+BLAS_RETRY_SECONDS = 0.2
 
 
 def _shorten_blas_spin():
@@ -559,6 +566,12 @@ def run(pair, size, *args, per_iteration=1):
             return _serial(pair, args)
         finally:
             _awake_until = time.perf_counter() + POOL_AWAKE_SECONDS
+    if pair.waiting == jit.BACKGROUND.done:
+        # Its parallel path is still waiting for a background build: the serial path at
+        # once. (Through the parallel path's setup and the deferral's exception, each call
+        # cost 8 us more: softmax's backward at (100, 1000) float32, 30 us against the serial
+        # build's 22, in every short process, which ends before the build starts; Intel VM.)
+        return _serial(pair, args)
     wanted = _num_threads or numba.config.NUMBA_NUM_THREADS
     other = 0.0 if _forced_parallel else _other_load()
     wanted = min(wanted, int(_CPUS - other + 0.5))  # leave the cores others keep busy to them
@@ -567,7 +580,7 @@ def run(pair, size, *args, per_iteration=1):
         if wanted < 2 or _slot.setdefault(0, me) != me:
             return _serial(pair, args)
         try:
-            if not _pool_ready:
+            if not _pool_ready and time.monotonic() >= _next_start:
                 _start_pool()
             get_threads, set_threads, get_chunksize, set_chunksize = _pool_controls()
             users = get_threads()  # numba's setting is per Python thread: ours
@@ -585,13 +598,14 @@ def run(pair, size, *args, per_iteration=1):
         previous = get_chunksize()
         if previous != chunk:  # (numba's default, 0, is what an unloaded call wants)
             set_chunksize(chunk)
+        done = jit.BACKGROUND.done  # (read before: a build done meanwhile makes the next call try again)
         try:
             if _forced_parallel:
                 return pair.parallel(*args, 0, parts)
             with _deferring:  # not compiled yet: the serial build now (or its stand-in), the same bits (below)
                 return pair.parallel(*args, 0, parts)
         except jit.Compiling:
-            pass
+            pair.waiting = done
         finally:
             _awake_until = time.perf_counter() + POOL_AWAKE_SECONDS
             if previous != chunk:

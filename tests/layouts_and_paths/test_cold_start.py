@@ -148,7 +148,8 @@ def test_a_parallel_build_not_compiled_yet_is_compiled_in_the_background():
     """A call that picks the parallel build before it can run compiles the serial build (the
     code the parallel shares run) and runs it, and queues the shares' driver and entry, once
     however often it is asked for; calls run the serial build (the same bits) until they are
-    compiled, then the shares; and the thread, idle, ends."""
+    compiled, at once (not through the parallel path's setup again), then the shares; and the
+    thread, idle, ends."""
     code = (
         _COLD
         + """
@@ -158,8 +159,13 @@ jit.BACKGROUND.IDLE_SECONDS = 0.2
 layer = fastact.Sigmoid()
 first = layer.forward(x)
 assert len(pair.serial.signatures) == 1, pair.serial.signatures
+attempts = []
+real = pair.parallel
+pair.parallel = lambda *a: (attempts.append(1), real(*a))[1]
 again = layer.forward(x)
 layer.forward(x)
+assert attempts == [], attempts
+pair.parallel = real
 assert _DRIVE.signatures == _SPREAD.signatures == [], _SPREAD.signatures
 assert [entry[0] for entry in jit.BACKGROUND._queue] == [_DRIVE, _SPREAD], jit.BACKGROUND._queue
 assert len(jit.BACKGROUND._pending) == 2

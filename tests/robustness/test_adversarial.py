@@ -232,7 +232,7 @@ def test_interrupts_at_random_points_never_leave_the_parallel_slot_held():
         free = not T._slot
         ran = []
         class Pair:
-            op, cost, limits = "relu_forward", 1, (-1, 0)
+            op, cost, limits, waiting = "relu_forward", 1, (-1, 0), None
             def serial(self, a, part, parts):
                 ran.append("serial")
             def parallel(self, a, part, parts):

@@ -142,6 +142,7 @@ def test_a_failed_forward_keeps_the_previous_state(name, failure, monkeypatch, r
     monkeypatch.setattr(apply_module, "forward", fail)
     monkeypatch.setattr(apply_module, "forward_ufunc", fail)
     monkeypatch.setattr(KERNELS[name], "ufunc", fail)  # the tiny paths call it directly
+    monkeypatch.setattr(fastact.layers.activation, "_relu_ufunc", fail)  # (Relu's, through a global)
     for size in ((600, 500), (3, 4)):
         with pytest.raises(failure):
             layer.forward(sample(np.float64, size, rng))
