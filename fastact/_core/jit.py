@@ -203,9 +203,10 @@ class Background:
 
     Off with ``FASTACT_BACKGROUND_COMPILE=0``: every build is then compiled by the call that
     needs it, as numba does. At exit the build being compiled is finished (rather than leave
-    the thread inside LLVM while Python shuts down; ``EXIT_WAIT_SECONDS``) and the rest
-    dropped. A fork waits for it (``threads._before_fork``, as for any thread's compile), and
-    the child, which does not have this thread, compiles its builds itself.
+    the thread inside LLVM while Python shuts down; ``EXIT_WAIT_SECONDS``), the queued builds
+    of the dispatchers in ``at_exit`` are compiled by the exiting thread (``_stop``) and the
+    rest dropped. A fork waits for it (``threads._before_fork``, as for any thread's compile),
+    and the child, which does not have this thread, compiles its builds itself.
     """
 
     #: Seconds without compiling elsewhere before a deferred build starts. The first ConvNet
@@ -228,6 +229,13 @@ class Background:
     #: during a compile, left on purpose, every process exited cleanly).
     EXIT_WAIT_SECONDS = 10.0
 
+    #: At exit, the most seconds spent compiling the queued builds of ``at_exit``'s dispatchers
+    #: (small ones every parallel path needs: the shares' driver and entries, 0.04-0.35 s each).
+    #: A process that ends before its background starts (within QUIET_SECONDS of its last
+    #: compile) queued them and dropped them, and so did the next, each running its parallel
+    #: paths serially: now the next loads them from numba's cache.
+    EXIT_COMPILE_SECONDS = 2.0
+
     def __init__(self, enabled):
         self.enabled = enabled
         self._cv = threading.Condition()
@@ -245,6 +253,8 @@ class Background:
         #: met a deferred build (``threads.run``) tries the parallel path again only then.
         #: Never reset (a forked child's bump tells its callers to compile for themselves).
         self.done = getattr(self, "done", 0) + 1
+        #: ids of the dispatchers whose queued builds are compiled at exit, not dropped
+        self.at_exit = getattr(self, "at_exit", set())
 
     def submit(self, dispatcher, exact, first=False):
         """Queue ``dispatcher``'s build for ``exact`` (``first``: ahead of the others); False
@@ -346,6 +356,7 @@ class Background:
     def _stop(self):
         with self._cv:
             self._stopping = True
+            kept = [(d, exact) for d, exact, _ in self._queue if id(d) in self.at_exit]
             self._queue.clear()
             self._urgent = 0
             self._pending.clear()
@@ -354,6 +365,16 @@ class Background:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.EXIT_WAIT_SECONDS)
+            if thread.is_alive():  # (the cores are busy elsewhere: no more compiling now)
+                return
+        deadline = time.monotonic() + self.EXIT_COMPILE_SECONDS
+        for dispatcher, exact in kept:
+            if time.monotonic() > deadline:
+                return
+            try:
+                compile_folded(dispatcher, exact)  # (cached on disk by numba)
+            except Exception:  # noqa: BLE001 - exiting: the next process compiles it itself
+                return
 
     def _in_child(self):
         # The thread is not in the child (nor is numba's lock held: ``threads`` makes a fork

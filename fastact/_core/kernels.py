@@ -420,6 +420,15 @@ def _key(a):
     return None if isinstance(a, np.ndarray) else t
 
 
+def _queue_shares(flat):
+    """Queue the driver and the entry for arguments ``flat`` where not compiled yet."""
+    if _DRIVE_TYPES not in _DRIVE.overloads:
+        jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES)
+    spread = (types.int64, types.int64, typeof(flat, Purpose.argument), types.int64)
+    if jit.folded(spread) not in _SPREAD.overloads:
+        jit.BACKGROUND.submit(_SPREAD, spread)
+
+
 class Shares:
     """A kernel's parallel build: its serial build on each share of the loop, on numba's threads.
 
@@ -456,15 +465,16 @@ class Shares:
                 # The caller compiles the serial build (or queues it, ahead); the driver and
                 # the entry for these types are queued now, so that one wait of the
                 # background thread brings all three.
-                if _DRIVE_TYPES not in _DRIVE.overloads:
-                    jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES)
-                spread = (types.int64, types.int64, typeof(flat, Purpose.argument), types.int64)
-                if jit.folded(spread) not in _SPREAD.overloads:
-                    jit.BACKGROUND.submit(_SPREAD, spread)
+                _queue_shares(flat)
                 raise
             if None not in key:
                 self._addresses[key] = address
-        if _SPREAD(_driver_address(), address, flat, args[-1]):
+        try:
+            driver = _driver_address()
+        except jit.Compiling:  # (the entry with it: a process that ends first compiles both at exit)
+            _queue_shares(flat)
+            raise
+        if _SPREAD(driver, address, flat, args[-1]):
             self.serial(*args[:-2], 0, 1)
             raise RuntimeError(f"{self.serial.py_func.__name__} failed in a parallel share")
         if self.finish:
@@ -628,6 +638,7 @@ _drive.__qualname__ = f"drive_{_SOURCE_TAG}"  # (see _source_tag)
 _DRIVE = _cached(njit, _drive, parallel=True, background=True, **KERNEL)
 _spread.__qualname__ = f"spread_{_SOURCE_TAG}"  # (the same)
 _SPREAD = _cached(njit, _spread, background=True, **KERNEL)
+jit.BACKGROUND.at_exit.update((id(_DRIVE), id(_SPREAD)))  # small, and every parallel path needs them
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}
 

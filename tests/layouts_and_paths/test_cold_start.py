@@ -383,6 +383,39 @@ print("exiting")
     assert result.stdout.strip() == "exiting" and result.stderr == "", result.stderr
 
 
+def test_a_process_that_ends_before_its_background_starts_leaves_the_shares_cached(tmp_path):
+    """A short process queues the shares' driver and entry and ends before its background
+    starts them (within QUIET_SECONDS of its last compile): it compiles them at exit, so the
+    next process's first parallel call runs the shares, loaded from numba's cache, with
+    nothing to queue (it ran every parallel path serially, process after process)."""
+    first = (
+        _PARALLEL_BY_SIZE
+        + """
+from fastact._core.kernels import _DRIVE, _SPREAD
+jit.BACKGROUND.QUIET_SECONDS = 3600  # its background never starts a build
+fastact.Sigmoid().forward(x)
+fastact.Sigmoid().forward(x)
+assert [entry[0] for entry in jit.BACKGROUND._queue] == [_DRIVE, _SPREAD], jit.BACKGROUND._queue
+print("exiting")
+"""
+    )
+    second = (
+        _PARALLEL_BY_SIZE
+        + """
+from fastact._core.kernels import _DRIVE, _SPREAD
+jit.BACKGROUND.QUIET_SECONDS = 3600
+fastact.Sigmoid().forward(x)
+assert len(_DRIVE.signatures) == len(_SPREAD.signatures) == 1, _SPREAD.signatures
+assert not jit.BACKGROUND._queue and pair.waiting is None, jit.BACKGROUND._queue
+print("ok")
+"""
+    )
+    env = {**_ON, "NUMBA_CACHE_DIR": str(tmp_path)}
+    result = run_python(first, env=env, timeout=240)
+    assert result.stdout.strip() == "exiting" and result.stderr == "", result.stderr
+    assert run_python(second, env=env, timeout=240).stdout.strip().endswith("ok")
+
+
 def test_a_build_that_fails_in_the_background_is_compiled_by_its_callers_from_then_on():
     """Its error then reaches the caller as numba raises it, instead of being lost on the
     background thread."""
