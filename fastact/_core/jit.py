@@ -203,9 +203,9 @@ class Background:
 
     Off with ``FASTACT_BACKGROUND_COMPILE=0``: every build is then compiled by the call that
     needs it, as numba does. At exit the build being compiled is finished (rather than leave
-    the thread inside LLVM while Python shuts down; ``EXIT_WAIT_SECONDS``), the queued builds
-    of the dispatchers in ``at_exit`` are compiled by the exiting thread (``_stop``) and the
-    rest dropped. A fork waits for it (``threads._before_fork``, as for any thread's compile),
+    the thread inside LLVM while Python shuts down; ``EXIT_WAIT_SECONDS``), the exiting
+    thread compiles what is queued for up to ``EXIT_COMPILE_SECONDS`` (``_stop``) and the rest
+    is dropped. A fork waits for it (``threads._before_fork``, as for any thread's compile),
     and the child, which does not have this thread, compiles its builds itself.
     """
 
@@ -229,11 +229,12 @@ class Background:
     #: during a compile, left on purpose, every process exited cleanly).
     EXIT_WAIT_SECONDS = 10.0
 
-    #: At exit, the most seconds spent compiling the queued builds of ``at_exit``'s dispatchers
-    #: (small ones every parallel path needs: the shares' driver and entries, 0.04-0.35 s each).
-    #: A process that ends before its background starts (within QUIET_SECONDS of its last
-    #: compile) queued them and dropped them, and so did the next, each running its parallel
-    #: paths serially: now the next loads them from numba's cache.
+    #: At exit, the seconds after which no further queued build is started (one started
+    #: before runs to its end: 0.04-0.35 s for the shares' driver and entries, up to 1-3 s for
+    #: a serial build). A process that ends before its background starts (within QUIET_SECONDS
+    #: of its last compile) dropped what it had queued, and so did the next: every run of a
+    #: short script ran its stand-ins and serial builds where the parallel ones serve. Now the
+    #: next run loads them from numba's cache.
     EXIT_COMPILE_SECONDS = 2.0
 
     def __init__(self, enabled):
@@ -253,8 +254,6 @@ class Background:
         #: met a deferred build (``threads.run``) tries the parallel path again only then.
         #: Never reset (a forked child's bump tells its callers to compile for themselves).
         self.done = getattr(self, "done", 0) + 1
-        #: ids of the dispatchers whose queued builds are compiled at exit, not dropped
-        self.at_exit = getattr(self, "at_exit", set())
 
     def submit(self, dispatcher, exact, first=False):
         """Queue ``dispatcher``'s build for ``exact`` (``first``: ahead of the others); False
@@ -356,7 +355,7 @@ class Background:
     def _stop(self):
         with self._cv:
             self._stopping = True
-            kept = [(d, exact) for d, exact, _ in self._queue if id(d) in self.at_exit]
+            kept = [(d, exact) for d, exact, _ in self._queue]  # (those asked first, first)
             self._queue.clear()
             self._urgent = 0
             self._pending.clear()

@@ -638,7 +638,6 @@ _drive.__qualname__ = f"drive_{_SOURCE_TAG}"  # (see _source_tag)
 _DRIVE = _cached(njit, _drive, parallel=True, background=True, **KERNEL)
 _spread.__qualname__ = f"spread_{_SOURCE_TAG}"  # (the same)
 _SPREAD = _cached(njit, _spread, background=True, **KERNEL)
-jit.BACKGROUND.at_exit.update((id(_DRIVE), id(_SPREAD)))  # small, and every parallel path needs them
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}
 
