@@ -372,7 +372,7 @@ class Background:
                 return
             try:
                 compile_folded(dispatcher, exact)  # (cached on disk by numba)
-            except Exception:  # noqa: BLE001 - exiting: the next process compiles it itself
+            except BaseException:  # noqa: BLE001 - exiting (a Ctrl-C too): the next process compiles it
                 return
 
     def _in_child(self):

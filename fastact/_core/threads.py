@@ -661,8 +661,8 @@ def _pool_controls():
     if not getattr(parallel, "_is_initialized", False):
         # Not launched yet (numba launches its threads at the first parallel kernel's call, after
         # this one): the public functions now, and the direct ones are looked up again next
-        # time. (Kept from the first call, the public ones served for good: 1.4 us of every
-        # parallel call's 2.4 in threads.run, Intel VM.)
+        # time. (Kept from such a first call, the public ones served for good: 0.57 us a get
+        # and 0.8 a set, against 0.08 and 0.23 direct; Intel VM.)
         return public
     names = ("_get_num_threads", "_set_num_threads", "_get_parallel_chunksize", "_set_parallel_chunksize")
     direct = [getattr(parallel, name, None) for name in names]

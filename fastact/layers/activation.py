@@ -224,17 +224,17 @@ _MASK_ZERO = {dt: np.zeros((), dt) for dt in KERNEL_DTYPES}
 
 
 def _on_first_use(name, attribute):
-    """A stand-in for the module global ``name``, one of Relu's ufuncs (``_RELU.<attribute>``):
-    at its first call it builds the ufunc and puts it in its own place, so that later calls
-    reach the ufunc in one global lookup (through the kernels' attribute it cost 0.02-0.05 us
-    more: of the seed's 0.45 at 100 elements in the backward, of the forward's 2.6 at (100, 50))."""
+    """What the module global ``name``, one of Relu's ufuncs (``_RELU.<attribute>``), holds
+    until its first call, which builds the ufunc and puts it in its place: later calls reach
+    the ufunc in one global lookup (through the kernels' attribute it cost 0.02-0.05 us more:
+    of the seed's 0.45 at 100 elements in the backward, of the forward's 2.6 at (100, 50))."""
 
-    def stand_in(*args):
+    def first_call(*args):
         ufunc = getattr(_RELU, attribute)
         globals()[name] = ufunc
         return ufunc(*args)
 
-    return stand_in
+    return first_call
 
 
 _relu_ufunc = _on_first_use("_relu_ufunc", "ufunc")
