@@ -32,6 +32,23 @@ def build(request):
 
 
 @pytest.fixture
+def spy_on(monkeypatch):
+    """``spy_on(pair, build, note)``: ``note(arguments but part and parts)`` whenever the
+    kernel pair's ``build`` ("serial" or "parallel") runs. threads.run calls the parallel build
+    by its ``launch``."""
+
+    def spy(pair, build, note):
+        if build == "parallel":
+            original = pair.parallel.launch
+            monkeypatch.setattr(pair.parallel, "launch", lambda head, *a: (note(head), original(head, *a))[1])
+        else:
+            original = pair.serial
+            monkeypatch.setattr(pair, "serial", lambda *a: (note(a[:-2]), original(*a))[1])
+
+    return spy
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(20261127)
 

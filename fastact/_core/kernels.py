@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types, vectorize
+from numba._dispatcher import compute_fingerprint as _fingerprint
 from numba.core import cgutils
 from numba.core.callconv import excinfo_t
 from numba.core.typing.typeof import Purpose, typeof
@@ -296,17 +297,67 @@ def _run_share(typingctx, share, blob, part, parts):
     return types.int64(types.int64, types.int64, types.int64, types.int64), codegen
 
 
-def _drive(share, blob, parts):
-    # Each iteration one share: threads.run sets how numba deals them (static, or one at a
-    # time where other processes load the cores).
+def _pool_function(name, param=None):
+    """An intrinsic calling numba's thread-pool function ``name`` by its symbol, as numba's own
+    parallel loops call it (numba adds the symbols when it launches the pool): a getter of an
+    int64 result where ``param`` (the setter's C argument type) is None, else a setter."""
+
+    def call(builder, args):
+        fnty = ir.FunctionType(ir.VoidType(), [param]) if param else ir.FunctionType(_I64, [])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+        return builder.call(fn, [builder.trunc(a, param) if param.width < 64 else a for a in args] if param else [])
+
+    if param is None:
+
+        def getter(typingctx):
+            return types.int64(), lambda context, builder, signature, args: call(builder, args)
+
+        getter.__name__ = f"_pool_{name}"
+        return intrinsic(getter)
+
+    def setter(typingctx, value):
+        def codegen(context, builder, signature, args):
+            call(builder, args)
+            return context.get_dummy_value()
+
+        return types.none(types.int64), codegen
+
+    setter.__name__ = f"_pool_{name}"
+    return intrinsic(setter)
+
+
+# (the C types numba's own parallel loops give them: intp and uintp results, an int count)
+_get_threads = _pool_function("get_num_threads")
+_set_threads = _pool_function("set_num_threads", ir.IntType(32))
+_get_chunksize = _pool_function("get_parallel_chunksize")
+_set_chunksize = _pool_function("set_parallel_chunksize", _I64)
+
+
+def _drive(share, blob, parts, threads, chunksize):
+    # Each iteration one share, dealt by numba on ``threads`` threads in chunks of
+    # ``chunksize`` iterations (0: static; threads.run deals one at a time where other
+    # processes load the cores); either setting left as it is where < 0, and restored after.
+    # Here rather than by numba's functions from Python: those were four ctypes calls of each
+    # parallel call, each ~1-2 us right after a large one, whose data leaves Python's out of
+    # the caches (a 1M-element LeakyReLU forward 20 us above its loop's time; Intel VM).
+    users = _get_threads()
+    dealt = _get_chunksize()
+    if threads > 0 and threads != users:
+        _set_threads(threads)
+    if chunksize >= 0 and chunksize != dealt:
+        _set_chunksize(chunksize)
     failed = 0
     for part in prange(parts):
         failed += _run_share(share, blob, part, parts)
+    if chunksize >= 0 and chunksize != dealt:
+        _set_chunksize(dealt)
+    if threads > 0 and threads != users:
+        _set_threads(users)
     return failed
 
 
 @intrinsic
-def _shares(typingctx, driver, address, args, parts):
+def _shares(typingctx, driver, address, args, parts, threads, chunksize):
     """Run the kernel at ``address`` on ``args`` in ``parts`` shares: the driver (``_drive``'s
     build, at ``driver``) calls, for each share, a ``_SHARE`` function made here for these
     argument types, which takes the kernel's address and arguments from a blob on this
@@ -330,11 +381,11 @@ def _shares(typingctx, driver, address, args, parts):
             members = [b.extract_value(values, i) for i in range(len(args))]
             raised, _ = _call(context, b, kernel, argtypes, [*members, *share.args[1:]])
             b.ret(b.zext(raised, _I64))
-        shares = [builder.ptrtoint(share, _I64), builder.ptrtoint(blob, _I64), llargs[3]]
-        raised, failed = _call(context, builder, llargs[0], [types.int64] * 3, shares, types.int64)
+        shares = [builder.ptrtoint(share, _I64), builder.ptrtoint(blob, _I64), *llargs[3:]]
+        raised, failed = _call(context, builder, llargs[0], list(_DRIVE_TYPES), shares, types.int64)
         return builder.select(raised, ir.Constant(_I64, 1), failed)
 
-    return types.int64(driver, address, args, parts), codegen
+    return types.int64(driver, address, args, parts, threads, chunksize), codegen
 
 
 def _unowned(context, builder, args, values):
@@ -351,12 +402,14 @@ def _unowned(context, builder, args, values):
             array.meminfo = cgutils.get_null_value(array.meminfo.type)
             array.parent = cgutils.get_null_value(array.parent.type)
             value = array._getvalue()
+        elif isinstance(t, types.BaseTuple):  # (the kernel's parameters: a tuple of scalars)
+            value = _unowned(context, builder, t, value)
         members.append(value)
     return context.make_tuple(builder, args, members)
 
 
-def _spread(driver, address, args, parts):
-    return _shares(driver, address, args, parts)
+def _spread(driver, address, args, parts, threads, chunksize):
+    return _shares(driver, address, args, parts, threads, chunksize)
 
 
 def _small_result(t):
@@ -367,8 +420,8 @@ def _small_result(t):
     return t == types.none or isinstance(t, (types.Number, types.Boolean))
 
 
-#: The driver's one signature: (share, blob, parts).
-_DRIVE_TYPES = (types.int64,) * 3
+#: The driver's one signature: (share, blob, parts, threads, chunksize).
+_DRIVE_TYPES = (types.int64,) * 5
 
 #: The driver's address, once compiled or loaded in this process.
 _driver = []
@@ -388,43 +441,26 @@ def _driver_address():
     return _driver[0]
 
 
-def _flat(args):
-    """``args`` with the tuples among them spliced in: numba's parallel loop takes no nested
-    tuple (its outlined function's wrapper refuses one), and its calling convention passes a
-    tuple as its members one after another, so the call is the same."""
-    flat = []
-    for a in args:
-        if type(a) is tuple:
-            flat.extend(_flat(a))
-        else:
-            flat.append(a)
-    return tuple(flat)
+def _key(head):
+    """What numba's types of the arguments ``head`` depend on, found without numba's
+    ``typeof`` (5 us an array: 23 us of a parallel call's 34 at 1024 elements): numba's own
+    fingerprint of them (one C call: its dispatcher keys its types on it), or None where it
+    has none (that call's types are then found by ``typeof`` and not kept). Arrays of the
+    same dtype, dimensions, layout and writeability share one; so do aligned and unaligned
+    ones, as in numba's own dispatch (the kernels take aligned arrays only: ``dispatch.served``),
+    and Python ints of any size (one too large for int64 then fails in numba's call, as numba's
+    own)."""
+    try:
+        return _fingerprint(head)
+    except (NotImplementedError, ValueError, TypeError):
+        return None
 
 
-def _key(a):
-    """What numba's type of the argument ``a`` depends on, found without numba's ``typeof``
-    (5 us an array: 23 us of a parallel call's 34 at 1024 elements): an array's dtype, number
-    of dimensions and flags (contiguity, i.e. its layout, writeability, alignment; and a few
-    that numba's type ignores, such as owning its data, which can only split one type's
-    entry in two); a tuple's members'; a scalar's type. None for anything else (a subclass of
-    ndarray): typed by numba then. The flags as one integer: 0.09 us an array, where reading
-    four of them took 0.25 (a third of the shares' Python at 3 arrays)."""
-    t = type(a)
-    if t is np.ndarray:
-        return (a.dtype, a.ndim, a.flags.num)
-    if t is tuple:
-        members = tuple(map(_key, a))
-        return None if None in members else members
-    if t is int:  # numba types a Python int by its value: int64, or uint64 beyond int64's range
-        return a > 0x7FFFFFFFFFFFFFFF
-    return None if isinstance(a, np.ndarray) else t
-
-
-def _queue_shares(flat):
-    """Queue the driver and the entry for arguments ``flat`` where not compiled yet."""
+def _queue_shares(head):
+    """Queue the driver and the entry for arguments ``head`` where not compiled yet."""
     if _DRIVE_TYPES not in _DRIVE.overloads:
         jit.BACKGROUND.submit(_DRIVE, _DRIVE_TYPES)
-    spread = (types.int64, types.int64, typeof(flat, Purpose.argument), types.int64)
+    spread = (types.int64, types.int64, typeof(head, Purpose.argument), *(types.int64,) * 3)
     if jit.folded(spread) not in _SPREAD.overloads:
         jit.BACKGROUND.submit(_SPREAD, spread)
 
@@ -448,38 +484,60 @@ class Shares:
     def __init__(self, serial, finish=False):
         self.serial = serial
         self.finish = finish
-        self._addresses = {}  # _key of the arguments (but part, parts) -> the serial build's address
+        self._jit = hasattr(serial, "overloads")  # else NUMBA_DISABLE_JIT=1: plain Python
+        #: _key of the arguments (but part, parts) -> the serial build's address, once a
+        #: launch with them has run (its driver and entry compiled: no deferral can follow)
+        self._addresses = {}
         self._types = {}  # the argument types of those builds -> the address
 
     def __call__(self, *args):
-        if not hasattr(self.serial, "overloads"):  # NUMBA_DISABLE_JIT=1: plain Python
-            return self.serial(*args[:-2], 0, 1)
-        head = args[:-2]  # (part and parts, small ints, are typed int64 alike)
-        key = tuple(map(_key, head))
+        return self.launch(args[:-2], args[-1])
+
+    def launch(self, head, parts, threads=-1, chunksize=-1, defer=False):
+        """Run the kernel on ``head`` (its arguments but part, parts) in ``parts`` shares, on
+        ``threads`` threads dealt ``chunksize`` shares at a time (numba's settings left as
+        they are where < 0; see ``_drive``). ``defer``: a missing build raises
+        ``jit.Compiling`` and is compiled in the background (``jit.deferring``).
+
+        The path once a launch with these argument types has run is a few Python steps:
+        right after a large call each costs ~1 us (Python's data is out of the caches), and
+        there were ~20 of them here and in threads.run (see ``_drive``)."""
+        if not self._jit:
+            return self.serial(*head, 0, 1)
+        key = _key(head)
         address = self._addresses.get(key)
-        flat = _flat(head)
         if address is None:
-            try:
-                address = self._address(tuple(typeof(a, Purpose.argument) for a in args))
-            except jit.Compiling:
-                # The caller compiles the serial build (or queues it, ahead); the driver and
-                # the entry for these types are queued now, so that one wait of the
-                # background thread brings all three.
-                _queue_shares(flat)
-                raise
-            if None not in key:
-                self._addresses[key] = address
+            if defer:
+                with _DEFERRING:
+                    return self._first(head, parts, threads, chunksize, key)
+            return self._first(head, parts, threads, chunksize, key)
+        if _SPREAD(_driver[0], address, head, parts, threads, chunksize):
+            self._raise(head)
+        return self.serial(*head, parts, parts) if self.finish else None
+
+    def _first(self, head, parts, threads, chunksize, key):
+        """``launch`` for argument types not launched yet: the builds found, compiled or
+        deferred; their address kept once the shares have run."""
         try:
+            address = self._address(tuple(typeof(a, Purpose.argument) for a in (*head, 0, parts)))
             driver = _driver_address()
-        except jit.Compiling:  # (the entry with it: a process that ends first compiles both at exit)
-            _queue_shares(flat)
+        except jit.Compiling:
+            # The caller compiles the serial build (or queues it, ahead); the driver and the
+            # entry for these types are queued now, so that one wait of the background thread
+            # brings all three (a process that ends first compiles them at exit).
+            _queue_shares(head)
             raise
-        if _SPREAD(driver, address, flat, args[-1]):
-            self.serial(*args[:-2], 0, 1)
-            raise RuntimeError(f"{self.serial.py_func.__name__} failed in a parallel share")
-        if self.finish:
-            return self.serial(*args[:-2], args[-1], args[-1])
-        return None
+        failed = _SPREAD(driver, address, head, parts, threads, chunksize)  # (may defer the entry)
+        if key is not None:
+            self._addresses[key] = address
+        if failed:
+            self._raise(head)
+        return self.serial(*head, parts, parts) if self.finish else None
+
+    def _raise(self, head):
+        """A share raised: the serial build on the whole raises it here."""
+        self.serial(*head, 0, 1)
+        raise RuntimeError(f"{self.serial.py_func.__name__} failed in a parallel share")
 
     def _address(self, exact):
         serving = jit.folded(exact)
@@ -638,6 +696,8 @@ _drive.__qualname__ = f"drive_{_SOURCE_TAG}"  # (see _source_tag)
 _DRIVE = _cached(njit, _drive, parallel=True, background=True, **KERNEL)
 _spread.__qualname__ = f"spread_{_SOURCE_TAG}"  # (the same)
 _SPREAD = _cached(njit, _spread, background=True, **KERNEL)
+
+_DEFERRING = jit.deferring()  # (threads.run's: the serial build or its stand-in meanwhile)
 
 KERNELS = {name: Kernels(act) for name, act in REGISTRY.items()}
 

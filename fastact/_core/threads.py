@@ -541,7 +541,6 @@ def _parallel_unusable(error):
     )
 
 
-_deferring = jit.deferring()
 _deferring_first = jit.deferring(first=True)
 
 
@@ -579,39 +578,26 @@ def run(pair, size, *args, per_iteration=1):
     try:
         if wanted < 2 or _slot.setdefault(0, me) != me:
             return _serial(pair, args)
-        try:
-            if not _pool_ready and time.monotonic() >= _next_start:
+        if not _pool_ready and time.monotonic() >= _next_start:
+            try:
                 _start_pool()
-            get_threads, set_threads, get_chunksize, set_chunksize = _pool_controls()
-            users = get_threads()  # numba's setting is per Python thread: ours
-        except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
-            _parallel_unusable(error)  # without TBB installed
-            return _serial(pair, args)
+            except (ValueError, ImportError, OSError) as error:  # e.g. NUMBA_THREADING_LAYER=tbb
+                _parallel_unusable(error)  # without TBB installed
+                return _serial(pair, args)
         # A share per thread; under load, shares of about CHUNK_ELEMENTS (whole iterations of
         # the kernel's loop) dealt one at a time: when another process takes a core, the
-        # thread that has one does most of the work.
+        # thread that has one does most of the work. (The driver sets numba's thread count and
+        # chunk size for the call and restores them: the user's own numba code keeps its.)
         loaded = other >= BUSY_CORES
         parts = max(wanted, min(size // per_iteration, size // CHUNK_ELEMENTS)) if loaded else wanted
-        chunk = 1 if loaded else 0
-        if users != wanted:  # each setter is a ctypes call, ~0.5 us: only what changes
-            set_threads(wanted)
-        previous = get_chunksize()
-        if previous != chunk:  # (numba's default, 0, is what an unloaded call wants)
-            set_chunksize(chunk)
         done = jit.BACKGROUND.done  # (read before: a build done meanwhile makes the next call try again)
         try:
-            if _forced_parallel:
-                return pair.parallel(*args, 0, parts)
-            with _deferring:  # not compiled yet: the serial build now (or its stand-in), the same bits (below)
-                return pair.parallel(*args, 0, parts)
+            # not compiled yet (deferred): the serial build now (or its stand-in), the same bits (below)
+            return pair.parallel.launch(args, parts, wanted, 1 if loaded else 0, not _forced_parallel)
         except jit.Compiling:
             pair.waiting = done
         finally:
             _awake_until = time.perf_counter() + POOL_AWAKE_SECONDS
-            if previous != chunk:
-                set_chunksize(previous)
-            if users != wanted:
-                set_threads(users)  # the user's own numba code keeps its setting
     finally:
         if _slot.get(0) == me:
             _slot.pop(0, None)
@@ -640,34 +626,6 @@ def _serial(pair, args):
     # then compiles its serial build in the call, as without a stand-in.
     pair.serial_ran = True
     return result
-
-
-_controls = None
-
-
-def _pool_controls():
-    """(get threads, set threads, get chunk size, set chunk size) for this thread.
-
-    numba's public functions take a multiprocessing lock on every call to check that the pool
-    is launched (~2.5 us each, five per parallel call: 13 us, 15% of a 1M-element ReLU); once
-    it is, the functions they end in are called directly where this numba has them.
-    """
-    global _controls
-    if _controls is not None:
-        return _controls
-    from numba.np.ufunc import parallel
-
-    public = (numba.get_num_threads, numba.set_num_threads, numba.get_parallel_chunksize, numba.set_parallel_chunksize)
-    if not getattr(parallel, "_is_initialized", False):
-        # Not launched yet (numba launches its threads at the first parallel kernel's call, after
-        # this one): the public functions now, and the direct ones are looked up again next
-        # time. (Kept from such a first call, the public ones served for good: 0.57 us a get
-        # and 0.8 a set, against 0.08 and 0.23 direct; Intel VM.)
-        return public
-    names = ("_get_num_threads", "_set_num_threads", "_get_parallel_chunksize", "_set_parallel_chunksize")
-    direct = [getattr(parallel, name, None) for name in names]
-    _controls = tuple(d if callable(d) else p for d, p in zip(direct, public))
-    return _controls
 
 
 @contextlib.contextmanager

@@ -76,8 +76,8 @@ def test_a_child_forked_before_any_parallel_call_runs_in_parallel():
         if pid == 0:
             calls = []
             pair = KERNELS["relu"].forward
-            real = pair.parallel
-            pair.parallel = lambda *a: (calls.append(1), real(*a))
+            real = pair.parallel.launch
+            pair.parallel.launch = lambda *a: (calls.append(1), real(*a))
             threads._other_load = lambda: 0.0   # however busy the machine is right now
             x = np.linspace(-1, 1, 1_000_000)
             ok = (fastact.Relu().forward(x) == np.where(x <= 0, 0.0, x)).all()
@@ -182,7 +182,7 @@ def test_thread_count_control(monkeypatch):
         calls = []
         from fastact._core.kernels import KERNELS
 
-        monkeypatch.setattr(KERNELS["relu"].forward, "parallel", lambda *a: calls.append(a))
+        monkeypatch.setattr(KERNELS["relu"].forward.parallel, "launch", lambda *a: calls.append(a))
         fastact.Relu().forward(x)
         assert calls == []  # one thread: the serial build
     assert fastact.get_num_threads() == limit

@@ -198,7 +198,7 @@ def test_every_axis_and_layout(f, dtype, rng):
 @pytest.mark.parametrize("shape", [(64, 33), (600, 500)], ids=str)
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("f", [softmax, log_softmax])
-def test_serial_and_parallel_builds_agree(f, dtype, shape, monkeypatch, rng):
+def test_serial_and_parallel_builds_agree(f, dtype, shape, rng, spy_on):
     """The parallel build gives the serial build's bits, each forced and seen to run: on a
     batch the dispatch leaves serial and on one above the parallel threshold."""
     x = (rng.standard_normal(shape) * 20).astype(dtype)
@@ -207,8 +207,7 @@ def test_serial_and_parallel_builds_agree(f, dtype, shape, monkeypatch, rng):
     pair = for_rows(f.__name__, shape[1])
     ran = []
     for build in ("serial", "parallel"):
-        real = getattr(pair, build)
-        monkeypatch.setattr(pair, build, lambda *a, build=build, real=real: (ran.append(build), real(*a))[1])
+        spy_on(pair, build, lambda head, build=build: ran.append(build))
     with threads.forced("serial"):
         expected = f(x)
     with threads.forced("parallel"):

@@ -62,7 +62,7 @@ assert sig(k.forward.serial) == [("float32", "float32", "uint8")], sig(k.forward
 assert sig(k.backward.serial) == [("float32", "uint8")], sig(k.backward.serial)
 assert sig(k.forward.parallel) == sig(k.forward.serial) and sig(k.backward.parallel) == sig(k.backward.serial)
 assert sorted(sig(_SPREAD)) == [("float32", "float32", "uint8"), ("float32", "uint8")], sig(_SPREAD)
-assert [tuple(map(str, s)) for s in _DRIVE.signatures] == [("int64",) * 3], _DRIVE.signatures
+assert [tuple(map(str, s)) for s in _DRIVE.signatures] == [("int64",) * 5], _DRIVE.signatures
 assert "ufunc" not in vars(k) and "backward_ufunc" not in vars(k), "a ufunc was built"
 with threads.forced("serial"):
     layer.backward(layer.forward(np.ones((200, 300), np.float32)))
@@ -160,12 +160,12 @@ layer = fastact.Sigmoid()
 first = layer.forward(x)
 assert len(pair.serial.signatures) == 1, pair.serial.signatures
 attempts = []
-real = pair.parallel
-pair.parallel = lambda *a: (attempts.append(1), real(*a))[1]
+real = pair.parallel.launch
+pair.parallel.launch = lambda *a: (attempts.append(1), real(*a))[1]
 again = layer.forward(x)
 layer.forward(x)
 assert attempts == [], attempts
-pair.parallel = real
+del pair.parallel.launch
 assert _DRIVE.signatures == _SPREAD.signatures == [], _SPREAD.signatures
 assert [entry[0] for entry in jit.BACKGROUND._queue] == [_DRIVE, _SPREAD], jit.BACKGROUND._queue
 assert len(jit.BACKGROUND._pending) == 2
@@ -176,8 +176,8 @@ with jit.BACKGROUND._cv:
 assert jit.BACKGROUND.wait(240), "the builds were not compiled"
 assert len(_DRIVE.signatures) == len(_SPREAD.signatures) == 1, _SPREAD.signatures
 calls = []
-real = pair.parallel
-pair.parallel = lambda *a: (calls.append(1), real(*a))[1]
+real = pair.parallel.launch
+pair.parallel.launch = lambda *a: (calls.append(1), real(*a))[1]
 last = layer.forward(x)
 assert calls == [1], calls
 for y in (again, last):
@@ -313,8 +313,8 @@ def test_with_background_compiling_off_the_call_compiles_its_parallel_build():
         + """
 from fastact._core.kernels import _DRIVE, _SPREAD
 calls = []
-real = pair.parallel
-pair.parallel = lambda *a: (calls.append(1), real(*a))[1]
+real = pair.parallel.launch
+pair.parallel.launch = lambda *a: (calls.append(1), real(*a))[1]
 fastact.Sigmoid().forward(x)
 assert calls == [1] and len(pair.serial.signatures) == 1
 assert len(_DRIVE.signatures) == len(_SPREAD.signatures) == 1

@@ -96,13 +96,13 @@ def test_under_load_shares_of_chunk_elements_are_dealt_one_at_a_time(name, monke
         want = layer_of(name).forward(x)
     pair = KERNELS[name].forward
     seen = []
-    original = pair.parallel
-    monkeypatch.setattr(pair, "parallel", lambda *a: (seen.append(a[-1]), original(*a))[1])
+    original = pair.parallel.launch
+    monkeypatch.setattr(pair.parallel, "launch", lambda head, *a: (seen.append(a[:3]), original(head, *a))[1])
     monkeypatch.setattr(threads, "_other_load", lambda: 0.3)  # a third of a core taken
     monkeypatch.setattr(threads, "_CPUS", 2)
     monkeypatch.setattr(threads, "_awake_until", float("inf"))
     got = layer_of(name).forward(x)
-    assert seen == [x.size // threads.CHUNK_ELEMENTS], seen
+    assert seen == [(x.size // threads.CHUNK_ELEMENTS, 2, 1)], seen  # (shares, threads, chunk size)
     assert_same_bits(got, want, name)
 
 
@@ -190,8 +190,8 @@ def test_parallel_build_runs_above_the_threshold(name, monkeypatch, rng):
     """Forcing the threshold to 0 must make the parallel build compile and run."""
     calls = []
     pair = KERNELS[name].forward
-    original = pair.parallel
-    monkeypatch.setattr(pair, "parallel", lambda *a: (calls.append(a[0].size), original(*a))[1])
+    original = pair.parallel.launch
+    monkeypatch.setattr(pair.parallel, "launch", lambda head, *a: (calls.append(head[0].size), original(head, *a))[1])
     with threads.forced("parallel"):
         layer_of(name).forward(sample(np.float64, (50, 20), rng))
     assert calls == [1000]
@@ -203,8 +203,8 @@ def test_serial_below_the_threshold_parallel_from_it(name, monkeypatch, rng):
     monkeypatch.setattr(threads, "_forced_parallel", True)  # ignore other processes' load
     pair = KERNELS[name].forward
     calls = []
-    original = pair.parallel
-    monkeypatch.setattr(pair, "parallel", lambda *a: (calls.append(a[0].size), original(*a))[1])
+    original = pair.parallel.launch
+    monkeypatch.setattr(pair.parallel, "launch", lambda head, *a: (calls.append(head[0].size), original(head, *a))[1])
     for dtype in (np.float32, np.float64):  # the threshold is in bytes: twice the float32s
         n = threads.thresholds(f"{name}_forward", spec.cost)[1] // np.dtype(dtype).itemsize
         with np.errstate(invalid="ignore"):  # the ufunc's signalling NaNs, as NumPy's own
@@ -273,7 +273,7 @@ def test_relu_backward_into_dout_takes_the_ufunc_up_to_the_ufunc_limit(monkeypat
             calls.clear()
 
 
-def test_from_asleep_only_large_calls_go_parallel_and_a_loop_wakes_the_pool(monkeypatch, rng):
+def test_from_asleep_only_large_calls_go_parallel_and_a_loop_wakes_the_pool(monkeypatch, rng, spy_on):
     """Between the tables' parallel threshold and ASLEEP_PARALLEL_MIN_BYTES a call runs serial
     unless it comes right after another kernel (the pool's wake-up would cost more than the
     second core saves); larger calls go parallel either way. Same bits on both builds."""
@@ -288,8 +288,7 @@ def test_from_asleep_only_large_calls_go_parallel_and_a_loop_wakes_the_pool(monk
         cases.append((x, want, expected))
     calls = []
     for build in ("serial", "parallel"):
-        original = getattr(pair, build)
-        monkeypatch.setattr(pair, build, lambda *a, f=original, b=build: (calls.append(b), f(*a))[1])
+        spy_on(pair, build, lambda head, b=build: calls.append(b))
     monkeypatch.setattr(threads, "_other_load", lambda: 0.0)  # other processes' load aside
     monkeypatch.setattr(threads, "POOL_AWAKE_SECONDS", 60.0)  # "right after", however slow CI is
     for x, want, expected in cases:
@@ -361,7 +360,9 @@ def _slab_cases():
 
 
 @pytest.mark.parametrize("name,dtype,build", list(_slab_cases()))
-def test_a_backward_against_the_saved_arrays_transposed_view_goes_slab_by_slab(name, dtype, build, monkeypatch, rng):
+def test_a_backward_against_the_saved_arrays_transposed_view_goes_slab_by_slab(
+    name, dtype, build, monkeypatch, rng, spy_on
+):
     """The book's conv backward: a C-ordered dout against the saved activation's (N, H, W, C)
     memory. The formulas staging would serve, or which don't vectorize walked, take the slab
     kernel up to its slab size (larger slabs, and the others, the other paths): the ufunc's
@@ -370,8 +371,7 @@ def test_a_backward_against_the_saved_arrays_transposed_view_goes_slab_by_slab(n
     kernels = KERNELS[name]
     params = tuple(np.dtype(dtype).type(p.default) for p in REGISTRY[name].params)
     calls = []
-    original = getattr(kernels.backward_swapped, build)
-    monkeypatch.setattr(kernels.backward_swapped, build, lambda *a: (calls.append(a[0].shape), original(*a))[1])
+    spy_on(kernels.backward_swapped, build, lambda head: calls.append(head[0].shape))
     x = sample(dtype, shape, rng)
     with np.errstate(invalid="ignore"):  # signalling NaNs, as in NumPy
         saved_c = x if REGISTRY[name].saves == "input" else kernels.ufunc(x, *params)
@@ -393,10 +393,49 @@ def test_a_backward_against_the_saved_arrays_transposed_view_goes_slab_by_slab(n
         assert_same_bits(saved, before[1], "saved was modified")
 
 
+def test_the_driver_sets_numbas_threads_and_chunk_size_for_the_call_and_restores_them(monkeypatch, rng):
+    """The shares' driver reads and sets numba's thread count and chunk size through numba's
+    own symbols (their C types matter: a wrong width reads garbage), and a parallel call leaves
+    the user's settings as they were, by the kernel's path and by a share that raised."""
+    from fastact._core.kernels import _get_chunksize, _get_threads, _set_chunksize, _set_threads
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread: no parallel build")
+
+    @numba.njit
+    def probe(threads, chunksize):
+        before = (_get_threads(), _get_chunksize())
+        _set_threads(threads)
+        _set_chunksize(chunksize)
+        during = (_get_threads(), _get_chunksize())
+        _set_threads(before[0])
+        _set_chunksize(before[1])
+        return before, during
+
+    numba.set_num_threads(2)
+    numba.set_parallel_chunksize(3)
+    try:
+        assert probe(1, 5) == ((2, 3), (1, 5))
+        assert (numba.get_num_threads(), numba.get_parallel_chunksize()) == (2, 3)
+        numba.set_num_threads(1)  # the user's own numba code: one thread, chunks of 3
+        x = sample(np.float64, (1 << 17,), rng)
+        with threads.forced("parallel"):
+            got = layer_of("sigmoid").forward(x)
+        with threads.forced("serial"):
+            want = layer_of("sigmoid").forward(x)
+        assert_same_bits(got, want, "sigmoid")
+        assert (numba.get_num_threads(), numba.get_parallel_chunksize()) == (1, 3)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        numba.set_parallel_chunksize(0)
+
+
 def test_the_shares_key_of_an_argument_tells_numbas_types_apart():
     """The shares keep each serial build's address under ``kernels._key`` of the arguments
     (numba's ``typeof`` costs 5 us an array): arguments with one key must have one numba
-    type, over dtypes, byte orders, dimensions, layouts, read-only and unaligned arrays."""
+    type, over dtypes, byte orders, dimensions, layouts, read-only and unaligned arrays,
+    scalars and tuples. (A Python int beyond int64 shares int64's key, as in numba's own
+    dispatch of a tuple, whose call then raises OverflowError: the kernels' ints are sizes.)"""
     from numba import typeof
 
     from fastact._core.kernels import _key
@@ -413,7 +452,16 @@ def test_the_shares_key_of_an_argument_tells_numbas_types_apart():
         frozen = a.view()
         frozen.flags.writeable = False
         arrays.append(frozen)
-    values = [*arrays, 3, 2**63, 1.5, np.float32(1.5), (arrays[0], 2.0), (arrays[3], arrays[4])]
+    values = [
+        *arrays,
+        3,
+        1.5,
+        np.float32(1.5),
+        np.float64(1.5),
+        (arrays[0], 2.0),
+        (arrays[3], arrays[4]),
+        ((arrays[0],), (np.float32(1.5),)),
+    ]
     types_of = {}
     for v in values:
         types_of.setdefault(_key(v), set()).add(typeof(v))

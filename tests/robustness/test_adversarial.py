@@ -235,8 +235,9 @@ def test_interrupts_at_random_points_never_leave_the_parallel_slot_held():
             op, cost, limits, waiting = "relu_forward", 1, (-1, 0), None
             def serial(self, a, part, parts):
                 ran.append("serial")
-            def parallel(self, a, part, parts):
-                ran.append("parallel" if T._slot else "parallel without the slot")
+            class parallel:
+                def launch(head, parts, threads, chunksize, defer):
+                    ran.append("parallel" if T._slot else "parallel without the slot")
         with T.forced("parallel"):
             T.run(Pair(), 10**7, x)
         print(json.dumps({"hits": hits, "free": free, "ran": ran, "after": not T._slot}))

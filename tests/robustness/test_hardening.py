@@ -152,7 +152,7 @@ def test_a_failed_forward_keeps_the_previous_state(name, failure, monkeypatch, r
 
 def test_an_interrupted_parallel_call_leaves_the_process_usable(monkeypatch, rng):
     pair = KERNELS["sigmoid"].forward
-    real = pair.parallel
+    real = pair.parallel.launch
     calls = []
 
     def interrupted(*args):
@@ -162,10 +162,10 @@ def test_an_interrupted_parallel_call_leaves_the_process_usable(monkeypatch, rng
     numba.set_num_threads(1)  # the user's own setting for their numba code
     x = rng.standard_normal(400_000)
     with threads.forced("parallel"):
-        monkeypatch.setattr(pair, "parallel", interrupted)
+        monkeypatch.setattr(pair.parallel, "launch", interrupted)
         with pytest.raises(KeyboardInterrupt):
             fastact.Sigmoid().forward(x)
-        monkeypatch.setattr(pair, "parallel", lambda *a: (calls.append("ran"), real(*a)))
+        monkeypatch.setattr(pair.parallel, "launch", lambda *a: (calls.append("ran"), real(*a)))
         out = fastact.Sigmoid().forward(x)
     assert calls == ["interrupted", "ran"]  # the lock was released: the next call ran parallel
     assert not threads._slot  # the slot was given back
