@@ -20,7 +20,7 @@ import numpy as np
 
 from . import threads
 from .kernels import COPY_4D, KERNEL_DTYPES
-from .layouts import as_4d, flat, same_order, swapped
+from .layouts import as_4d, flat, flat_together, same_order, swapped
 from .threads import run
 
 _U8 = np.dtype(np.uint8)
@@ -130,17 +130,16 @@ def forward(kernels, x, out, mask, params):
             run(kernels.forward, x.size, x.ravel(), out.ravel(), mask.view(_U8).ravel(), params)
         return
     extra = [] if mask is None else [mask.view(_U8)]
+    if out is not x and (views := flat_together(x, out, *extra)) is not None:  # (the book's conv view)
+        run(kernels.forward, x.size, *views, params)
+        return
     flats = [flat(a) for a in [out, *extra]]
     if any(f is None for f in flats):  # out is x itself, a view that is not one dense block
         forward_ufunc(kernels, x, params, out, mask)
         return
-    src = flat(x)
-    if out is x or src is None or not same_order(x, out):
-        if out is not x:
-            np.copyto(out, x)  # staged: x's values in out's layout, then in place
-        run(kernels.forward_in_place, x.size, *flats, params)
-        return
-    run(kernels.forward, x.size, src, *flats, params)
+    if out is not x:  # x is not one dense block, or not in out's order
+        np.copyto(out, x)  # staged: x's values in out's layout, then in place
+    run(kernels.forward_in_place, x.size, *flats, params)
 
 
 def backward(kernels, dout, saved, dx, params):
@@ -166,12 +165,9 @@ def backward_by_kernels(kernels, dout, saved, dx, params):
         if dx.flags.c_contiguous:
             run(pair, dout.size, dout.ravel(), saved.ravel(), dx.ravel(), params)
             return
-    d, s, o = flat(dout), flat(saved), flat(dx)
-    if d is not None and s is not None and o is not None and same_order(dout, saved) and same_order(dout, dx):
-        if in_place:
-            run(pair, dout.size, d, s, params)
-        else:
-            run(pair, dout.size, d, s, o, params)
+    views = flat_together(dout, saved) if in_place else flat_together(dout, saved, dx)
+    if views is not None:  # (the book's conv view, laid out alike)
+        run(pair, dout.size, *views, params)
         return
     costly = kernels.act.cost_of("backward") >= STAGE_MIN_COST  # (no in-place backward is)
     views = swapped(dx, dout, saved) if (costly or not kernels.act.walks_strided) and not in_place else None
@@ -179,7 +175,13 @@ def backward_by_kernels(kernels, dout, saved, dx, params):
         dx3, dout3, saved3 = views
         run(kernels.backward_swapped, dout.size, dout3, saved3, dx3, params, per_iteration=dx3[0].size)
         return
-    if costly and not in_place and d is not None and o is not None and same_order(dout, dx):
+    if (
+        costly
+        and not in_place
+        and (d := flat(dout)) is not None
+        and (o := flat(dx)) is not None
+        and same_order(dout, dx)
+    ):
         # saved copied into dout's layout (one strided copy), then the flat vectorized kernel.
         staged = np.empty_like(dout)
         views = as_4d(staged, saved)

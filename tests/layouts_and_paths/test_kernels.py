@@ -7,7 +7,7 @@ import numba
 import numba.extending
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastact._core.threads as threads
@@ -467,3 +467,41 @@ def test_the_shares_key_of_an_argument_tells_numbas_types_apart():
         types_of.setdefault(_key(v), set()).add(typeof(v))
     assert all(len(t) == 1 for t in types_of.values()), [t for t in types_of.values() if len(t) > 1]
     assert len({t for ts in types_of.values() for t in ts}) > 60  # (the matrix spans many types)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=0, max_size=5),
+    orders=st.lists(st.permutations(range(5)), min_size=3, max_size=3),
+    steps=st.lists(st.sampled_from([1, 1, 1, 2, -1]), min_size=15, max_size=15),
+)
+def test_flat_together_is_flat_of_each_in_one_order(shape, orders, steps):
+    """``layouts.flat_together`` (the flat kernels' test, without NumPy's argsort) takes arrays
+    exactly when ``flat`` takes each and ``same_order`` pairs them, and gives ``flat``'s views:
+    over shapes with size-0 and size-1 axes, axis orders, steps and reversed axes."""
+    from fastact._core.layouts import flat, flat_together, same_order
+
+    arrays = []
+    for k, order in enumerate(orders):
+        order = [i for i in order if i < len(shape)]
+        stored = np.arange(int(np.prod([2 * n + 1 for n in shape]))).reshape([2 * n + 1 for n in shape])
+        step = [steps[5 * k + i] for i in range(len(shape))]
+        view = stored[
+            tuple(
+                slice(None, s * n, s) if s > 0 else slice(n - 1, None, -1) if n else slice(0, 0)
+                for n, s in zip(shape, step)
+            )
+        ]
+        dense = np.ascontiguousarray(view.transpose(*order)).transpose(
+            *sorted(range(len(order)), key=order.__getitem__)
+        )
+        arrays.append(dense if k != 2 or all(s == 1 for s in step) else view)
+    for group in (arrays[:2], arrays):
+        views = flat_together(*group)
+        each = [flat(a) for a in group]
+        lines_up = all(e is not None for e in each) and all(same_order(group[0], a) for a in group[1:])
+        assert (views is not None) == lines_up, [a.strides for a in group]
+        if views is not None:
+            for v, e in zip(views, each):
+                assert v.shape == e.shape and v.__array_interface__["data"] == e.__array_interface__["data"]
+                np.testing.assert_array_equal(v, e)
