@@ -7,6 +7,7 @@ Nothing is compiled before it is called; ``cache=True`` makes later processes lo
 of compile.
 """
 
+import contextlib
 import hashlib
 import warnings
 from functools import cached_property
@@ -507,10 +508,8 @@ class Shares:
         key = _key(head)
         address = self._addresses.get(key)
         if address is None:
-            if defer:
-                with _DEFERRING:
-                    return self._first(head, parts, threads, chunksize, key)
-            return self._first(head, parts, threads, chunksize, key)
+            with _DEFERRING if defer else contextlib.nullcontext():
+                return self._first(head, parts, threads, chunksize, key)
         if _SPREAD(_driver[0], address, head, parts, threads, chunksize):
             self._raise(head)
         return self.serial(*head, parts, parts) if self.finish else None
