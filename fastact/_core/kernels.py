@@ -75,15 +75,48 @@ def wide_vectors(typingctx):
     return types.none(), codegen
 
 
+@intrinsic
+def vector_width(typingctx, bits):
+    """``wide_vectors`` for a width given as a literal int (a closure's constant): 512 asks
+    for 512-bit vectors, 0 keeps the width LLVM prefers for this CPU (256 bits on Intel's
+    AVX-512 cores, 512 on Zen 4). An int, not a choice between two intrinsics: numba keys a
+    closure's cache entry on its cells' pickles, and an intrinsic pickles with a fresh id in
+    every process (each process compiled the kernels anew)."""
+    if not isinstance(bits, types.IntegerLiteral):
+        return None
+
+    def codegen(context, builder, signature, args):
+        if bits.literal_value:
+            set.add(builder.function.attributes, f'"prefer-vector-width"="{bits.literal_value}"')
+        return context.get_dummy_value()
+
+    return types.none(bits), codegen
+
+
+#: From this cost (``Declaration.cost``: 1 for the piecewise-linear formulas and Sigmoid's and
+#: Tanh's backward, 40-80 for the transcendental ones) an activation's flat kernels ask for
+#: 512-bit vectors; cheaper ones, which only stream memory, keep LLVM's width. NumPy's large
+#: arrays start 16 bytes past a cache line, and a 512-bit store into them then always spans two
+#: lines: on the Intel kind (rocketlake, 2 threads, 1M elements in turns with a 64-byte-aligned
+#: output) LeakyReLU's float32 forward took 182 us at 512 bits into NumPy's output, 174 at 256,
+#: 171-173 into an aligned one at either width; float64 373-389 against 339-345 (5-14%).
+WIDE_MIN_COST = 10
+
+
+def vectors_for(cost):
+    """The vector width (``vector_width``'s argument) of a flat kernel's loop for a formula of ``cost``."""
+    return 512 if cost >= WIDE_MIN_COST else 0
+
+
 # Every kernel takes the activation's parameters as a trailing tuple of scalars of the array's
 # dtype (empty for most): one compiled kernel serves every value. Masks arrive as uint8 views
 # of the bool arrays (see activations._relu_backward).
 
 
-def _forward_saving_mask(f, m):
+def _forward_saving_mask(f, m, vectors):
     def kernel(x, out, mask, params, part, parts):
         for i in flat_share(x.shape[0], part, parts):
-            wide_vectors()
+            vector_width(vectors)
             v = x[i]
             out[i] = f(v, *params)
             mask[i] = m(v, *params)
@@ -91,32 +124,32 @@ def _forward_saving_mask(f, m):
     return kernel
 
 
-def _forward(f):
+def _forward(f, vectors):
     def kernel(x, out, params, part, parts):
         for i in flat_share(x.shape[0], part, parts):
-            wide_vectors()
+            vector_width(vectors)
             out[i] = f(x[i], *params)
 
     return kernel
 
 
-def _forward_in_place(f):
+def _forward_in_place(f, vectors):
     # x = f(x): its own kernel, as _backward_in_place below (the same array passed as x and as
     # out runs LLVM's scalar loop). Relu(inplace=True) and the staged layouts take it.
     def kernel(x, params, part, parts):
         for i in flat_share(x.shape[0], part, parts):
-            wide_vectors()
+            vector_width(vectors)
             x[i] = f(x[i], *params)
 
     return kernel
 
 
-def _forward_saving_mask_in_place(f, m):
+def _forward_saving_mask_in_place(f, m, vectors):
     # As _forward_saving_mask with out = x: through that kernel, Relu(inplace=True).forward
     # at 1M float64 took 3.5 ms against 1.2 ms into a new array (AMD EPYC, loaded).
     def kernel(x, mask, params, part, parts):
         for i in flat_share(x.shape[0], part, parts):
-            wide_vectors()
+            vector_width(vectors)
             v = x[i]
             mask[i] = m(v, *params)
             x[i] = f(v, *params)
@@ -124,16 +157,16 @@ def _forward_saving_mask_in_place(f, m):
     return kernel
 
 
-def _backward(g):
+def _backward(g, vectors):
     def kernel(dout, saved, dx, params, part, parts):
         for i in flat_share(dout.shape[0], part, parts):
-            wide_vectors()
+            vector_width(vectors)
             dx[i] = g(dout[i], saved[i], *params)
 
     return kernel
 
 
-def _backward_swapped(g):
+def _backward_swapped(g, vectors):
     # dout and dx (P, R, S), saved (P, S, R), all C-contiguous: the book's conv backward, a
     # C-ordered dout against the saved activation's transposed view, is (N, C, H*W) against
     # (N, H*W, C). Each (R, S) slab of saved is transposed into a scratch slab first, then one
@@ -150,7 +183,7 @@ def _backward_swapped(g):
                     slab[k, m] = si[m, k]
             o, d, b = dx[i].reshape(-1), dout[i].reshape(-1), slab.reshape(-1)
             for j in range(r * s):
-                wide_vectors()
+                vector_width(vectors)
                 o[j] = g(d[j], b[j], *params)
 
     return kernel
@@ -184,12 +217,12 @@ def _copy_4d():
     return kernel
 
 
-def _backward_in_place(g):
+def _backward_in_place(g, vectors):
     # Its own kernel, not _backward with dx = dout: LLVM checks at run time that dx and dout
     # don't overlap before it takes the vector loop, so passing one array twice runs scalar.
     def kernel(dout, saved, params, part, parts):
         for i in flat_share(dout.shape[0], part, parts):
-            wide_vectors()
+            vector_width(vectors)
             dout[i] = g(dout[i], saved[i], *params)
 
     return kernel
@@ -566,34 +599,43 @@ class Kernels:
     @cached_property
     def forward(self):
         """``(x, out, params)``, or ``(x, out, mask, params)`` when backward needs a mask."""
-        act = self.act
+        act, vectors = self.act, self._vectors("forward")
         if act.saves == "mask":
-            return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask))
-        return self._pair("forward", lambda: _forward(act.forward))
+            return self._pair("forward", lambda: _forward_saving_mask(act.forward, act.mask, vectors))
+        return self._pair("forward", lambda: _forward(act.forward, vectors))
 
     @cached_property
     def forward_in_place(self):
         """``(x, params)``, or ``(x, mask, params)``: ``forward`` writing into x."""
-        act = self.act
+        act, vectors = self.act, self._vectors("forward")
         if act.saves == "mask":
-            return self._pair("forward", lambda: _forward_saving_mask_in_place(act.forward, act.mask), "_in_place")
-        return self._pair("forward", lambda: _forward_in_place(act.forward), "_in_place")
+            return self._pair(
+                "forward", lambda: _forward_saving_mask_in_place(act.forward, act.mask, vectors), "_in_place"
+            )
+        return self._pair("forward", lambda: _forward_in_place(act.forward, vectors), "_in_place")
 
     @cached_property
     def backward(self):
         """``(dout, saved, dx, params)``, or ``(dout, saved, params)`` writing into dout."""
         make = _backward_in_place if self.act.backward_in_place else _backward
-        return self._pair("backward", lambda: make(self.act.backward))
+        return self._pair("backward", lambda: make(self.act.backward, self._vectors("backward")))
 
     @cached_property
     def backward_swapped(self):
         """The backward kernel for dout and dx (P, R, S) against saved (P, S, R), C-contiguous."""
-        return self._pair("backward", lambda: _backward_swapped(self.act.backward), "_swapped")
+        vectors = self._vectors("backward")
+        return self._pair("backward", lambda: _backward_swapped(self.act.backward, vectors), "_swapped")
 
     @cached_property
     def backward_4d(self):
         """The backward kernel over strided 4-D views, for dout and saved laid out differently."""
         return self._pair("backward", lambda: _backward_4d(self.act.backward), "_4d")
+
+    def _vectors(self, direction):
+        return vectors_for(self.act.cost_of(direction))
+
+    def _wide(self, direction):
+        return self.act.cost_of(direction) >= WIDE_MIN_COST
 
     def _pair(self, direction, make, suffix=""):
         op = f"{self.act.name}_{direction}"
@@ -605,7 +647,7 @@ class Kernels:
         """The element formula as a NumPy ufunc: broadcasting, ``out=``, NumPy's dtype rules;
         the parameters, if any, are trailing inputs."""
         f, k = self.act.forward, len(self.act.params)
-        return _ufunc(_element(f, 1 + k), self.act.name, ufunc_signatures(*"T" * (1 + k)))
+        return _ufunc(_element(f, 1 + k), self.act.name, ufunc_signatures(*"T" * (1 + k)), self._wide("forward"))
 
     @cached_property
     def backward_ufunc(self):
@@ -615,7 +657,8 @@ class Kernels:
         # tiny sizes the view cost as much as the work: Relu backward at 100 elements 0.31 us
         # with the bool mask, 0.67 through a uint8 view, the seed's dout[mask] = 0 0.64)
         saved = "boolean" if self.act.saves == "mask" else "T"
-        return _ufunc(_element(g, 2 + k), f"{self.act.name}_backward", ufunc_signatures("T", saved, *"T" * k))
+        signatures = ufunc_signatures("T", saved, *"T" * k)
+        return _ufunc(_element(g, 2 + k), f"{self.act.name}_backward", signatures, self._wide("backward"))
 
     @cached_property
     def mask_ufunc(self):
@@ -628,6 +671,7 @@ class Kernels:
                 s.replace("float32(", "boolean(").replace("float64(", "boolean(")
                 for s in ufunc_signatures(*"T" * (1 + k))
             ],
+            self._wide("forward"),
         )
 
 
@@ -659,11 +703,11 @@ def _element(f, arity):
     return element
 
 
-def _ufunc(element, name, signatures):
+def _ufunc(element, name, signatures, wide=True):
     element.__name__ = name
     element.__qualname__ = f"{name}_{_SOURCE_TAG}"
     # numba's own loop ignores the output's stride (see ufunc_loop): built with the fixed one.
-    with ufunc_loop.building(element):
+    with ufunc_loop.building(element, wide):
         return _cached(vectorize, element, signatures).ufunc
 
 

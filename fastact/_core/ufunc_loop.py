@@ -46,10 +46,12 @@ from numba.np.ufunc import ufuncbuilder, wrappers
 FAULTY = "    for ary in arrays:\n        unit_strided = builder.and_(unit_strided, ary.is_unit_strided)\n"
 FIXED = "    for ary in (*arrays, out):\n        unit_strided = builder.and_(unit_strided, ary.is_unit_strided)\n"
 
-#: Not a fix, a choice: the loop function asks for 512-bit vectors, as fastact's prange kernels do
-#: (``kernels.wide_vectors``). LLVM's tuning for Intel's AVX-512 cores (skylake-avx512 to
-#: sapphirerapids, rocketlake) prefers 256-bit vectors, for Zen 4 512: without this, the same
-#: ufunc ran at half the width on the Intel machine kind. Applied only where the line is found.
+#: Not a fix, a choice: the loop function of a costly formula's ufunc asks for 512-bit vectors,
+#: as its kernels do (``kernels.WIDE_MIN_COST``). LLVM's tuning for Intel's AVX-512 cores
+#: (skylake-avx512 to sapphirerapids, rocketlake) prefers 256-bit vectors, for Zen 4 512:
+#: without this, Sigmoid's forward ufunc took 1.2-1.45x as long on the Intel machine kind. The
+#: cheap formulas keep LLVM's width (Relu's forward and backward at the book's (100, 50) float64
+#: 1.42 -> 1.33 and 1.63 -> 1.36 us). Applied only where the line is found.
 WRAPPER = '    wrapper = ir.Function(wrapper_module, fnty, "__ufunc__." + func.name)\n'
 WIDE = WRAPPER + '    set.add(wrapper.attributes, \'"prefer-vector-width"="512"\')\n'
 
@@ -96,8 +98,9 @@ def fast_loops(context, func, builder, arrays, out, offsets, store_offset, signa
             loop(arrays)
 
 
-def _patched():
-    """numba's build_ufunc_wrapper with FIXED for FAULTY, or None where its source lacks FAULTY."""
+def _patched(wide=True):
+    """numba's build_ufunc_wrapper with FIXED for FAULTY (and WIDE where ``wide``), or None where
+    its source lacks FAULTY."""
     try:
         source = textwrap.dedent(inspect.getsource(wrappers.build_ufunc_wrapper))
     except (OSError, TypeError):  # no source on disk
@@ -105,7 +108,7 @@ def _patched():
     if source.count(FAULTY) != 1:
         return None
     source = source.replace(FAULTY, FIXED)
-    if source.count(WRAPPER) == 1:
+    if wide and source.count(WRAPPER) == 1:
         source = source.replace(WRAPPER, WIDE)
     if source.count(FAST_LOOP) == 1:
         source = source.replace(FAST_LOOP, FAST_LOOPS)
@@ -144,26 +147,26 @@ def _using(build):
             ufuncbuilder.build_ufunc_wrapper = original
 
 
-_BUILD = None  # the builder fastact uses: False for numba's own, once decided
+_BUILD = {}  # the builders fastact uses, by ``wide``: False for numba's own, once decided
 
 
-def wrapper_builder():
-    """The loop builder for fastact's ufuncs: the patched one, or numba's own where the probe
-    shows it respects the output's step. Raises RuntimeError where neither holds."""
-    global _BUILD
-    if _BUILD is None:
-        patched = _patched()
+def wrapper_builder(wide=True):
+    """The loop builder for fastact's ufuncs (asking for 512-bit vectors where ``wide``): the
+    patched one, or numba's own where the probe shows it respects the output's step. Raises
+    RuntimeError where neither holds."""
+    if wide not in _BUILD:
+        patched = _patched(wide)
         if patched is not None:
-            _BUILD = patched
+            _BUILD[wide] = patched
         elif respects_output_step():
-            _BUILD = False
+            _BUILD[wide] = False
         else:
             raise RuntimeError(
                 "fastact: this numba's ufunc loop ignores the output's stride (it would write "
                 "outside strided outputs) and its source is not the one fastact knows how to fix; "
                 "use numba <= 0.68 or a release with the fix (docs/numba-ufunc-loop.md)"
             )
-    return _BUILD or None
+    return _BUILD[wide] or None
 
 
 #: numba's library cache (what it keeps gufunc loops in), under a prefix of fastact's own.
@@ -173,10 +176,11 @@ _LoopCache = make_library_cache("fastact_ufunc_loop")
 counts = {"loaded": 0, "built": 0}
 
 
-def building(element=None):
-    """Context in which numba builds ufunc loops that respect the output's step; the loops of
-    ``element``'s ufunc come from (and go to) numba's disk cache, where it has one."""
-    build = wrapper_builder()
+def building(element=None, wide=True):
+    """Context in which numba builds ufunc loops that respect the output's step (asking for
+    512-bit vectors where ``wide``); the loops of ``element``'s ufunc come from (and go to)
+    numba's disk cache, where it has one."""
+    build = wrapper_builder(wide)
     if element is None:
         return _using(build)
     try:

@@ -394,6 +394,9 @@ def test_a_process_that_ends_before_its_background_starts_leaves_the_shares_cach
         + """
 from fastact._core.kernels import _DRIVE, _SPREAD
 jit.BACKGROUND.QUIET_SECONDS = 3600  # its background never starts a build
+# (the exit's deadline is for the user's sake: beside busy test workers the serial build alone
+# can take longer than it, and the driver and entry were then left to the next process)
+jit.BACKGROUND.EXIT_COMPILE_SECONDS = 600
 fastact.Relu().forward(x)  # (Relu: the cheapest kernel to compile on an empty cache)
 fastact.Relu().forward(x)
 pair = KERNELS["relu"].forward

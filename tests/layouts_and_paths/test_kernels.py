@@ -71,6 +71,10 @@ def test_hot_loops_are_vectorized(name, direction, dtype):
     ir = fresh_llvm_ir(pair.serial, kernel_args(name, direction, dtype))
     widths = [int(w) for w in re.findall(VECTOR[dtype], ir)]
     assert widths and max(widths) >= 4, f"{name} {direction} {dtype}: no SIMD vectors in IR"
+    # 512-bit vectors asked for by the costly formulas only: the cheap ones stream memory, where
+    # a 512-bit store into NumPy's arrays spans two cache lines (kernels.WIDE_MIN_COST)
+    wide = REGISTRY[name].cost_of(direction.removesuffix("_in_place")) >= kernels.WIDE_MIN_COST
+    assert ('"prefer-vector-width"="512"' in ir) == wide, f"{name} {direction}: vector width not as its cost says"
 
 
 @given(n=st.integers(0, 100_000), parts=st.integers(1, 300))
