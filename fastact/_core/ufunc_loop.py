@@ -37,6 +37,7 @@ import inspect
 import textwrap
 
 import numpy as np
+from llvmlite import ir
 from numba.core import cgutils
 from numba.core.caching import make_library_cache
 from numba.core.compiler_lock import global_compiler_lock
@@ -77,13 +78,23 @@ FAST_LOOPS = (
 
 def fast_loops(context, func, builder, arrays, out, offsets, store_offset, signature, loopcount, intp_t, pyapi, envptr):
     """numba's contiguous loop, and before it the same loop for an output that is the first
-    input of its type, taken where the two pointers are equal."""
+    input of its type, taken where the two pointers are equal; each in two parts, split where
+    the output reaches a 64-byte boundary."""
+    # NumPy's arrays start 16 bytes (malloc's alignment) past a 32- or 64-byte boundary, or on
+    # one, from call to call; LLVM's vector loop starts at the first element, and its vector
+    # stores then span two cache lines. The elements before the output's first boundary get a
+    # loop of their own: at the book's (100, 50) float64 (Intel kind), Relu's forward ufunc took
+    # 1.48-1.57 us into an output 16 bytes past a boundary against 1.16-1.19 on one.
+    address = builder.ptrtoint(out.dataptr, intp_t)
+    ahead = builder.udiv(builder.and_(builder.neg(address), ir.Constant(intp_t, 63)), out.abisize)
+    head = builder.select(builder.icmp_unsigned("<", ahead, loopcount), ahead, loopcount)
 
     def loop(args):
-        with cgutils.for_range(builder, loopcount, intp=intp_t) as index:
-            wrappers.build_fast_loop_body(
-                context, func, builder, args, out, offsets, store_offset, signature, index.index, pyapi, env=envptr
-            )
+        for start, stop in ((None, head), (head, loopcount)):
+            with cgutils.for_range(builder, stop, start=start, intp=intp_t) as index:
+                wrappers.build_fast_loop_body(
+                    context, func, builder, args, out, offsets, store_offset, signature, index.index, pyapi, env=envptr
+                )
 
     i = next((i for i, ary in enumerate(arrays) if ary.fe_type == out.fe_type), None)
     if i is None:

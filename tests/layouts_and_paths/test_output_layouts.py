@@ -138,10 +138,11 @@ def _vector_loops(build, fn, signature):
 def test_an_output_that_is_an_input_has_a_vector_loop_of_its_own(signature):
     """``ufunc(x, out=x)`` (and Relu's backward into dout): LLVM's run-time overlap check fails
     for the very same array, so numba's contiguous loop ran its scalar version there. The
-    fixed builder adds a twin that reads x through the output's pointer: one vector loop more
-    than numba's own builder makes, with no overlap check of its own where x is the only input
-    (the mask's, which passes, where there is one). In place and into another array, the same
-    bits."""
+    fixed builder adds a twin that reads x through the output's pointer: a vector loop more
+    than numba's own builder makes (more where LLVM also vectorizes the loops up to the
+    output's first 64-byte boundary, ``ufunc_loop.fast_loops``), with no overlap check of its
+    own where x is the only input (the mask's, which passes, where there is one). In place and
+    into another array, the same bits."""
     from numba.np.ufunc import wrappers
 
     if "boolean" in signature:
@@ -158,7 +159,7 @@ def test_an_output_that_is_an_input_has_a_vector_loop_of_its_own(signature):
     ufunc, loops, checks = _vector_loops(patched, fn, signature)
     _, own_loops, own_checks = _vector_loops(wrappers.build_ufunc_wrapper, fn, signature)
     assert own_loops >= 1, "numba's own contiguous loop did not vectorize"
-    assert loops == own_loops + 1, (loops, own_loops)
+    assert loops >= own_loops + 1, (loops, own_loops)
     assert checks == own_checks + ("boolean" in signature), (checks, own_checks)
     dtype = np.float64 if signature.startswith("float64") else np.float32
     x = np.linspace(-3, 3, 1001).astype(dtype)
