@@ -104,7 +104,8 @@ WIDE_MIN_COST = 10
 
 
 def vectors_for(cost):
-    """The vector width (``vector_width``'s argument) of a flat kernel's loop for a formula of ``cost``."""
+    """The vector width a formula of ``cost`` asks for, in its flat kernels (``vector_width``'s
+    argument) and its ufunc loops (``ufunc_loop.building``'s): 512, or 0 for LLVM's own."""
     return 512 if cost >= WIDE_MIN_COST else 0
 
 
@@ -634,9 +635,6 @@ class Kernels:
     def _vectors(self, direction):
         return vectors_for(self.act.cost_of(direction))
 
-    def _wide(self, direction):
-        return self.act.cost_of(direction) >= WIDE_MIN_COST
-
     def _pair(self, direction, make, suffix=""):
         op = f"{self.act.name}_{direction}"
         stand_in = None if suffix else dict(self.act.stand_ins).get(direction)  # the flat kernels'
@@ -647,7 +645,7 @@ class Kernels:
         """The element formula as a NumPy ufunc: broadcasting, ``out=``, NumPy's dtype rules;
         the parameters, if any, are trailing inputs."""
         f, k = self.act.forward, len(self.act.params)
-        return _ufunc(_element(f, 1 + k), self.act.name, ufunc_signatures(*"T" * (1 + k)), self._wide("forward"))
+        return _ufunc(_element(f, 1 + k), self.act.name, ufunc_signatures(*"T" * (1 + k)), self._vectors("forward"))
 
     @cached_property
     def backward_ufunc(self):
@@ -658,7 +656,7 @@ class Kernels:
         # with the bool mask, 0.67 through a uint8 view, the seed's dout[mask] = 0 0.64)
         saved = "boolean" if self.act.saves == "mask" else "T"
         signatures = ufunc_signatures("T", saved, *"T" * k)
-        return _ufunc(_element(g, 2 + k), f"{self.act.name}_backward", signatures, self._wide("backward"))
+        return _ufunc(_element(g, 2 + k), f"{self.act.name}_backward", signatures, self._vectors("backward"))
 
     @cached_property
     def mask_ufunc(self):
@@ -671,7 +669,7 @@ class Kernels:
                 s.replace("float32(", "boolean(").replace("float64(", "boolean(")
                 for s in ufunc_signatures(*"T" * (1 + k))
             ],
-            self._wide("forward"),
+            self._vectors("forward"),
         )
 
 
@@ -703,11 +701,11 @@ def _element(f, arity):
     return element
 
 
-def _ufunc(element, name, signatures, wide=True):
+def _ufunc(element, name, signatures, width=512):
     element.__name__ = name
     element.__qualname__ = f"{name}_{_SOURCE_TAG}"
     # numba's own loop ignores the output's stride (see ufunc_loop): built with the fixed one.
-    with ufunc_loop.building(element, wide):
+    with ufunc_loop.building(element, width):
         return _cached(vectorize, element, signatures).ufunc
 
 

@@ -22,9 +22,10 @@ key: the same numba version (numba's index), CPU and its features (``magic_tuple
 function (its name carries the hash of every ``_core`` source, this file's patch included),
 signature and loop name. A loop that fails to load is built again.
 
-Two choices ride along, where their lines are found: the loop asks for 512-bit vectors, and its
-contiguous path has a twin for an output that is also an input (``fast_loops``), which LLVM
-vectorizes where numba's own loop ran scalar.
+Choices ride along, where their lines are found: a costly formula's loop asks for 512-bit
+vectors, and the contiguous path has a twin for an output that is also an input, which LLVM
+vectorizes where numba's own loop ran scalar, each split where the output reaches a 64-byte
+boundary (``fast_loops``).
 
 Where numba's source no longer has the faulty line, a probe decides: a numba that already
 respects the output's step is used as it is; one that still ignores it and cannot be patched
@@ -48,13 +49,13 @@ FAULTY = "    for ary in arrays:\n        unit_strided = builder.and_(unit_strid
 FIXED = "    for ary in (*arrays, out):\n        unit_strided = builder.and_(unit_strided, ary.is_unit_strided)\n"
 
 #: Not a fix, a choice: the loop function of a costly formula's ufunc asks for 512-bit vectors,
-#: as its kernels do (``kernels.WIDE_MIN_COST``). LLVM's tuning for Intel's AVX-512 cores
+#: as its kernels do (``kernels.vectors_for``). LLVM's tuning for Intel's AVX-512 cores
 #: (skylake-avx512 to sapphirerapids, rocketlake) prefers 256-bit vectors, for Zen 4 512:
 #: without this, Sigmoid's forward ufunc took 1.2-1.45x as long on the Intel machine kind. The
 #: cheap formulas keep LLVM's width (Relu's forward and backward at the book's (100, 50) float64
 #: 1.42 -> 1.33 and 1.63 -> 1.36 us). Applied only where the line is found.
 WRAPPER = '    wrapper = ir.Function(wrapper_module, fnty, "__ufunc__." + func.name)\n'
-WIDE = WRAPPER + '    set.add(wrapper.attributes, \'"prefer-vector-width"="512"\')\n'
+WIDTH = '    set.add(wrapper.attributes, \'"prefer-vector-width"="{}"\')\n'
 
 #: Not a fix, a choice: the contiguous loop gets a twin for a call whose output is one of its
 #: inputs (``ufunc(x, out=x)``, and the Relu backward's ``dout``), where the input is read
@@ -109,9 +110,9 @@ def fast_loops(context, func, builder, arrays, out, offsets, store_offset, signa
             loop(arrays)
 
 
-def _patched(wide=True):
-    """numba's build_ufunc_wrapper with FIXED for FAULTY (and WIDE where ``wide``), or None where
-    its source lacks FAULTY."""
+def _patched(width=512):
+    """numba's build_ufunc_wrapper with FIXED for FAULTY (and asking for ``width``-bit vectors;
+    0: LLVM's width for the CPU), or None where its source lacks FAULTY."""
     try:
         source = textwrap.dedent(inspect.getsource(wrappers.build_ufunc_wrapper))
     except (OSError, TypeError):  # no source on disk
@@ -119,8 +120,8 @@ def _patched(wide=True):
     if source.count(FAULTY) != 1:
         return None
     source = source.replace(FAULTY, FIXED)
-    if wide and source.count(WRAPPER) == 1:
-        source = source.replace(WRAPPER, WIDE)
+    if width and source.count(WRAPPER) == 1:
+        source = source.replace(WRAPPER, WRAPPER + WIDTH.format(width))
     if source.count(FAST_LOOP) == 1:
         source = source.replace(FAST_LOOP, FAST_LOOPS)
     namespace = {**vars(wrappers), "fast_loops": fast_loops}
@@ -158,26 +159,26 @@ def _using(build):
             ufuncbuilder.build_ufunc_wrapper = original
 
 
-_BUILD = {}  # the builders fastact uses, by ``wide``: False for numba's own, once decided
+_BUILD = {}  # the builders fastact uses, by vector width: False for numba's own, once decided
 
 
-def wrapper_builder(wide=True):
-    """The loop builder for fastact's ufuncs (asking for 512-bit vectors where ``wide``): the
-    patched one, or numba's own where the probe shows it respects the output's step. Raises
-    RuntimeError where neither holds."""
-    if wide not in _BUILD:
-        patched = _patched(wide)
+def wrapper_builder(width=512):
+    """The loop builder for fastact's ufuncs (asking for ``width``-bit vectors; 0: LLVM's width
+    for the CPU): the patched one, or numba's own where the probe shows it respects the output's
+    step. Raises RuntimeError where neither holds."""
+    if width not in _BUILD:
+        patched = _patched(width)
         if patched is not None:
-            _BUILD[wide] = patched
+            _BUILD[width] = patched
         elif respects_output_step():
-            _BUILD[wide] = False
+            _BUILD[width] = False
         else:
             raise RuntimeError(
                 "fastact: this numba's ufunc loop ignores the output's stride (it would write "
                 "outside strided outputs) and its source is not the one fastact knows how to fix; "
                 "use numba <= 0.68 or a release with the fix (docs/numba-ufunc-loop.md)"
             )
-    return _BUILD[wide] or None
+    return _BUILD[width] or None
 
 
 #: numba's library cache (what it keeps gufunc loops in), under a prefix of fastact's own.
@@ -187,11 +188,11 @@ _LoopCache = make_library_cache("fastact_ufunc_loop")
 counts = {"loaded": 0, "built": 0}
 
 
-def building(element=None, wide=True):
+def building(element=None, width=512):
     """Context in which numba builds ufunc loops that respect the output's step (asking for
-    512-bit vectors where ``wide``); the loops of ``element``'s ufunc come from (and go to)
-    numba's disk cache, where it has one."""
-    build = wrapper_builder(wide)
+    ``width``-bit vectors; 0: LLVM's width for the CPU); the loops of ``element``'s ufunc come
+    from (and go to) numba's disk cache, where it has one."""
+    build = wrapper_builder(width)
     if element is None:
         return _using(build)
     try:

@@ -106,19 +106,19 @@ def _built(build, fn, signature):
     return ufunc, "".join(lib.get_llvm_str() for lib in libraries)
 
 
-@pytest.mark.parametrize("wide", [True, False])
-def test_the_fixed_loop_still_vectorizes(wide):
+@pytest.mark.parametrize("width", [512, 0])
+def test_the_fixed_loop_still_vectorizes(width):
     """The fixed builder's fast path is numba's: a vector loop for contiguous operands (any
     vector width), and the scalar strided loop beside it."""
     import re
 
-    patched = fastact._core.ufunc_loop.wrapper_builder(wide)
+    patched = fastact._core.ufunc_loop.wrapper_builder(width)
     ufunc, ir = _built(patched, lambda x: x if x > 0.0 else 0.0, "float64(float64)")
     assert re.search(r"<\d+ x double>", ir), "the fixed loop did not vectorize"
     # and, for the costly formulas' ufuncs, asks for 512-bit vectors where the CPU has them, as
     # their kernels do (LLVM's tuning for Intel's AVX-512 cores would otherwise pick 256); the
-    # cheap ones keep LLVM's width (kernels.WIDE_MIN_COST)
-    assert ('"prefer-vector-width"="512"' in ir) == wide
+    # cheap ones keep LLVM's width (kernels.vectors_for)
+    assert ('"prefer-vector-width"="512"' in ir) == bool(width)
     out = np.zeros(16)
     ufunc(np.arange(-4.0, 4.0), out=out[::2])
     np.testing.assert_array_equal(out[::2], np.maximum(np.arange(-4.0, 4.0), 0))
