@@ -8,6 +8,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from fastact._core import jit
 from fastact._core.libm64 import inline_here
 
 #: A vector of the element type in LLVM IR.
@@ -64,6 +65,26 @@ def ufunc_loop_ir(f, nargs, dtype):
         )
         info.library.get_pointer_to_function(info.name)
     return info.library.get_llvm_str()
+
+
+def kernel_llvm_ir(dispatcher, args):
+    """The LLVM IR of ``dispatcher``'s build for ``args`` (a kernel's, without its share
+    arguments: the whole loop, part 0 of 1).
+
+    Code loaded from numba's disk cache cannot be inspected: where the build was loaded, or
+    another process compiled it meanwhile, an uncached copy with the dispatcher's own options
+    is compiled instead. Where this process compiled the build (calling for it now if it has
+    none: a cold cache), its own IR is read, and the compile serves the calls that come after:
+    on a cold cache the IR tests were 70 compiles of builds the suite compiles anyway."""
+    args = (*args, 0, 1)
+    build = jit.folded(tuple(numba.typeof(a) for a in args))
+    if build not in dispatcher.overloads:
+        dispatcher(*args)
+    if build in dispatcher.overloads and not dispatcher._cache_hits.get(build):
+        return dispatcher.overloads[build].library.get_llvm_str()
+    copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(dispatcher.py_func)
+    copy(*args)
+    return "\n".join(copy.inspect_llvm().values())
 
 
 def prange_loop_ir(f, nargs, dtype):

@@ -17,6 +17,7 @@ from fastact import reference
 from fastact._core.rows import PAIRS, for_rows
 from fastact._core.softmax import ULP_BOUNDS, AxisError, log_softmax, softmax
 from fastact.testing.bits import assert_same_bits
+from fastact.testing.ir import kernel_llvm_ir
 from fastact.testing.ulp import max_ulp_error
 from fastact.testing.values import layouts, special_values
 
@@ -315,24 +316,17 @@ def test_properties(x, axis):
 VECTOR = {np.float32: r"<(\d+) x (?:float|double)>", np.float64: r"<(\d+) x double>"}
 
 
-def fresh_llvm_ir(dispatcher, args):
-    """The LLVM IR of an uncached copy of ``dispatcher`` compiled for ``args`` (a kernel's:
-    with the whole loop, part 0 of 1)."""
-    copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(dispatcher.py_func)
-    copy(*args, 0, 1)
-    return "\n".join(copy.inspect_llvm().values())
-
-
-# Each case compiles an uncached copy (seconds each): the serial build of both dtypes (separate
-# row code). The parallel build runs the serial build's code on each share of the rows
-# (kernels.Shares; tests/layouts_and_paths/test_kernels.py checks that it calls that code).
+# Each case reads the IR of the serial build of both dtypes (separate row code; an uncached
+# copy is compiled where the build came from numba's cache: seconds each). The parallel build
+# runs the serial build's code on each share of the rows (kernels.Shares;
+# tests/layouts_and_paths/test_kernels.py checks that it calls that code).
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"])
 def test_row_loops_are_vectorized(name, dtype):
     build = "serial"
     x = np.linspace(-3, 3, 4096).astype(dtype).reshape(4, -1)
     args = (x, np.empty_like(x)) if "backward" not in name else (x, x.copy(), np.empty_like(x))
-    ir = fresh_llvm_ir(getattr(getattr(PAIRS, name), build), args)
+    ir = kernel_llvm_ir(getattr(getattr(PAIRS, name), build), args)
     widths = [int(w) for w in re.findall(VECTOR[dtype], ir)]
     assert widths and max(widths) >= 4, f"{name} {build} {dtype}: no SIMD vectors in IR"
     # the vector exponential's shift of 2**k into the exponent field, and a vector sum

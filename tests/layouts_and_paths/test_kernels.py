@@ -18,21 +18,13 @@ from fastact.activations import REGISTRY
 from fastact.layers import layer_for
 from fastact.testing.bits import assert_same_bits
 from fastact.testing.canary import Canary
+from fastact.testing.ir import kernel_llvm_ir
 from fastact.testing.values import sample
 
 # Vectors of the element type, or of integers of its width: formulas that work on the bits
 # (ReLU's backward ands dout's bits with the mask) vectorize as integer lanes.
 VECTOR = {np.float32: r"<(\d+) x (?:float|i32)>", np.float64: r"<(\d+) x (?:double|i64)>"}
 NAMES = sorted(REGISTRY)
-
-
-def fresh_llvm_ir(dispatcher, args):
-    """The LLVM IR of a fresh compile with the dispatcher's own options, for a kernel's
-    ``args`` and the whole loop (part 0 of 1): code loaded from numba's cache cannot be
-    inspected."""
-    copy = numba.njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(dispatcher.py_func)
-    copy(*args, 0, 1)
-    return "\n".join(copy.inspect_llvm().values())
 
 
 def params(name, dtype):
@@ -68,7 +60,7 @@ def _loop_cases():
 @pytest.mark.parametrize("name", NAMES)
 def test_hot_loops_are_vectorized(name, direction, dtype):
     pair = getattr(KERNELS[name], direction)
-    ir = fresh_llvm_ir(pair.serial, kernel_args(name, direction, dtype))
+    ir = kernel_llvm_ir(pair.serial, kernel_args(name, direction, dtype))
     widths = [int(w) for w in re.findall(VECTOR[dtype], ir)]
     assert widths and max(widths) >= 4, f"{name} {direction} {dtype}: no SIMD vectors in IR"
     # 512-bit vectors asked for by the costly formulas only: the cheap ones stream memory, where
