@@ -9,11 +9,20 @@ import numpy as np
 SEED_ULP = {"float32": 3.5, "float64": 2.6}
 
 
+#: From here on exp(-|x|) is 0 in long double.
+_EXP_ZERO = 12000.0
+
+
 def true_sigmoid(x):
     """The sigmoid in long double (64-bit mantissa on x86), NaN where x is NaN."""
     with np.errstate(all="ignore"):  # a signalling NaN sets the invalid flag on any use
         xl = np.asarray(x, dtype=np.longdouble)
-        t = np.exp(-np.abs(xl))
+        # exp(-|x|) is 0 in long double from |x| = 11400 on (2**-16445 is its least); the
+        # x87 takes ~10x as long to say so (half the float32 sweep's values: 0.38 of 0.48 s)
+        a = np.abs(xl)
+        t = np.zeros_like(a)
+        near = ~(a >= _EXP_ZERO)  # (NaN included: it stays NaN below)
+        t[near] = np.exp(-a[near])
         s = np.where(xl >= 0, 1 / (1 + t), t / (1 + t))
     return np.where(np.isnan(xl), xl, s)
 
