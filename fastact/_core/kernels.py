@@ -68,11 +68,16 @@ def wide_vectors(typingctx):
     """
 
     def codegen(context, builder, signature, args):
-        # llvmlite only validates attribute names it knows; this one is passed through as is.
-        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
-        return context.get_dummy_value()
+        return _prefer_width(context, builder, 512)
 
     return types.none(), codegen
+
+
+def _prefer_width(context, builder, bits):
+    """Ask for ``bits``-bit vectors in the function being built (0: leave LLVM's choice)."""
+    if bits:  # llvmlite only validates attribute names it knows; this one is passed through as is
+        set.add(builder.function.attributes, f'"prefer-vector-width"="{bits}"')
+    return context.get_dummy_value()
 
 
 @intrinsic
@@ -86,9 +91,7 @@ def vector_width(typingctx, bits):
         return None
 
     def codegen(context, builder, signature, args):
-        if bits.literal_value:
-            set.add(builder.function.attributes, f'"prefer-vector-width"="{bits.literal_value}"')
-        return context.get_dummy_value()
+        return _prefer_width(context, builder, bits.literal_value)
 
     return types.none(bits), codegen
 
