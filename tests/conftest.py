@@ -8,6 +8,7 @@ import pytest
 
 import fastact._core.threads as threads
 from fastact._core import jit
+from fastact.testing.ir import require_vector_target
 
 # Each test sends its calls down the build it means (by size, or ``threads.forced``), so a
 # parallel build is compiled by the call that needs it, as numba does: not in the background
@@ -15,6 +16,11 @@ from fastact._core import jit
 # processes of its own). The processes tests start inherit the setting.
 os.environ["FASTACT_BACKGROUND_COMPILE"] = "0"
 jit.BACKGROUND.enabled = False
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("vector_ir"):
+        require_vector_target()
 
 
 @pytest.fixture(params=["ufunc", "serial", "parallel"])

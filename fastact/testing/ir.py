@@ -10,9 +10,41 @@ from numba import prange
 
 from fastact._core import jit
 from fastact._core.libm64 import inline_here
+from fastact._core.scalar import fma
 
 #: A vector of the element type in LLVM IR.
 VECTOR = {np.float32: r"<(\d+) x float>", np.float64: r"<(\d+) x double>"}
+#: LLVM's FMA on a vector of doubles, with its lane count.
+_VECTOR_FMA = r"@llvm\.fma\.v(\d+)f64"
+
+
+@functools.cache
+def vector_fma_lanes():
+    """The doubles numba's target (this CPU, or ``NUMBA_CPU_NAME`` with its features) puts in
+    one FMA of a plain loop: 4 or 8 with AVX2 and FMA, as on both machine kinds. x86-64's
+    baseline (``NUMBA_CPU_NAME=generic``: SSE2) gives 2, and has no FMA instruction: each lane
+    becomes a call to libm's fma, and no loop around the formulas vectorizes."""
+
+    @numba.njit(error_model="numpy")
+    def probe(a, out):
+        for i in range(out.shape[0]):
+            out[i] = fma(a[i], a[i], out[i])
+
+    probe(np.ones(64), np.zeros(64))
+    ir = "\n".join(probe.inspect_llvm().values())
+    return max((int(w) for w in re.findall(_VECTOR_FMA, ir)), default=0)
+
+
+def require_vector_target():
+    """Skip the calling test (one that checks a loop compiles to SIMD vectors) where numba
+    compiles for a CPU without 256-bit FMA vectors: the kernels are written for AVX2 and FMA,
+    and elsewhere run scalar, with the same results (the exactness and layout tests check them
+    on every target). The ``vector_ir`` marker calls this (tests/conftest.py)."""
+    if vector_fma_lanes() < 4:
+        import pytest
+
+        cpu = numba.config.CPU_NAME or "this CPU"
+        pytest.skip(f"numba compiles for {cpu} without vectors of 4 doubles in an FMA: the loops stay scalar there")
 
 
 def element_function(f, nargs):

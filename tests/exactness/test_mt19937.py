@@ -85,6 +85,7 @@ def test_another_bit_generator_is_left_to_numpy():
     _check(3, 5, (9,))  # and the MT19937 back in place is served again
 
 
+@pytest.mark.vector_ir
 def test_the_key_is_tempered_and_regenerated_in_vector_loops():
     """The LLVM IR of a fresh compile (cached code has none) holds vectors of 32-bit words
     (tempering, regeneration) and of doubles (the conversion of word pairs)."""

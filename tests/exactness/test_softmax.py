@@ -320,6 +320,7 @@ VECTOR = {np.float32: r"<(\d+) x (?:float|double)>", np.float64: r"<(\d+) x doub
 # copy is compiled where the build came from numba's cache: seconds each). The parallel build
 # runs the serial build's code on each share of the rows (kernels.Shares;
 # tests/layouts_and_paths/test_kernels.py checks that it calls that code).
+@pytest.mark.vector_ir
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"])
 def test_row_loops_are_vectorized(name, dtype):
@@ -342,6 +343,7 @@ def test_row_loops_are_vectorized(name, dtype):
         assert sums and 64 * max(sums) == 32 * max(floats), f"{name}: pair sum {max(sums, default=0)} doubles wide"
 
 
+@pytest.mark.vector_ir
 def test_loss_logs_are_vectorized():
     """SoftmaxWithLoss takes its rows' logs in one vector loop: no call to libm's log."""
     from fastact._core.rows import _logs

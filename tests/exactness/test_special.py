@@ -227,6 +227,7 @@ def test_float32_uses_its_own_type():
 # --- vectorization ------------------------------------------------------------------------
 
 
+@pytest.mark.vector_ir
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_loops_vectorize(name, dtype):

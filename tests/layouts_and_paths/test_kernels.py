@@ -56,6 +56,7 @@ def _loop_cases():
             yield pytest.param(direction, dtype, marks=[pytest.mark.slow] if slow else [])
 
 
+@pytest.mark.vector_ir
 @pytest.mark.parametrize("direction,dtype", list(_loop_cases()))
 @pytest.mark.parametrize("name", NAMES)
 def test_hot_loops_are_vectorized(name, direction, dtype):
@@ -160,6 +161,7 @@ def test_the_shares_see_arrays_without_their_owners():
         assert (owners == 0).all(), (parts, owners)
 
 
+@pytest.mark.vector_ir
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_element_formulas_vectorize_in_a_plain_loop(name, dtype):
