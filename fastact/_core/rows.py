@@ -46,7 +46,7 @@ from numba import njit, types
 from . import libm32, libm64
 from .jit import KERNEL, overload, register_jitable
 from .kernels import Pair, _cached, share, wide_vectors
-from .scalar import _F32, _F64, _polynomial, bitcast, exp_nonpositive, fma
+from .scalar import _F32, _F64, _polynomial, bitcast, exp_nonpositive, fma, inline_here
 
 _LOG_FLOOR = 1e-7  # the book's cross_entropy_error adds this inside the log
 #: From this row length softmax keeps its exps in a scratch row rather than computing them
@@ -256,7 +256,9 @@ _SMALL_R = 2.0**-10
 
 
 @register_jitable
-def _softmax_row_f64(x, o, w):
+def _softmax_row_f64(rows, out, i, w):
+    inline_here()
+    x, o = rows[i], out[i]
     n = x.shape[0]
     if n == 0:
         return
@@ -322,7 +324,9 @@ def _log_sum_f64(x, m):
 
 
 @register_jitable
-def _log_softmax_row_f64(x, o, w):  # w: unused (the grid sums need no scratch)
+def _log_softmax_row_f64(rows, out, i, w):  # w: unused (the grid sums need no scratch)
+    inline_here()
+    x, o = rows[i], out[i]
     n = x.shape[0]
     if n == 0:
         return
@@ -375,7 +379,9 @@ def _exp_diff_f32(v, m):
 
 
 @register_jitable
-def _softmax_row_f32(x, o, w):
+def _softmax_row_f32(rows, out, i, w):
+    inline_here()
+    x, o = rows[i], out[i]
     n = x.shape[0]
     if n == 0:
         return
@@ -445,7 +451,9 @@ def _log_sum_f32(x, m, w):
 
 
 @register_jitable
-def _log_softmax_row_f32(x, o, w):
+def _log_softmax_row_f32(rows, out, i, w):
+    inline_here()
+    x, o = rows[i], out[i]
     n = x.shape[0]
     if n == 0:
         return
@@ -672,30 +680,35 @@ def _softmax_rows(x, out, r0, r1):
     ``_softmax_block``)."""
     w = np.empty(x.shape[1], x.dtype)
     for i in range(r0, r1):
-        softmax_row(x[i], out[i], w)
+        softmax_row(x, out, i, w)
 
 
 # --- dispatch by dtype --------------------------------------------------------------------
 
 
-def softmax_row(x, o, w):
-    """softmax of the row x into o; w: a scratch row of x's dtype and length."""
+def softmax_row(rows, out, i, w):
+    """softmax of row i of rows into row i of out; w: a scratch row of their dtype and length.
+
+    The 2-D arrays and an index, not the two rows: a row view made by the caller and passed
+    to the row function cost about 25 ns a row more than one made inside it (inlined): one
+    thread over (3072, 256) float32, 0.92x the time (softmax) and 0.95x (log-softmax)."""
     raise NotImplementedError("compiled code only")
 
 
-def log_softmax_row(x, o, w):
-    """log-softmax of the row x into o; w: a scratch row of x's dtype, twice x's length."""
+def log_softmax_row(rows, out, i, w):
+    """log-softmax of row i of rows into row i of out; w: a scratch row of their dtype, twice
+    a row's length (see softmax_row)."""
     raise NotImplementedError("compiled code only")
 
 
 @overload(softmax_row)
-def _softmax_row(x, o, w):
-    return {types.float64: _softmax_row_f64, types.float32: _softmax_row_f32}.get(x.dtype)
+def _softmax_row(rows, out, i, w):
+    return {types.float64: _softmax_row_f64, types.float32: _softmax_row_f32}.get(rows.dtype)
 
 
 @overload(log_softmax_row)
-def _log_softmax_row(x, o, w):
-    return {types.float64: _log_softmax_row_f64, types.float32: _log_softmax_row_f32}.get(x.dtype)
+def _log_softmax_row(rows, out, i, w):
+    return {types.float64: _log_softmax_row_f64, types.float32: _log_softmax_row_f32}.get(rows.dtype)
 
 
 def _exp_of(v):
@@ -741,7 +754,7 @@ def _make_log_softmax():
             wide_vectors()
             w = np.empty(2 * x.shape[1], x.dtype)
             for i in range(b * per, min(x.shape[0], (b + 1) * per)):
-                log_softmax_row(x[i], out[i], w)
+                log_softmax_row(x, out, i, w)
 
     return kernel
 
