@@ -24,10 +24,12 @@ Exactness:
   rounds them keeps relative precision: there the error is within 1 ULP of the size of the
   terms (thousands of ULP of the vanishing result; PyTorch's are far larger).
 - float32: every transcendental one but mish rounds once from a float32-specific formula:
-  ``libm32`` (elu, selu, tanh) in float32 arithmetic with float32 pairs where the float64 code
-  has double-doubles (twice the SIMD lanes; within 1.11 ULP, tanh 1.5, the ELU and SELU
-  backwards 1.26), and ``widened`` (gelu in both forms, silu, softplus, log_sigmoid) in
-  float64 without pairs (0.51 ULP), where the pairs cost more than the lanes. Their bounds,
+  ``libm32`` (elu, selu, tanh, silu's forward, the softplus and log_sigmoid backwards) in
+  float32 arithmetic, with float32 pairs where the float64 code has double-doubles (twice the
+  SIMD lanes; within 1.11 ULP, tanh 1.5, the ELU and SELU backwards 1.26) or one division of
+  a corrected sum (silu 1.82, dout times a sigmoid 1.95), and ``widened`` (gelu in both
+  forms, silu's backward, the softplus and log_sigmoid forwards) in float64 without pairs
+  (0.51 ULP), where the pairs cost more than the lanes. Their bounds,
   measured over every float32, are the declarations' ``ulp32``. Mish runs its float64 code
   with short polynomials and rounds once: within a hair of 0.5 ULP.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
@@ -554,9 +556,16 @@ def _log_sigmoid_backward_f64(dout, x):
     return _log_sigmoid_backward64(dout, x, _F64_TABLES)
 
 
+@register_jitable
+def _log_sigmoid_backward_f32(dout, x):
+    inline_here()
+    y = libm32.dout_times_sigmoid(dout, -x, like(0.0, x))  # dout * sigmoid(-x)
+    return y if x == x else x
+
+
 log_sigmoid_backward = _per_dtype(
     "log_sigmoid_backward",
-    widened.log_sigmoid_backward,
+    _log_sigmoid_backward_f32,
     _log_sigmoid_backward_f64,
 )
 
@@ -620,8 +629,15 @@ softplus = _per_dtype(
 
 @register_jitable
 def _softplus_backward_f32(dout, x, beta, threshold):
+    """beta * x = zh + zl exactly (a float32 pair) inside the sigmoid; the test against the
+    threshold takes zh, beta * x as PyTorch rounds it."""
     inline_here()
-    return widened.softplus_backward(dout, x, like(beta, x), like(threshold, x))
+    b = like(beta, x)
+    xc = libm32._clamp(x, like(-1e30, x), like(1e30, x))  # beta * x stays finite for |beta| < 1e8
+    zh, zl = two_prod(b, xc)
+    y = libm32.dout_times_sigmoid(dout, zh, zl)
+    y = dout if widened._order(zh) > widened._order(like(threshold, x)) else y
+    return y if x == x else x
 
 
 @register_jitable

@@ -10,7 +10,8 @@ they replace (``libm32``) gave 0.78-1.77 ULP. Measured on the Intel VM at 1M (2 
 layers, old and new in alternating processes): GELU forward 1.35x and backward 1.8x,
 GELU-tanh 2x both ways, Softplus forward 1.4x, LogSigmoid forward and SiLU backward 1.2x,
 SiLU forward and the sigmoid backwards the same speed (at 1.77 and 0.78 ULP before; SiLU's
-forward has since gone back to float32, ``libm32.silu``, with no pairs at all). Functions
+forward and the sigmoid backwards of Softplus and LogSigmoid have since gone back to float32,
+``libm32``, with no pairs past exp's: 1.3-1.8x faster at under 2 ULP). Functions
 with one division and no pairs (sigmoid, tanh) stay in float32: there the halved lanes cost
 1.2-1.55x. The float64 divisions here stay too: float32's division and a Newton step instead
 made every one of these loops 1.05-1.2x slower (alone, 1M quotients on one core: 534 against
@@ -136,7 +137,7 @@ def gelu_backward(dout, x):
     return _dout_times(dout, x, gelu_derivative(x), _GELU_FAR)
 
 
-# --- sigmoid's kin: silu, log_sigmoid, softplus ---------------------------------------------
+# --- sigmoid's kin: silu, and the forwards of log_sigmoid and softplus ---------------------
 
 #: sigmoid(-200) = 1.4e-87: times any float32 dout it rounds to zero, and 200 e**-200 too.
 _SIGMOID_FAR = 200.0
@@ -169,14 +170,6 @@ def silu_derivative(x):
 def silu_backward(dout, x):
     inline_here()
     return _dout_times(dout, x, silu_derivative(x), _FAR32)
-
-
-@register_jitable
-def _dout_sigmoid(dout, z):
-    """dout sigmoid(z) for float64 z (any: clamped to +-200 on the bits), rounded once."""
-    inline_here()
-    s, n = _sigmoids(_clamp(z, -_SIGMOID_FAR, _SIGMOID_FAR))
-    return np.float32(np.float64(dout) * s)
 
 
 # log1p(e) = 2 atanh(s) = 2s + 2 s z R(z), s = e / (2 + e), z = s**2 <= 1/9 for 0 <= e <= 1:
@@ -228,25 +221,6 @@ def softplus(x, beta, threshold):
     q = np.float32(total * (1.0 / np.float64(beta)))  # the reciprocal leaves the loop
     q = np.float32(0.0) if _at_or_below_minus(z, _SIGMOID_FAR) else q
     y = x if _order(xc * beta) > _order(threshold) else q
-    return y if x == x else x
-
-
-@register_jitable
-def log_sigmoid_backward(dout, x):
-    """dout sigmoid(-x)."""
-    inline_here()
-    y = _dout_sigmoid(dout, -np.float64(x))
-    return y if x == x else x
-
-
-@register_jitable
-def softplus_backward(dout, x, beta, threshold):
-    """``dout if x * beta > threshold else dout * sigmoid(beta * x)`` (PyTorch's): beta * x
-    exact in float64 inside the sigmoid, rounded to float32 (as PyTorch does) for the test."""
-    inline_here()
-    xc = _clamp32(x, np.float32(-1e30), np.float32(1e30))  # beta * x stays finite for |beta| < 1e8
-    y = _dout_sigmoid(dout, np.float64(beta) * np.float64(xc))
-    y = dout if _order(xc * beta) > _order(threshold) else y
     return y if x == x else x
 
 
