@@ -203,6 +203,8 @@ def sigmoid_denominator(z, zl):
     zc = _clamp(z, -_SIGMOID_FAR, _SIGMOID_FAR)
     j = fma(zc, -_LOG2E, _SHIFT)
     kf = j - _SHIFT
+    # expm1_reduced's reduction with zl in it: its fma(kf, -_LN2_LO, r0) rounds the same once,
+    # but taking zl there would change the bits of tanh, SiLU and the ELU backward
     r = fma(kf, -_LN2_HI, -zc) + fma(kf, -_LN2_LO, -zl)  # -zc - zl - k ln2, one rounding
     p = fma(r * r, _polynomial(r, _EXP_P), r)
     hi = _f(1.0) + p
