@@ -49,6 +49,7 @@ from .libm64 import (
     _clamp,
     _log1p,
     _narrow,
+    _pow2,
     _scale,
     erfc_dd,
     exp_dd,
@@ -180,9 +181,13 @@ def _sigmoid_pair(z, zl, table):
     negative = bitcast(zc) < 0
     m = zc if negative else -zc
     eh, el, k = exp_dd(m, -zl if negative else zl, table)
-    e = _scale(eh, k)
+    # 1 + e needs e only down to 2**-64: below, e changes 1 / (1 + e) by less than 2**-64
+    # relative (2**-11 ULP), so one exact power of two serves (a two-step _scale for k down to
+    # -1443 cost 8 more instructions a pair; SiLU's float64 forward 1.14x faster, Intel VM).
+    p = _pow2(max(k, -64))
+    e = eh * p
     dh = 1.0 + e
-    dl = ((1.0 - dh) + e) + _scale(el, k)
+    dl = ((1.0 - dh) + e) + el * p
     q1 = 1.0 / dh
     q1l = (fma(-q1, dh, 1.0) - q1 * dl) * q1
     q2, q2e = two_prod(eh, q1)
