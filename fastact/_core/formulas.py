@@ -422,8 +422,10 @@ def _gelu_tanh_backward64(dout, x, table):
     inline_here()
     # d/dx [x sigmoid(v)] = sigmoid(v) (1 + x v'(x) sigmoid(-v)), v' = C1 + 3 C3 x**2.
     xc, x2h, x2l, (sh, sl, sk, nh, nl, nk) = _gelu_tanh_parts(x, table)
-    nh = _scale(nh, nk)
-    nl = _scale(nl, nk)
+    # x v' sigmoid(-v) only counts against 1 (|x v'| < 2**14): one power of two, as in SiLU's.
+    p = _pow2(max(nk, -80))
+    nh = nh * p
+    nl = nl * p
     th, te = two_prod(_C33_HI, x2h)
     wh, we = two_sum(_C1_HI, th)
     wl = we + (te + fma(_C33_HI, x2l, _C33_LO * x2h) + _C1_LO)
@@ -483,8 +485,11 @@ def _silu_backward64(dout, x, table):
     # sigmoid(x) (1 + x sigmoid(-x)), every product and sum as a double-double.
     xc = _clamp(x, -1000.0, 1000.0)
     sh, sl, sk, nh, nl, nk = _sigmoid_pair(xc, 0.0, table)
-    nh = _scale(nh, nk)
-    nl = _scale(nl, nk)
+    # x sigmoid(-x) only counts against 1: below 2**-80 (|x| <= 1000) it is under 2**-70, and
+    # one exact power of two serves (as in _sigmoid_pair).
+    p = _pow2(max(nk, -80))
+    nh = nh * p
+    nl = nl * p
     ph, pe = two_prod(xc, nh)
     th, te = two_sum(1.0, ph)
     tl = te + fma(xc, nl, pe)
@@ -670,11 +675,14 @@ def _mish_parts(x, table):
     inline_here()
     xe = _clamp(x, -1000.0, 40.0)  # x exp(x) rounds to 0 below -750
     eh, el, k = exp_dd(xe, 0.0, table)
-    e = _scale(eh, k)
+    # e only counts against 2 here (and against 1 in the backward): one exact power of two,
+    # held at 2**-80 (2**-64 of the terms it meets for |x| <= 40), as _sigmoid_pair's.
+    p = _pow2(max(k, -80))
+    e = eh * p
     ch, ce = two_sum(e, 2.0)
-    cl = ce + _scale(el, k)
+    cl = ce + el * p
     nh, ne = two_prod(e, ch)
-    nl = ne + fma(e, cl, _scale(el, k) * ch)
+    nl = ne + fma(e, cl, el * p * ch)
     dh, de = two_sum(nh, 2.0)
     dl = de + nl
     return xe, eh, el, k, ch, cl, dh, dl
@@ -701,11 +709,12 @@ def _mish_backward64(dout, x, table):
     # 1 - T**2 = 4 (1 + e)**2/D**2: e ((e + 2) D + 4 x (1 + e)) / D**2, the bracket (which
     # vanishes at the root, x = -1.19) and D**2 as double-doubles, e unscaled.
     xe, eh, el, k, ch, cl, dh, dl = _mish_parts(x, table)
-    e = _scale(eh, k)
+    p = _pow2(max(k, -80))  # 1 + e (as in _mish_parts)
+    e = eh * p
     ah, ae = two_prod(ch, dh)
     al = ae + fma(ch, dl, cl * dh)
     uh, ue = two_sum(1.0, e)
-    ul = ue + _scale(el, k)
+    ul = ue + el * p
     x4 = 4.0 * xe
     bh, be = two_prod(x4, uh)
     bl = fma(x4, ul, be)
