@@ -354,8 +354,10 @@ def _gelu_backward64(dout, x, table):
     th, te = two_prod(xc, fh)
     tl = fma(xc, fl, te)
     kc = max(k, ke)
-    u = _scale(1.0, k - kc)
-    v = _scale(1.0, ke - kc)
+    # One of u, v is 1; the other scales a term that only counts against the first (|x| <=
+    # 40, terms below 2**-94 of it vanish in the sum): one power of two, held at 2**-100.
+    u = _pow2(max(k - kc, -100))
+    v = _pow2(max(ke - kc, -100))
     gh, ge = two_sum(ph * u, th * v)
     y = _scale(_times(dout, gh, ge + pl * u + tl * v), kc)
     return y if x == x else x

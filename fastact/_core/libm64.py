@@ -254,7 +254,8 @@ def expm1_dd_nonpositive(x, table):
     t = _tail(r, rl, table) + e
     hi = s + t
     lo = t - (hi - s)
-    return _scale(hi, k), lo * _pow2(k)
+    p = _pow2(k)  # k >= -58: one exact power of two
+    return hi * p, lo * p
 
 
 # --- exp, expm1 ---------------------------------------------------------------------------
@@ -463,9 +464,12 @@ def erfc_dd(x, lo, table):
     negative = bitcast(x) < 0
     a = _clamp(bitcast(bitcast(x) & _ABS), 0.0, _ERFC_MAX)
     h, l, k = _erfc_positive(a, -lo if negative else lo, table)
-    h2, e2 = two_sum(2.0, -_scale(h, k))
+    # 2 - erfc(a) needs erfc(a) only down to 2**-80 (it changes the sum by less than 2**-80
+    # relative): one exact power of two instead of _scale's two steps (k reaches -1180).
+    p = _pow2(max(k, -80))
+    h2, e2 = two_sum(2.0, -(h * p))
     h = h2 if negative else h
-    l = e2 - _scale(l, k) if negative else l
+    l = e2 - l * p if negative else l
     k = 0 if negative else k
     # Below 0.8, 1 - erf(x): 1 + p would lose up to an ULP near a = 0.
     sa = x + lo  # |x| < 0.8: lo only matters here through this sum
@@ -495,7 +499,8 @@ def _erf(x, table):
     z = a * a
     small = fma(a, _C0_HI, a * _erf_tail(a, z, table))
     h, l, k = _erfc_positive(a, 0.0, table)
-    large = (1.0 - _scale(h, k)) - _scale(l, k)
+    p = _pow2(k)  # erfc(6) > 2**-56: one exact power of two
+    large = (1.0 - h * p) - l * p
     y = small if a < 1.0 else large
     y = bitcast(bitcast(y) | (bitcast(x) & _SIGN))
     return y if x == x else x
