@@ -672,8 +672,8 @@ softplus_backward = _per_dtype(
 @register_jitable
 def _mish_parts(x, table):
     """tanh(softplus(x)) = ((1 + e)**2 - 1) / ((1 + e)**2 + 1) = e (e + 2) / D, e = exp(x),
-    D = e (e + 2) + 2. Returns xe = x clamped to [-1000, 40], e = (eh + el) 2**k, e + 2 and D
-    as double-doubles."""
+    D = e (e + 2) + 2. Returns xe = x clamped to [-1000, 40], e = (eh + el) 2**k, the power
+    of two p that scales e where it meets 2 (2**k held at 2**-80), e + 2 and D as double-doubles."""
     inline_here()
     xe = _clamp(x, -1000.0, 40.0)  # x exp(x) rounds to 0 below -750
     eh, el, k = exp_dd(xe, 0.0, table)
@@ -687,13 +687,13 @@ def _mish_parts(x, table):
     nl = ne + fma(e, cl, el * p * ch)
     dh, de = two_sum(nh, 2.0)
     dl = de + nl
-    return xe, eh, el, k, ch, cl, dh, dl
+    return xe, eh, el, k, p, ch, cl, dh, dl
 
 
 @register_jitable
 def _mish64(x, table):
     inline_here()
-    xe, eh, el, k, ch, cl, dh, dl = _mish_parts(x, table)
+    xe, eh, el, k, p, ch, cl, dh, dl = _mish_parts(x, table)
     # e (e + 2) / D with e unscaled: the quotient is scaled once, at the end.
     nh, ne = two_prod(eh, ch)
     nl = ne + fma(eh, cl, el * ch)
@@ -710,9 +710,8 @@ def _mish_backward64(dout, x, table):
     # T + x sigmoid(x) (1 - T**2) with T = n/D, n = e (e + 2), sigmoid = e/(1 + e) and
     # 1 - T**2 = 4 (1 + e)**2/D**2: e ((e + 2) D + 4 x (1 + e)) / D**2, the bracket (which
     # vanishes at the root, x = -1.19) and D**2 as double-doubles, e unscaled.
-    xe, eh, el, k, ch, cl, dh, dl = _mish_parts(x, table)
-    p = _pow2(max(k, -80))  # 1 + e (as in _mish_parts)
-    e = eh * p
+    xe, eh, el, k, p, ch, cl, dh, dl = _mish_parts(x, table)
+    e = eh * p  # 1 + e (as in _mish_parts)
     ah, ae = two_prod(ch, dh)
     al = ae + fma(ch, dl, cl * dh)
     uh, ue = two_sum(1.0, e)
