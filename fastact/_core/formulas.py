@@ -23,15 +23,15 @@ Exactness:
   derivative (gelu, gelu_tanh, silu and mish have one) its terms cancel and no formula that
   rounds them keeps relative precision: there the error is within 1 ULP of the size of the
   terms (thousands of ULP of the vanishing result; PyTorch's are far larger).
-- float32: every transcendental one but mish rounds once from a float32-specific formula:
+- float32: every transcendental one rounds once from a float32-specific formula:
   ``libm32`` (elu, selu, tanh, silu's forward, the softplus and log_sigmoid backwards) in
   float32 arithmetic, with float32 pairs where the float64 code has double-doubles (twice the
   SIMD lanes; within 1.11 ULP, tanh 1.5, the ELU and SELU backwards 1.26) or one division of
   a corrected sum (silu 1.82, dout times a sigmoid 1.95), and ``widened`` (gelu in both
-  forms, silu's backward, the softplus and log_sigmoid forwards) in float64 without pairs
-  (0.51 ULP), where the pairs cost more than the lanes. Their bounds,
-  measured over every float32, are the declarations' ``ulp32``. Mish runs its float64 code
-  with short polynomials and rounds once: within a hair of 0.5 ULP.
+  forms, silu's backward, the softplus and log_sigmoid forwards, mish) in float64 without
+  pairs (0.51 ULP; mish 0.501 both ways, its backward relative even next to its root), where
+  the pairs cost more than the lanes. Their bounds, measured over every float32, are the
+  declarations' ``ulp32``.
 - No input raises overflow, divide-by-zero or invalid (quiet NaNs included; signalling NaNs
   raise invalid on any use, as in NumPy); NaN in, NaN out; +-inf give the limits (gelu(-inf),
   silu(-inf), mish(-inf), hardswish(-inf) are -0.0 where PyTorch gives NaN); -0.0 is kept where
@@ -44,11 +44,9 @@ from numba import types
 from . import libm32, widened
 from .jit import overload, register_jitable
 from .libm64 import (
-    _F32_TABLES,
     _F64_TABLES,
     _clamp,
     _log1p,
-    _narrow,
     _pow2,
     _scale,
     erfc_dd,
@@ -79,38 +77,8 @@ _MAX64 = float(np.finfo(np.float64).max)
 _SELU_OVER = 1.7109464600266028e308
 
 
-# --- plumbing: float32 runs in float32 (_per_dtype) or through the float64 code, rounded once
-# (mish: the float64 code with short polynomials, but its backward, whose derivative has a
-# root, takes the float64 tables for float32 too: near the root the terms cancel, and the short
-# tables' 1e-11 would show as hundreds of float32 ULP; with the full ones float32 is correctly
-# rounded there.)
-
-
-def _tables(x):
-    raise NotImplementedError("compiled code only")
-
-
-@overload(_tables)
-def _tables_impl(x):
-    tables = {types.float32: _F32_TABLES, types.float64: _F64_TABLES}.get(x)
-    if tables is None:
-        return None
-    return lambda x: tables
-
-
-def _back(y, x):
-    """The float64 result y in x's dtype (float32: one rounding; beyond FLT_MAX: inf, with no
-    overflow flag)."""
-    raise NotImplementedError("compiled code only")
-
-
-@overload(_back)
-def _back_impl(y, x):
-    if x == types.float64:
-        return lambda y, x: y
-    if x == types.float32:
-        return lambda y, x: _narrow(y)
-    return None
+# --- plumbing: each transcendental formula runs its float32 code (libm32, widened) on float32
+# and its float64 code on float64 (_per_dtype)
 
 
 def _per_dtype(name, f32, f64, doc=None):
@@ -733,16 +701,21 @@ def _mish_backward64(dout, x, table):
 
 
 @register_jitable
-def mish(x):
-    """x * tanh(softplus(x))."""
+def _mish_f64(x):
     inline_here()
-    return _back(_mish64(np.float64(x), _tables(x)), x)
+    return _mish64(x, _F64_TABLES)
+
+
+mish = _per_dtype("mish", widened.mish, _mish_f64, """x * tanh(softplus(x)).""")
 
 
 @register_jitable
-def mish_backward(dout, x):
+def _mish_backward_f64(dout, x):
     inline_here()
-    return _back(_mish_backward64(np.float64(dout), np.float64(x), _F64_TABLES), x)
+    return _mish_backward64(dout, x, _F64_TABLES)
+
+
+mish_backward = _per_dtype("mish_backward", widened.mish_backward, _mish_backward_f64)
 
 
 # --- tanh ---------------------------------------------------------------------------------

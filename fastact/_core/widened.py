@@ -28,7 +28,7 @@ import numpy as np
 
 from .jit import register_jitable
 from .libm32 import _clamp as _clamp32
-from .libm64 import _EXP_P32, _clamp, _pow2, _reduce
+from .libm64 import _EXP_P32, _EXP_P64, _clamp, _pow2, _reduce
 from .scalar import _polynomial, _split, bitcast, fma, inline_here
 
 _ABS = np.int32(0x7FFFFFFF)
@@ -222,6 +222,68 @@ def softplus(x, beta, threshold):
     q = np.float32(0.0) if _at_or_below_minus(z, _SIGMOID_FAR) else q
     y = x if _order(xc * beta) > _order(threshold) else q
     return y if x == x else x
+
+
+# --- mish ---------------------------------------------------------------------------------
+
+
+@register_jitable
+def mish(x):
+    """x tanh(softplus(x)) = x T, rounded once. tanh(log(1 + e)) = e (e + 2) / (e (e + 2) + 2),
+    e = exp(x); in f = exp(-|x|) <= 1, T = f (f + 2) / (f (f + 2) + 2) for x < 0 and (1 + 2f) /
+    (1 + 2f + 2f**2) from 0 up: every term positive, so T keeps f's ~2**-37 relative (times at
+    most 1.33) and its few roundings at 2**-53. -0.0 from x <= -200 (x e**x rounds to -0.0 in
+    float32 from -110 on); from 200 up T is 1 in float64 and the result x (inf from inf)."""
+    inline_here()
+    xc = np.float64(_clamp32(x, _FAR32_LOW, _FAR32))  # NaN lands on a bound
+    f = _exp(-abs(xc))
+    negative = bitcast(x) < 0
+    n = f * (f + 2.0) if negative else fma(2.0, f, 1.0)
+    d = n + (2.0 if negative else (f + f) * f)
+    y = np.float32((xc if negative else np.float64(x)) * (n / d))
+    return y if x == x else x
+
+
+#: mish's derivative near its root r (r_hi + r_lo, mpmath): sum of _MISH_ROOT_TAYLOR[k] h**(k + 1),
+#: h = x - r, within 2**-44 relative for |h| <= 2**-10 (mpmath.taylor, 60 digits).
+_MISH_ROOT_HI, _MISH_ROOT_LO = -1.1924312145154952, -4.8484829848031044e-17
+_MISH_ROOT_TAYLOR = _split((-0.020271822716684245, 0.04190782104360987, 0.20473126408010586, 0.2669479140495345))
+_MISH_ROOT_BAND = 2.0**-10
+
+
+@register_jitable
+def mish_derivative(x):
+    """T + x sigmoid(x) (1 - T**2) in float64 for float32 |x| < 200, within ~2**-44 relative
+    however close x lies to the root: as one quotient in f = exp(-|x|), for x < 0
+
+        (4 (1 + x) f + (6 + 4x) f**2 + 4 f**3 + f**4) / (2 + 2f + f**2)**2
+
+    and from 0 up the same coefficients in reverse order (the formula in e = 1/f, times f**4
+    above and below), every term positive there. Below, the numerator's last sum cancels
+    towards the root (x = -1.19243): its terms carry ~2**-53 relative (f with exp's full
+    polynomial, 1 + r split as in ``libm64._exp``), which the cancellation would amplify up to
+    0.13 float32 ULP at the float32 next to the root. Within 2**-10 of the root (where |g| <
+    2.6e-4 and that error would be over 2**-17 ULP) the Taylor polynomial in h = x - r, h
+    exact to 2**-53 relative, takes over."""
+    inline_here()
+    z = np.float64(_clamp32(x, _FAR32_LOW, _FAR32))
+    r, rl, k = _reduce(-abs(z), 0.0)
+    s = 1.0 + r
+    f = _pow2(k) * (s + (fma(r * r, _polynomial(r, _EXP_P64), rl) + ((1.0 - s) + r)))
+    negative = bitcast(x) < 0
+    c1 = 4.0 + 4.0 * z  # 4 (1 + x)
+    inner = fma(fma(1.0 if negative else 0.0, f, 4.0 if negative else c1), f, fma(4.0, z, 6.0))
+    num = fma(fma(inner, f, c1 if negative else 4.0), f, 0.0 if negative else 1.0)
+    den = fma(fma(1.0 if negative else 2.0, f, 2.0), f, 2.0 if negative else 1.0)
+    h = (z - _MISH_ROOT_HI) - _MISH_ROOT_LO  # z - _MISH_ROOT_HI exact (Sterbenz) in the band
+    near = abs(h) <= _MISH_ROOT_BAND
+    return h * _polynomial(h, _MISH_ROOT_TAYLOR) if near else num / (den * den)
+
+
+@register_jitable
+def mish_backward(dout, x):
+    inline_here()
+    return _dout_times(dout, x, mish_derivative(x), _FAR32)
 
 
 # --- gelu_tanh (approximate="tanh") -------------------------------------------------------

@@ -85,7 +85,7 @@ TRUTH = {
 }
 
 #: Where a backward's value vanishes while its terms don't (float64).
-ROOTS = {"gelu": -0.7517915726308, "gelu_tanh": -0.7522, "silu": -1.2784645427610738, "mish": -1.1915}
+ROOTS = {"gelu": -0.7517915726308, "gelu_tanh": -0.7522, "silu": -1.2784645427610738, "mish": -1.1924312145154952}
 
 
 def to_longdouble(v):
@@ -173,6 +173,20 @@ def _gelu_backward(x):
 
 
 @jit
+def _mish(x):
+    y = x * math.tanh(-_log_sigmoid(-x))  # softplus(x) = -log_sigmoid(-x), relative-exact
+    return y, abs(y)
+
+
+@jit
+def _mish_backward(x):
+    sp = -_log_sigmoid(-x)
+    s = math.exp(min(x, 0.0)) / (1.0 + math.exp(-abs(x)))  # sigmoid(x), no overflow
+    w = x * s / math.cosh(sp) ** 2  # 1 - tanh**2 without cancelling
+    return math.tanh(sp) + w, math.tanh(sp) + abs(w)
+
+
+@jit
 def _silu_backward(x):
     s, n = _sigmoid(x), _sigmoid(-x)
     return s * (1.0 + x * n), s * (1.0 + abs(x * n))
@@ -199,4 +213,6 @@ FLOAT64 = {
     ("gelu", "backward"): _gelu_backward,
     ("gelu_tanh", "forward"): _gelu_tanh,
     ("gelu_tanh", "backward"): _gelu_tanh_backward,
+    ("mish", "forward"): _mish,
+    ("mish", "backward"): _mish_backward,
 }

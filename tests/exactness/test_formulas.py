@@ -7,7 +7,7 @@ import pytest
 
 import fastact._core.formulas as F
 from fastact import reference as ref
-from fastact.activations import REGISTRY
+from fastact.activations import REGISTRY, ROUNDED_ONCE
 from fastact.testing.bits import assert_same_bits
 from fastact.testing.family import KEEPS_NEGATIVE_ZERO
 from fastact.testing.ir import as_ufunc, assert_simd, prange_loop_ir, ufunc_loop_ir
@@ -84,8 +84,9 @@ def test_accuracy_against_mpmath(name, direction, dtype, rng):
     err_terms = ulp_error(size + (y.astype(np.longdouble) - t), size, dtype)  # |y - t| / ulp(size)
     spec = REGISTRY[name]
     bound = spec.bound(direction, dtype)
-    # float32 through float64 has no escape near roots: float64 resolves the cancellation.
-    resolved = (dtype == np.float32) and spec.ulp32[direction == "backward"] is None
+    # float32 rounded once from float64 has no escape near roots: float64 resolves the
+    # cancellation (through the float64 code, or mish's, whose derivative is patched there).
+    resolved = (dtype == np.float32) and bound <= ROUNDED_ONCE
     bad = (err > bound) & ((err_terms > TERMS_ULP) | resolved)
     if bad.any():
         i = np.flatnonzero(bad)[np.argmax(err[bad])]

@@ -191,6 +191,13 @@ def _gelu_tanh_factor(x):
     return widened.gelu_tanh_derivative(x), s * (1.0 + w), s * (1.0 + abs(w))
 
 
+def _mish_factor(x):
+    xd = np.float64(x)
+    sp = max(xd, 0.0) + math.log1p(math.exp(-abs(xd)))
+    w = xd / (1.0 + math.exp(-xd)) / math.cosh(sp) ** 2
+    return widened.mish_derivative(x), math.tanh(sp) + w, math.tanh(sp) + abs(w)
+
+
 #: The float64 factors the float32 backwards of ``widened`` multiply dout by, each with its
 #: truth (textbook float64 from libm, ~2**-50 relative) and the size of its terms, and where
 #: they are swept (beyond it each backward selects dout or a signed zero).
@@ -198,6 +205,7 @@ FACTORS = {
     "gelu": (_gelu_factor, 15.0, ("gelu",)),
     "gelu_tanh": (_gelu_tanh_factor, 11.0, ("gelu_tanh",)),
     "silu": (_silu_factor, 200.0, ("silu",)),
+    "mish": (_mish_factor, 200.0, ("mish",)),
 }
 
 
@@ -254,3 +262,37 @@ def test_dout_times_sigmoid_bound_holds_for_every_dout():
     worst = factor_sweeper(_sigmoid_denominator)(int(np.float32(200.0).view(np.int32)) + 1)
     for name in ("softplus", "log_sigmoid"):
         assert REGISTRY[name].ulp32[1] >= 0.5 + worst * 2.0**24, worst * 2.0**24
+
+
+@functools.cache
+def _mish_factor_loop():
+    def run(x, out):
+        for i in range(x.size):
+            out[i] = widened.mish_derivative(x[i])
+
+    return numba.njit(error_model="numpy")(run)
+
+
+@pytest.mark.parametrize("reach,step", [(600, 1), (2**-9, 16), pytest.param(2**-9, 1, marks=pytest.mark.slow)])
+def test_mish_backward_stays_relative_next_to_its_root(reach, step):
+    """Near its root mish's derivative vanishes and its terms cancel; the float32 backward
+    multiplies dout by the float64 factor g and rounds once, so it holds ROUNDED_ONCE for any
+    dout only while g keeps 2**-24 * (ROUNDED_ONCE - 0.5) relative to itself, not to the
+    terms (no escape). Checked against mpmath on the float32 next to the root (reach as a
+    count), and over twice the band the Taylor polynomial serves (reach as a distance)."""
+    from fastact.activations import ROUNDED_ONCE
+    from fastact.testing.truths import ROOTS, truth
+
+    root = np.float32(ROOTS["mish"])
+    if isinstance(reach, int):
+        x = root.view(np.int32) + np.arange(-reach, reach + 1, step, dtype=np.int32)
+    else:
+        lo, hi = np.array([root - reach, root + reach], np.float32).view(np.int32)
+        x = np.arange(min(lo, hi), max(lo, hi) + 1, step, dtype=np.int32)
+    x = x.view(np.float32)
+    g = np.empty(x.size)
+    _mish_factor_loop()(x, g)
+    t, _ = truth("mish", "backward", x, np.ones_like(x))
+    rel = np.abs(g.astype(np.longdouble) - t) / np.abs(t)
+    assert rel.max() <= 2.0**-24 * (ROUNDED_ONCE - 0.5), (rel.max(), x[np.argmax(rel)])
+    assert REGISTRY["mish"].ulp32[1] == ROUNDED_ONCE
