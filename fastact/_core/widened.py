@@ -40,7 +40,7 @@ _RSQRT2PI = 0.3989422804014327  # 1 / sqrt(2 pi), within 2**-54
 
 @register_jitable
 def _exp(y):
-    """exp(y) for -746 < y <= 0 in float64, within ~2**-37 relative (``EXP_FIT32``)."""
+    """exp(y) for -746 < y < 709 in float64, within ~2**-37 relative (``EXP_FIT32``)."""
     inline_here()
     r, rl, k = _reduce(y, 0.0)
     return _pow2(k) * (1.0 + fma(r * r, _polynomial(r, _EXP_P32), r))
@@ -229,20 +229,22 @@ def softplus(x, beta, threshold):
 # --- mish ---------------------------------------------------------------------------------
 
 
+#: From 20 up tanh(softplus(x)) is 1 in float64, and mish's derivative within 2**-51 of 1.
+_MISH_TOP = np.float32(20.0)
+
+
 @register_jitable
 def mish(x):
-    """x tanh(softplus(x)) = x T, rounded once. tanh(log(1 + e)) = e (e + 2) / (e (e + 2) + 2),
-    e = exp(x); in f = exp(-|x|) <= 1, T = f (f + 2) / (f (f + 2) + 2) for x < 0 and (1 + 2f) /
-    (1 + 2f + 2f**2) from 0 up: every term positive, so T keeps f's ~2**-37 relative (times at
-    most 1.33) and its few roundings at 2**-53. -0.0 from x <= -200 (x e**x rounds to -0.0 in
-    float32 from -110 on); from 200 up T is 1 in float64 and the result x (inf from inf)."""
+    """x tanh(softplus(x)) = x T, rounded once: T = tanh(log(1 + e)) = n / (n + 2), n = e (e +
+    2), e = exp(x) (a short exp, 2**-37) for x clamped to [-200, 20]. n and n + 2 are sums of
+    positive terms, so T keeps e's relative precision (n at most doubles it, n / (n + 2) damps
+    it by 2 / (n + 2) <= 1) and its roundings at 2**-53. -0.0 from x <= -200 (x e**x rounds to -0.0 in float32
+    from -110 on); from 20 up T is exactly 1 and the result x (inf from inf)."""
     inline_here()
-    xc = np.float64(_clamp32(x, _FAR32_LOW, _FAR32))  # NaN lands on a bound
-    f = _exp(-abs(xc))
-    negative = bitcast(x) < 0
-    n = f * (f + 2.0) if negative else fma(2.0, f, 1.0)
-    d = n + (2.0 if negative else (f + f) * f)
-    y = np.float32((xc if negative else np.float64(x)) * (n / d))
+    xc = np.float64(_clamp32(x, _FAR32_LOW, _MISH_TOP))  # NaN lands on a bound
+    e = _exp(xc)
+    n = e * (e + 2.0)
+    y = np.float32((np.float64(x) if bitcast(x) > 0 else xc) * (n / (n + 2.0)))
     return y if x == x else x
 
 
@@ -255,28 +257,24 @@ _MISH_ROOT_BAND = 2.0**-10
 
 @register_jitable
 def mish_derivative(x):
-    """T + x sigmoid(x) (1 - T**2) in float64 for float32 |x| < 200, within ~2**-44 relative
-    however close x lies to the root: as one quotient in f = exp(-|x|), for x < 0
+    """T + x sigmoid(x) (1 - T**2) in float64 for float32 x in [-200, 20] (where it is 1 above),
+    within ~2**-44 relative however close x lies to the root: as one quotient in e = exp(x),
 
-        (4 (1 + x) f + (6 + 4x) f**2 + 4 f**3 + f**4) / (2 + 2f + f**2)**2
+        (4 (1 + x) e + (6 + 4x) e**2 + 4 e**3 + e**4) / (2 + 2e + e**2)**2,
 
-    and from 0 up the same coefficients in reverse order (the formula in e = 1/f, times f**4
-    above and below), every term positive there. Below, the numerator's last sum cancels
-    towards the root (x = -1.19243): its terms carry ~2**-53 relative (f with exp's full
-    polynomial, 1 + r split as in ``libm64._exp``), which the cancellation would amplify up to
-    0.13 float32 ULP at the float32 next to the root. Within 2**-10 of the root (where |g| <
-    2.6e-4 and that error would be over 2**-17 ULP) the Taylor polynomial in h = x - r, h
+    every term positive from -1 up. Below, the numerator's last sum cancels towards the root
+    (x = -1.19243): its terms carry ~2**-53 relative (e with exp's full polynomial, 1 + r split
+    as in ``libm64._exp``; 1 + x and 6 + 4x exact there), which the cancellation would amplify
+    up to 0.13 float32 ULP at the float32 next to the root. Within 2**-10 of the root (where |g|
+    < 2.6e-4 and that error would be over 2**-17 ULP) the Taylor polynomial in h = x - r, h
     exact to 2**-53 relative, takes over."""
     inline_here()
-    z = np.float64(_clamp32(x, _FAR32_LOW, _FAR32))
-    r, rl, k = _reduce(-abs(z), 0.0)
+    z = np.float64(_clamp32(x, _FAR32_LOW, _MISH_TOP))
+    r, rl, k = _reduce(z, 0.0)
     s = 1.0 + r
-    f = _pow2(k) * (s + (fma(r * r, _polynomial(r, _EXP_P64), rl) + ((1.0 - s) + r)))
-    negative = bitcast(x) < 0
-    c1 = 4.0 + 4.0 * z  # 4 (1 + x)
-    inner = fma(fma(1.0 if negative else 0.0, f, 4.0 if negative else c1), f, fma(4.0, z, 6.0))
-    num = fma(fma(inner, f, c1 if negative else 4.0), f, 0.0 if negative else 1.0)
-    den = fma(fma(1.0 if negative else 2.0, f, 2.0), f, 2.0 if negative else 1.0)
+    e = _pow2(k) * (s + (fma(r * r, _polynomial(r, _EXP_P64), rl) + ((1.0 - s) + r)))
+    num = e * fma(fma(e + 4.0, e, fma(4.0, z, 6.0)), e, 4.0 + 4.0 * z)
+    den = fma(e + 2.0, e, 2.0)
     h = (z - _MISH_ROOT_HI) - _MISH_ROOT_LO  # z - _MISH_ROOT_HI exact (Sterbenz) in the band
     near = abs(h) <= _MISH_ROOT_BAND
     return h * _polynomial(h, _MISH_ROOT_TAYLOR) if near else num / (den * den)
