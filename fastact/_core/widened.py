@@ -12,8 +12,8 @@ GELU-tanh 2x both ways, Softplus forward 1.4x, LogSigmoid forward and SiLU backw
 SiLU forward and the sigmoid backwards the same speed (at 1.77 and 0.78 ULP before; SiLU's
 forward and the sigmoid backwards of Softplus and LogSigmoid have since gone back to float32,
 ``libm32``, with no pairs past exp's: 1.26-1.55x faster at under 2 ULP). Mish came here from
-the float64 double-double code (rounded once): 2.3-2.7x faster both ways, still within
-0.501 ULP (Intel VM, 1M and the book's (100, 50)). Functions
+the float64 double-double code (rounded once): 2.5-3x faster forward and 2.1-2.8x backward,
+still within 0.501 ULP (Intel VM, 1M, the conv view and the book's (100, 50)). Functions
 with one division and no pairs (sigmoid, tanh) stay in float32: there the halved lanes cost
 1.2-1.55x. The float64 divisions here stay too: float32's division and a Newton step instead
 made every one of these loops 1.05-1.2x slower (alone, 1M quotients on one core: 534 against
