@@ -147,25 +147,18 @@ _FAR32, _FAR32_LOW = np.float32(_SIGMOID_FAR), np.float32(-_SIGMOID_FAR)
 
 
 @register_jitable
-def _sigmoids(z):
-    """(sigmoid(z), sigmoid(-z)) for float64 |z| <= 200, each within ~2**-36 relative:
-    e = exp(-|z|), r = 1 / (1 + e); sigmoid(|z|) = r and sigmoid(-|z|) = e r."""
-    inline_here()
-    e = _exp(-abs(z))
-    r = 1.0 / (1.0 + e)
-    er = e * r
-    negative = z < 0.0
-    return (er if negative else r), (r if negative else er)
-
-
-@register_jitable
 def silu_derivative(x):
-    """sigmoid(x) (1 + x sigmoid(-x)) in float64 for |x| < 200. Near the root (x = -1.2785)
-    1 + x sigmoid(-x) cancels: there the error counts in ULPs of the terms."""
+    """sigmoid(x) (1 + x sigmoid(-x)) = e (1 + x + e) / (1 + e)**2 in float64, e = exp(x), for
+    |x| <= 200 (e**200 < 1e87: nothing overflows, and no sign to select: sigmoid(x) = e / (1 +
+    e) keeps e's relative precision at either end). 1 + x is exact; every term is positive
+    from -1 up. Near the root (x = -1.2785) 1 + x + e cancels: there the error counts in ULPs
+    of the terms. (With e = exp(-|x|) and both sigmoids selected by sign, the loop took 1.07x
+    as long: one thread, 1M, Intel VM.)"""
     inline_here()
     z = np.float64(_clamp32(x, _FAR32_LOW, _FAR32))
-    s, n = _sigmoids(z)
-    return s * fma(z, n, 1.0)
+    e = _exp(z)
+    u = 1.0 + e
+    return e * ((1.0 + z) + e) / (u * u)
 
 
 @register_jitable
@@ -299,32 +292,35 @@ _GELU_TANH_FAR = np.float32(11.0)
 
 @register_jitable
 def _gelu_tanh_parts(x):
-    """(xc, xc**2, sigmoid(v), sigmoid(-v)) for xc = x clamped to +-11 in float64: xc**2 exact,
-    v within 2**-52 relative (|v| <= 113, so exp's argument within 2**-45 absolute)."""
+    """(xc, xc**2, e) for xc = x clamped to +-11 in float64: xc**2 exact, e = exp(v) with v
+    within 2**-52 relative (|v| <= 113, so exp's argument within 2**-45 absolute, and e < 1e50)."""
     inline_here()
     xc = np.float64(_clamp32(x, -_GELU_TANH_FAR, _GELU_TANH_FAR))
     x2 = xc * xc
-    s, n = _sigmoids(xc * fma(_C3, x2, _C1))
-    return xc, x2, s, n
+    return xc, x2, _exp(xc * fma(_C3, x2, _C1))
 
 
 @register_jitable
 def gelu_tanh(x):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) = x sigmoid(v), rounded once."""
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) = x sigmoid(v) = x e / (1 + e), rounded
+    once."""
     inline_here()
-    xc, x2, s, n = _gelu_tanh_parts(x)
-    y = np.float32(np.float64(x) * s)  # x, not its clamp: inf from inf
+    xc, x2, e = _gelu_tanh_parts(x)
+    y = np.float32(np.float64(x) * (e / (1.0 + e)))  # x, not its clamp: inf from inf
     y = np.float32(-0.0) if _at_or_below_minus(x, _GELU_TANH_FAR) else y
     return y if x == x else x
 
 
 @register_jitable
 def gelu_tanh_derivative(x):
-    """sigmoid(v) (1 + x v' sigmoid(-v)) in float64 for |x| < 11. Near the root (x = -0.7522)
-    the terms cancel: there the error counts in ULPs of the terms."""
+    """sigmoid(v) (1 + x v' sigmoid(-v)) = e (1 + e + x v') / (1 + e)**2 in float64 for |x| <
+    11 (as ``silu_derivative``: 1.07x faster forward and 1.16x backward than with both sigmoids
+    selected by sign). Near the root (x = -0.7522) the terms cancel: there the error counts in
+    ULPs of the terms."""
     inline_here()
-    xc, x2, s, n = _gelu_tanh_parts(x)
-    return s * fma(xc * fma(_C33, x2, _C1), n, 1.0)
+    xc, x2, e = _gelu_tanh_parts(x)
+    u = 1.0 + e
+    return e * (u + xc * fma(_C33, x2, _C1)) / (u * u)
 
 
 @register_jitable
