@@ -262,14 +262,21 @@ def expm1_dd_nonpositive(x, table):
 
 
 @register_jitable
-def _exp(x, table):
+def exp_unscaled(x, table):
+    """(y, k) with exp(x) = y 2**k for |x| <= 746, y in [0.7, 1.42] within about half an ULP:
+    1 + r exactly as s + e (Fast2Sum), the rest added once."""
     inline_here()
-    a = _clamp(x, _EXP_MIN, _EXP_MAX)
-    r, rl, k = _reduce(a, 0.0)
-    # 1 + r exactly as s + e (Fast2Sum), the rest added once: about half an ULP in all.
+    r, rl, k = _reduce(x, 0.0)
     s = 1.0 + r
     e = (1.0 - s) + r
-    y = _scale(s + (_tail(r, rl, table) + e), k)
+    return s + (_tail(r, rl, table) + e), k
+
+
+@register_jitable
+def _exp(x, table):
+    inline_here()
+    y, k = exp_unscaled(_clamp(x, _EXP_MIN, _EXP_MAX), table)
+    y = _scale(y, k)
     overflow = bitcast(x) > bitcast(_EXP_MAX)  # +inf and positive NaNs (selected back below)
     y = np.inf if overflow else y
     return y if x == x else x

@@ -30,7 +30,7 @@ import numpy as np
 
 from .jit import register_jitable
 from .libm32 import _clamp as _clamp32
-from .libm64 import _EXP_P32, _EXP_P64, _clamp, _pow2, _reduce
+from .libm64 import _EXP_P32, _F64_TABLES, _clamp, _pow2, _reduce, exp_unscaled
 from .scalar import _polynomial, _split, bitcast, fma, inline_here
 
 _ABS = np.int32(0x7FFFFFFF)
@@ -231,8 +231,8 @@ def mish(x):
     """x tanh(softplus(x)) = x T, rounded once: T = tanh(log(1 + e)) = n / (n + 2), n = e (e +
     2), e = exp(x) (a short exp, 2**-37) for x clamped to [-200, 20]. n and n + 2 are sums of
     positive terms, so T keeps e's relative precision (n at most doubles it, n / (n + 2) damps
-    it by 2 / (n + 2) <= 1) and its roundings at 2**-53. -0.0 from x <= -200 (x e**x rounds to -0.0 in float32
-    from -110 on); from 20 up T is exactly 1 and the result x (inf from inf)."""
+    it by 2 / (n + 2) <= 1) and its roundings at 2**-53. -0.0 from x <= -200 (x e**x rounds to
+    -0.0 in float32 from -110 on); from 20 up T is exactly 1 and the result x (inf from inf)."""
     inline_here()
     xc = np.float64(_clamp32(x, _FAR32_LOW, _MISH_TOP))  # NaN lands on a bound
     e = _exp(xc)
@@ -256,16 +256,15 @@ def mish_derivative(x):
         (4 (1 + x) e + (6 + 4x) e**2 + 4 e**3 + e**4) / (2 + 2e + e**2)**2,
 
     every term positive from -1 up. Below, the numerator's last sum cancels towards the root
-    (x = -1.19243): its terms carry ~2**-53 relative (e with exp's full polynomial, 1 + r split
-    as in ``libm64._exp``; 1 + x and 6 + 4x exact there), which the cancellation would amplify
+    (x = -1.19243): its terms carry ~2**-53 relative (e as ``libm64._exp`` computes it; 1 + x
+    and 6 + 4x exact there), which the cancellation would amplify
     up to 0.13 float32 ULP at the float32 next to the root. Within 2**-10 of the root (where |g|
     < 2.6e-4 and that error would be over 2**-17 ULP) the Taylor polynomial in h = x - r, h
     exact to 2**-53 relative, takes over."""
     inline_here()
     z = np.float64(_clamp32(x, _FAR32_LOW, _MISH_TOP))
-    r, rl, k = _reduce(z, 0.0)
-    s = 1.0 + r
-    e = _pow2(k) * (s + (fma(r * r, _polynomial(r, _EXP_P64), rl) + ((1.0 - s) + r)))
+    y, k = exp_unscaled(z, _F64_TABLES)
+    e = _pow2(k) * y  # k >= -289: one exact power of two
     num = e * fma(fma(e + 4.0, e, fma(4.0, z, 6.0)), e, 4.0 + 4.0 * z)
     den = fma(e + 2.0, e, 2.0)
     h = (z - _MISH_ROOT_HI) - _MISH_ROOT_LO  # z - _MISH_ROOT_HI exact (Sterbenz) in the band

@@ -191,11 +191,12 @@ def _gelu_tanh_factor(x):
     return widened.gelu_tanh_derivative(x), s * (1.0 + w), s * (1.0 + abs(w))
 
 
+_MISH_TRUTH = TRUTH["mish", "backward"]
+
+
 def _mish_factor(x):
-    xd = np.float64(x)
-    sp = max(xd, 0.0) + math.log1p(math.exp(-abs(xd)))
-    w = xd / (1.0 + math.exp(-xd)) / math.cosh(sp) ** 2
-    return widened.mish_derivative(x), math.tanh(sp) + w, math.tanh(sp) + abs(w)
+    t, size = _MISH_TRUTH(np.float64(x))
+    return widened.mish_derivative(x), t, size
 
 
 #: The float64 factors the float32 backwards of ``widened`` multiply dout by, each with its
