@@ -18,9 +18,10 @@ from numba import prange
 from fastact._core import libm32, widened
 from fastact._core.libm32 import exp_split
 from fastact._core.scalar import bitcast
-from fastact.activations import REGISTRY
+from fastact.activations import REGISTRY, ROUNDED_ONCE
 from fastact.testing.family import KEEPS_NEGATIVE_ZERO
 from fastact.testing.truths import FLOAT64 as TRUTH
+from fastact.testing.truths import ROOTS, truth
 
 #: (name, direction) of every formula computed in float32, with its bound, from the registry
 BOUNDS = {
@@ -281,9 +282,6 @@ def test_mish_backward_stays_relative_next_to_its_root(reach, step):
     dout only while g keeps 2**-24 * (ROUNDED_ONCE - 0.5) relative to itself, not to the
     terms (no escape). Checked against mpmath on the float32 next to the root (reach as a
     count), and over twice the band the Taylor polynomial serves (reach as a distance)."""
-    from fastact.activations import ROUNDED_ONCE
-    from fastact.testing.truths import ROOTS, truth
-
     root = np.float32(ROOTS["mish"])
     if isinstance(reach, int):
         x = root.view(np.int32) + np.arange(-reach, reach + 1, step, dtype=np.int32)
